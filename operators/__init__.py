@@ -1,0 +1,1 @@
+"""Rx operators for watching cameras: one operator per module, plus inference backends."""

@@ -1,0 +1,236 @@
+"""Load ``pipeline.toml`` and turn every problem into one plain line with its key path.
+
+Example:
+    >>> from pathlib import Path
+    >>> try:
+    ...     load_config_text('[cameras.porch]\\nurl = "ftp://x"\\n')
+    ... except ConfigError as err:
+    ...     print(err.problems[0])
+    cameras.porch.url: has unsupported scheme 'ftp'; ...
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from pipeline.config import (
+    BackendConfig,
+    CameraConfig,
+    LookoutConfig,
+    MqttJsonDetectConfig,
+    FrigateDetectConfig,
+    MqttSinkConfig,
+    WatchConfig,
+    WebhookSinkConfig,
+)
+from pipeline.redact import redact, register_secret
+
+DEFAULT_CONFIG = Path("pipeline.toml")
+_TAGGED_TABLES = ("backends", "sinks")
+_TAGS = {
+    "openai", "llama_server", "onnx", "clip", "detections", "none", "auto",
+    "console", "mqtt", "webhook", "jsonl", "snapshot", "motion", "frigate",
+}  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigProblem:
+    """One problem: where (dotted key path) and what is wrong."""
+
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        return redact(f"{self.path}: {self.message}" if self.path else self.message)
+
+
+class ConfigError(Exception):
+    """A config that cannot run; ``problems`` holds one entry per problem."""
+
+    def __init__(self, problems: Sequence[ConfigProblem], source: str = "") -> None:
+        self.problems = list(problems)
+        self.source = source
+        super().__init__("\n".join(str(p) for p in self.problems))
+
+
+def key_path(loc: Iterable[int | str]) -> str:
+    """Format a pydantic location as a TOML key path.
+
+    Example:
+        >>> key_path(("watches", 1, "zones"))
+        'watches[1].zones'
+    """
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+def _strip_union_tags(loc: tuple[int | str, ...]) -> tuple[int | str, ...]:
+    parts = list(loc)
+    # backends.NAME.<tag>.field and cameras.NAME.detect.<tag>.field carry the tag of the union.
+    if len(parts) > 2 and parts[0] in _TAGGED_TABLES and parts[2] in _TAGS:
+        del parts[2]
+    if len(parts) > 3 and parts[0] == "cameras" and parts[2] == "detect" and parts[3] in _TAGS:
+        del parts[3]
+    return tuple(parts)
+
+
+def _explain(error: dict[str, Any]) -> str:
+    kind = error["type"]
+    msg = str(error["msg"])
+    if kind == "extra_forbidden":
+        return "unknown key; check its spelling against the config reference in the README"
+    if kind == "missing":
+        return "is required but missing"
+    if kind == "union_tag_invalid":
+        expected = error.get("ctx", {}).get("expected_tags", "")
+        return f"unknown type; expected one of {expected}"
+    if kind == "union_tag_not_found":
+        return "needs a 'type' key"
+    if kind == "string_pattern_mismatch":
+        return "must use only letters, digits, '_' and '-'"
+    if kind == "value_error":
+        return msg.removeprefix("Value error, ")
+    return msg[0].lower() + msg[1:] if msg else kind
+
+
+def problems_from_validation(err: ValidationError) -> list[ConfigProblem]:
+    """One :class:`ConfigProblem` per pydantic error, without input values."""
+    problems = []
+    for e in err.errors(include_url=False, include_input=False):
+        path = key_path(_strip_union_tags(tuple(e["loc"])))
+        problems.append(ConfigProblem(path, _explain(dict(e))))
+    return problems
+
+
+def check_references(cfg: LookoutConfig) -> list[ConfigProblem]:
+    """Cross-table rules: watches name real cameras, zones, backends and sinks."""
+    problems: list[ConfigProblem] = []
+    seen: set[str] = set()
+    for i, w in enumerate(cfg.watches):
+        problems.extend(check_watch_references(cfg, w, f"watches[{i}]"))
+        if w.name in seen:
+            problems.append(ConfigProblem(f"watches[{i}].name", f"'{w.name}' is used twice"))
+        seen.add(w.name)
+    mqtt_users = [
+        f"sinks.{n}" for n, s in cfg.sinks.items() if isinstance(s, MqttSinkConfig)
+    ] + [
+        f"cameras.{n}.detect"
+        for n, c in cfg.cameras.items()
+        if isinstance(c.detect, FrigateDetectConfig | MqttJsonDetectConfig)
+    ]
+    if cfg.mqtt is None:
+        problems.extend(ConfigProblem(p, "needs an [mqtt] table") for p in mqtt_users)
+    problems.extend(_check_secret_files(cfg))
+    return problems
+
+
+def check_watch_references(cfg: LookoutConfig, w: WatchConfig, path: str) -> list[ConfigProblem]:
+    """Check one watch against the cameras, backends and sinks of ``cfg``."""
+    problems: list[ConfigProblem] = []
+    camera: CameraConfig | None = cfg.cameras.get(w.camera)
+    if camera is None:
+        known = ", ".join(sorted(cfg.cameras)) or "none defined"
+        problems.append(
+            ConfigProblem(f"{path}.camera", f"unknown camera '{w.camera}'; known: {known}")
+        )
+    else:
+        missing = [z for z in w.zones if z not in camera.zones]
+        if missing:
+            known = ", ".join(sorted(camera.zones)) or "none defined"
+            problems.append(
+                ConfigProblem(
+                    f"{path}.zones",
+                    f"camera '{w.camera}' has no zone {', '.join(repr(z) for z in missing)}; "
+                    f"its zones: {known}",
+                )
+            )
+    if w.backend != "auto" and w.backend not in cfg.backends:
+        known = ", ".join(sorted(cfg.backends)) or "none defined"
+        problems.append(
+            ConfigProblem(f"{path}.backend", f"unknown backend '{w.backend}'; known: {known}, auto")
+        )
+    for j, s in enumerate(w.sinks or []):
+        if s not in cfg.sinks:
+            known = ", ".join(sorted(cfg.sinks)) or "none defined"
+            problems.append(ConfigProblem(f"{path}.sinks[{j}]", f"unknown sink '{s}'; known: {known}"))
+    return problems
+
+
+def _check_secret_files(cfg: LookoutConfig) -> list[ConfigProblem]:
+    files: list[tuple[str, Path | None]] = []
+    if cfg.mqtt is not None:
+        files.append(("mqtt.password_file", cfg.mqtt.password_file))
+    files += [(f"cameras.{n}.password_file", c.password_file) for n, c in cfg.cameras.items()]
+    for n, b in cfg.backends.items():
+        files.append((f"backends.{n}.api_key_file", getattr(b, "api_key_file", None)))
+    for n, s in cfg.sinks.items():
+        if isinstance(s, WebhookSinkConfig):
+            files.append((f"sinks.{n}.secret_file", s.secret_file))
+    return [
+        ConfigProblem(p, f"cannot read secret file '{f}'")
+        for p, f in files
+        if f is not None and not f.is_file()
+    ]
+
+
+def register_config_secrets(cfg: LookoutConfig) -> None:
+    """Tell the redactor every secret the config holds, so logs never show them."""
+    if cfg.mqtt is not None:
+        register_secret(cfg.mqtt.resolved_password())
+    for c in cfg.cameras.values():
+        if c.password is not None:
+            register_secret(c.password.get_secret_value())
+    backend: BackendConfig
+    for backend in cfg.backends.values():
+        resolve = getattr(backend, "resolved_api_key", None)
+        if resolve is not None:
+            register_secret(resolve())
+    for s in cfg.sinks.values():
+        if isinstance(s, WebhookSinkConfig) and s.secret is not None:
+            register_secret(s.secret.get_secret_value())
+
+
+def parse_document(data: dict[str, Any], source: str = "") -> LookoutConfig:
+    """Validate a parsed TOML document (plus environment overrides)."""
+    try:
+        cfg = LookoutConfig(**data)
+    except ValidationError as err:
+        raise ConfigError(problems_from_validation(err), source) from None
+    problems = check_references(cfg)
+    if problems:
+        raise ConfigError(problems, source)
+    register_config_secrets(cfg)
+    return cfg
+
+
+def load_config_text(text: str, source: str = "<text>") -> LookoutConfig:
+    """Parse and validate TOML text; raises :class:`ConfigError`."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError([ConfigProblem("", f"TOML syntax error: {err}")], source) from None
+    return parse_document(data, source)
+
+
+def load_config(path: Path = DEFAULT_CONFIG) -> LookoutConfig:
+    """Read, parse and validate ``pipeline.toml``; raises :class:`ConfigError`.
+
+    Example:
+        >>> cfg = load_config(Path("pipeline.toml"))  # doctest: +SKIP
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as err:
+        raise ConfigError([ConfigProblem("", f"cannot read {path}: {err.strerror}")], str(path)) from None
+    return load_config_text(text, str(path))

@@ -1,0 +1,106 @@
+"""The sink lifecycle shared by every sink: open, write, close."""
+
+from __future__ import annotations
+
+import threading
+from types import TracebackType
+from typing import Self
+
+from pipeline.events import Alert, CameraState, WatchState
+
+
+class SinkClosedError(RuntimeError):
+    """Raised when a sink is used after ``close()``."""
+
+
+class Sink:
+    """Base of every sink: a plain class with a visible lifecycle.
+
+    Subclasses override ``_open``, ``_write_alert``, ``_write_state``,
+    ``_write_camera_state`` and ``_close``. Writes must not block for long: a
+    sink whose network is down queues (bounded) or stores what it cannot send.
+
+    Example:
+        >>> with ConsoleSink("console") as sink:  # doctest: +SKIP
+        ...     sink.send_alert(alert)
+    """
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self._state = "new"
+        self._lock = threading.Lock()
+
+    @property
+    def closed(self) -> bool:
+        """Whether ``close()`` was called."""
+        return self._state == "closed"
+
+    def open(self) -> None:
+        """Open the sink (connect, create files). Opening twice is a no-op."""
+        with self._lock:
+            if self._state == "closed":
+                raise SinkClosedError(f"Sink '{self.name}' is closed; create a new one.")
+            if self._state == "open":
+                return
+            self._open()
+            self._state = "open"
+
+    def _check_open(self) -> None:
+        if self._state == "closed":
+            raise SinkClosedError(f"Sink '{self.name}' is closed; create a new one.")
+        if self._state == "new":
+            self.open()
+
+    def send_alert(self, alert: Alert) -> None:
+        """Deliver an alert (or queue it for delivery)."""
+        self._check_open()
+        self._write_alert(alert)
+
+    def send_state(self, state: WatchState) -> None:
+        """Deliver a watch state change."""
+        self._check_open()
+        self._write_state(state)
+
+    def send_camera_state(self, state: CameraState) -> None:
+        """Deliver a camera state change."""
+        self._check_open()
+        self._write_camera_state(state)
+
+    def close(self) -> None:
+        """Flush what can be flushed and release resources. Closing twice is a no-op."""
+        with self._lock:
+            if self._state == "closed":
+                return
+            was_open = self._state == "open"
+            self._state = "closed"
+        if was_open:
+            self._close()
+
+    def __enter__(self) -> Self:
+        self.open()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # Subclass hooks -------------------------------------------------------
+
+    def _open(self) -> None:
+        """Open resources."""
+
+    def _write_alert(self, alert: Alert) -> None:
+        """Write one alert."""
+
+    def _write_state(self, state: WatchState) -> None:
+        """Write one watch state."""
+
+    def _write_camera_state(self, state: CameraState) -> None:
+        """Write one camera state."""
+
+    def _close(self) -> None:
+        """Flush and release resources."""

@@ -1,0 +1,1 @@
+"""Sources: camera streams (PyAV) and detection sources (motion, Frigate, ONNX, MQTT)."""
