@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -84,3 +84,17 @@ class Frame:
             "wall_time": self.wall_time,
             "stream_time": self.stream_time,
         }
+
+
+class FrameProvider(Protocol):
+    """Anything a watch can take its current frame from (a camera source, a replay).
+
+    ``latest()`` returns the newest frame, decoding on demand, or ``None`` when
+    there is none yet (camera offline, still connecting).
+    """
+
+    name: str
+
+    def latest(self, timeout: float | None = None) -> Frame | None:
+        """The newest frame, waiting at most ``timeout`` seconds for one."""
+        ...
