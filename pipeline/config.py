@@ -87,7 +87,11 @@ class MqttConfig(Model):
     topic_prefix: str = Field("lookout", min_length=1, description="Prefix of every topic.")
     tls: MqttTlsConfig | None = Field(None, description="TLS settings; absent means plain TCP.")
     qos: Literal[0, 1, 2] = Field(1, description="QoS of alerts and state.")
-    queue_size: int = Field(1000, ge=1, description="Messages kept while disconnected.")
+    queue_size: int = Field(
+        1000, ge=1, description="Messages waiting for the broker (QoS 1/2); overflow is dropped."
+    )
+    reconnect_min_s: int = Field(1, ge=1, description="First wait before a reconnect, in seconds.")
+    reconnect_max_s: int = Field(60, ge=1, description="Longest wait between reconnects.")
 
     @field_validator("topic_prefix")
     @classmethod
@@ -290,6 +294,13 @@ class OpenAIBackendConfig(Model):
     backoff_max_s: float = Field(20.0, gt=0, description="Longest retry delay.")
     circuit_failures: int = Field(5, ge=1, description="Consecutive failures that open the circuit.")
     circuit_reset_s: float = Field(30.0, gt=0, description="Seconds before a half-open probe.")
+    queue_timeout_s: float = Field(
+        120.0, gt=0, description="Longest wait of a look for a free request slot."
+    )
+    system_prompt: str | None = Field(
+        None,
+        description="System prompt template with {condition} and {focus}; default the baseline's.",
+    )
 
     @field_validator("base_url")
     @classmethod

@@ -233,4 +233,16 @@ def load_config(path: Path = DEFAULT_CONFIG) -> LookoutConfig:
         text = path.read_text(encoding="utf-8")
     except OSError as err:
         raise ConfigError([ConfigProblem("", f"cannot read {path}: {err.strerror}")], str(path)) from None
-    return load_config_text(text, str(path))
+    cfg = load_config_text(text, str(path))
+    return with_paths_relative_to(cfg, path.parent)
+
+
+def with_paths_relative_to(cfg: LookoutConfig, folder: Path) -> LookoutConfig:
+    """Resolve relative camera file paths against ``folder`` (the config file's folder)."""
+    cameras = {}
+    for name, camera in cfg.cameras.items():
+        url = camera.url
+        if "://" not in url and not url.startswith("/dev/") and not Path(url).is_absolute():
+            camera = camera.model_copy(update={"url": str((folder / url).resolve())})
+        cameras[name] = camera
+    return cfg.model_copy(update={"cameras": cameras})

@@ -1,0 +1,175 @@
+"""The command line: ``python -m pipeline [run|check|backends] [-c FILE]``."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from pipeline import __version__
+from pipeline.config import ENV_PREFIX
+from pipeline.config_loader import ConfigError, LookoutConfig, load_config
+
+EXIT_OK = 0
+EXIT_CONFIG = 2
+
+ENVIRONMENT_HELP = f"""\
+environment variables:
+  LOOKOUT_CONFIG                      config file used when -c is not given
+  {ENV_PREFIX}<TABLE>__<KEY>               override any pipeline.toml value, nested keys
+                                      joined by '__', names in lower case, e.g.
+                                      {ENV_PREFIX}MQTT__HOST=broker.lan
+  {ENV_PREFIX}MQTT__PASSWORD                 MQTT password (or mqtt.password_file)
+  {ENV_PREFIX}CAMERAS__<NAME>__PASSWORD      camera password (or cameras.<name>.password_file)
+  {ENV_PREFIX}BACKENDS__<NAME>__API_KEY      API key (or backends.<name>.api_key_file / api_key_env)
+  {ENV_PREFIX}SINKS__<NAME>__SECRET          webhook secret (or sinks.<name>.secret_file)
+
+exit status: 0 ok, 2 invalid config, 1 other errors.
+"""
+
+
+def _default_config() -> Path:
+    return Path(os.environ.get("LOOKOUT_CONFIG", "pipeline.toml"))
+
+
+class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Keep the epilog's layout and show each option's default."""
+
+    def __init__(self, prog: str) -> None:
+        super().__init__(prog, width=100, max_help_position=40)
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        if action.default not in (None, False, argparse.SUPPRESS) and "%(default)" not in text:
+            text += " (default: %(default)s)"
+        return text
+
+
+def _common_options(sub: bool) -> argparse.ArgumentParser:
+    # Options accepted before and after the command; a command's own copy must
+    # not overwrite a value given before it, hence SUPPRESS there.
+    common = argparse.ArgumentParser(add_help=False)
+
+    def default(value: object) -> object:
+        return argparse.SUPPRESS if sub else value
+
+    common.add_argument(
+        "-c",
+        "--config",
+        type=Path,
+        default=default(_default_config()),
+        help="pipeline.toml to use (env LOOKOUT_CONFIG)",
+    )
+    common.add_argument(
+        "--log-level",
+        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+        default=default(None),
+        help="log level; default [log].level in the config, else INFO",
+    )
+    common.add_argument(
+        "--json-logs",
+        action="store_const",
+        const=True,
+        default=default(None),
+        help="log one JSON object per line; default [log].json_lines",
+    )
+    return common
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (exposed for tests and docs)."""
+    common = _common_options(sub=True)
+    fmt = _HelpFormatter
+    parser = argparse.ArgumentParser(
+        prog="python -m pipeline",
+        description="Lookout: watch cameras with vision models and publish alerts.",
+        epilog=ENVIRONMENT_HELP,
+        formatter_class=_HelpFormatter,
+        parents=[_common_options(sub=False)],
+    )
+    parser.add_argument("--version", action="version", version=f"lookout {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.add_parser(
+        "run", parents=[common], formatter_class=fmt, help="run the watches (the default)"
+    )
+    sub.add_parser(
+        "check",
+        parents=[common],
+        formatter_class=fmt,
+        help="validate the config and exit (0 valid, 2 invalid)",
+    )
+    backends = sub.add_parser(
+        "backends",
+        parents=[common],
+        formatter_class=fmt,
+        help="list inference backends: available, needs GPU, RAM, live probe",
+    )
+    backends.add_argument("--json", action="store_true", help="print JSON")
+    return parser
+
+
+def _load_or_report(path: Path) -> LookoutConfig | None:
+    try:
+        return load_config(path)
+    except ConfigError as err:
+        print(f"{path}: invalid config", file=sys.stderr)
+        for problem in err.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return None
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    """``check``: validate only."""
+    cfg = _load_or_report(args.config)
+    if cfg is None:
+        return EXIT_CONFIG
+    print(
+        f"{args.config}: ok ({len(cfg.cameras)} cameras, {len(cfg.watches)} watches, "
+        f"{len(cfg.backends)} backends, {len(cfg.sinks)} sinks)"
+    )
+    return EXIT_OK
+
+
+def _setup_logs(args: argparse.Namespace, cfg: LookoutConfig | None) -> None:
+    from pipeline.logs import setup_logging
+
+    level = args.log_level or (cfg.log.level if cfg else "INFO")
+    json_lines = args.json_logs if args.json_logs is not None else (cfg.log.json_lines if cfg else False)
+    setup_logging(level, json_lines)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """``run``: run every watch until SIGINT/SIGTERM."""
+    cfg = _load_or_report(args.config)
+    if cfg is None:
+        return EXIT_CONFIG
+    _setup_logs(args, cfg)
+    from pipeline.runner import run_until_signalled
+
+    return run_until_signalled(cfg, args.config)
+
+
+def cmd_backends(args: argparse.Namespace) -> int:
+    """``backends``: list every backend and probe the configured ones."""
+    cfg = _load_or_report(args.config)
+    if cfg is None:
+        return EXIT_CONFIG
+    _setup_logs(args, cfg)
+    from operators.backends.listing import print_backends
+
+    return print_backends(cfg, as_json=args.json)
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "run": cmd_run,
+    "check": cmd_check,
+    "backends": cmd_backends,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``python -m pipeline``."""
+    args = build_parser().parse_args(argv)
+    return COMMANDS[args.command or "run"](args)
