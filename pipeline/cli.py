@@ -60,7 +60,7 @@ def _common_options(sub: bool) -> argparse.ArgumentParser:
         "--config",
         type=Path,
         default=default(_default_config()),
-        help="pipeline.toml to use (env LOOKOUT_CONFIG)",
+        help="config file (env LOOKOUT_CONFIG)",
     )
     common.add_argument(
         "--log-level",

@@ -205,11 +205,15 @@ def main(argv: list[str] | None = None) -> int:
     pool.add_range("127.0.0.1", "127.0.0.1", 20000, 29999, 0)
 
     mount_points = server.get_mount_points()
+    # One slice per frame: with sliced threads (zerolatency's default) rtph264pay's
+    # config-interval=-1 puts SPS/PPS between the slices of an IDR frame, and FFmpeg
+    # then decodes garbage. config-interval=-1 itself is needed for late joiners.
     launch = (
         "( appsrc name=src is-live=true do-timestamp=true format=time "
         "max-buffers=8 leaky-type=downstream "
         "! videoconvert "
-        f"! x264enc tune=zerolatency speed-preset=ultrafast key-int-max={args.key_int_max} "
+        f"! x264enc tune=zerolatency speed-preset=ultrafast threads=1 sliced-threads=false "
+        f"key-int-max={args.key_int_max} "
         f"bitrate={args.bitrate} "
         "! video/x-h264,profile=constrained-baseline "
         "! rtph264pay name=pay0 pt=96 config-interval=-1 )"
