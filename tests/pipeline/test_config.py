@@ -185,3 +185,12 @@ def test_help_shows_defaults_and_environment() -> None:
     assert result.returncode == 0
     assert "LOOKOUT_MQTT__PASSWORD" in result.stdout
     assert "default: pipeline.toml" in result.stdout
+
+
+def test_config_reference_is_current() -> None:
+    from pipeline.config_reference import render
+
+    committed = (ROOT / "docs" / "config-reference.md").read_text()
+    assert committed.strip() == render().strip(), (
+        "docs/config-reference.md is stale: run python -m pipeline.config_reference > docs/config-reference.md"
+    )
