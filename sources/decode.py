@@ -1,0 +1,214 @@
+"""Decode that follows demand: keep the packets of the current GOP, decode only when asked."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from pipeline.frame import Frame
+from pipeline.redact import redact
+
+DecodeStrategy = Literal["every_frame", "on_demand", "keyframes"]
+STRATEGIES: tuple[DecodeStrategy, ...] = ("every_frame", "on_demand", "keyframes")
+
+log = logging.getLogger("lookout.sources.decode")
+
+
+@dataclass(frozen=True, slots=True)
+class PacketInfo:
+    """What the demuxer knew about one video packet when it arrived.
+
+    Attributes:
+        seq: per-camera sequence number of the packet (and of the frame it becomes).
+        wall_time: epoch seconds when the packet was read.
+        stream_time: presentation time in seconds, ``None`` without ``pts``.
+        keyframe: whether the packet starts a GOP.
+        size: payload size in bytes.
+    """
+
+    seq: int
+    wall_time: float
+    stream_time: float | None
+    keyframe: bool
+    size: int = 0
+
+
+class GopDecoder:
+    """One camera's decoder, driven by demand instead of by the stream's frame rate.
+
+    The demuxing thread calls :meth:`push` for every video packet; whoever wants a
+    picture calls :meth:`newest`. What ``push`` and ``newest`` cost depends on the
+    strategy:
+
+    - ``every_frame``: ``push`` decodes each packet at once; ``newest`` is free.
+    - ``on_demand``: ``push`` only keeps the packets since the last keyframe;
+      ``newest`` decodes forward from where the decoder already is in the GOP up
+      to the newest packet and returns that frame. Looking once every 5 s at a
+      stream with a 2 s GOP decodes about one GOP per look, not 150 frames.
+    - ``keyframes``: ``push`` keeps only the newest keyframe; ``newest`` decodes
+      that one packet (never the ones in between). The frame can be up to one
+      GOP old.
+
+    Packets before the first keyframe are dropped (they cannot be decoded).
+    ``push`` and ``newest`` may be called from different threads.
+
+    Example::
+
+        decoder = GopDecoder("porch", container.streams.video[0].codec_context, "on_demand")
+        for packet in container.demux(video=0):
+            decoder.push(packet, PacketInfo(seq, time.time(), None, packet.is_keyframe))
+        frame = decoder.newest()  # decodes the current GOP forward, once
+
+    Args:
+        camera: camera name put on every frame.
+        codec_context: the stream's ``av`` decoder context.
+        strategy: ``every_frame``, ``on_demand`` or ``keyframes``.
+        max_gop_bytes: drop a GOP that grows past this (a stream without keyframes);
+            decoding resumes at the next keyframe.
+
+    Raises:
+        ValueError: unknown strategy or a non-positive byte cap.
+    """
+
+    def __init__(
+        self,
+        camera: str,
+        codec_context: Any,
+        strategy: DecodeStrategy,
+        *,
+        max_gop_bytes: int = 256 * 1024 * 1024,
+    ) -> None:
+        if strategy not in STRATEGIES:
+            raise ValueError(
+                f"Unknown decode strategy {strategy!r}; expected one of {', '.join(STRATEGIES)}."
+            )
+        if max_gop_bytes <= 0:
+            raise ValueError("The GOP byte cap must be positive.")
+        self.camera = camera
+        self.strategy: DecodeStrategy = strategy
+        self._codec = codec_context
+        self._max_gop_bytes = max_gop_bytes
+        self._packets_lock = threading.Lock()
+        self._decode_lock = threading.Lock()
+        self._gop: list[tuple[Any, PacketInfo]] = []
+        self._gop_bytes = 0
+        self._generation = 0
+        self._fed_generation = -1
+        self._fed = 0
+        self._newest: Frame | None = None
+        self._closed = False
+        self.decoded = 0
+        """Frames decoded so far (for benchmarks and metrics)."""
+        self.errors = 0
+        """Packets the decoder rejected."""
+        self._reported = 0
+
+    @property
+    def has_picture(self) -> bool:
+        """Whether :meth:`newest` can return a frame (a keyframe has arrived)."""
+        with self._packets_lock:
+            return bool(self._gop) or self._newest is not None
+
+    @property
+    def newest_seq(self) -> int | None:
+        """Sequence number of the newest decodable packet, ``None`` before a keyframe."""
+        with self._packets_lock:
+            if self._gop:
+                return self._gop[-1][1].seq
+        return None
+
+    def push(self, packet: Any, info: PacketInfo) -> None:
+        """Take one video packet from the demuxer (decodes it only for ``every_frame``)."""
+        with self._packets_lock:
+            if self._closed:
+                return
+            if info.keyframe:
+                self._gop = []
+                self._gop_bytes = 0
+                self._generation += 1
+            elif not self._gop:
+                return  # no keyframe yet: undecodable
+            if self.strategy == "keyframes" and not info.keyframe:
+                return
+            self._gop.append((packet, info))
+            self._gop_bytes += info.size
+            if self._gop_bytes > self._max_gop_bytes:
+                log.warning("camera %s: GOP over %d bytes dropped", self.camera, self._gop_bytes)
+                self._gop = []
+                self._gop_bytes = 0
+                self._generation += 1
+        if self.strategy == "every_frame":
+            self.newest()
+
+    def newest(self) -> Frame | None:
+        """Decode what the strategy requires and return the newest frame, or ``None``."""
+        with self._decode_lock:
+            with self._packets_lock:
+                if self._closed:
+                    return None
+                start = 0 if self._generation != self._fed_generation else self._fed
+                todo = self._gop[start:]
+                generation = self._generation
+            if not todo:
+                return self._newest
+            fed = start + len(todo)
+            if self.strategy == "keyframes":
+                todo = todo[-1:]
+            frame = self._decode(todo)
+            with self._packets_lock:
+                self._fed_generation = generation
+                self._fed = fed
+                if frame is not None and not self._closed:
+                    self._newest = frame
+                return self._newest
+
+    def _decode(self, todo: list[tuple[Any, PacketInfo]]) -> Frame | None:
+        by_pts = {p.pts: info for p, info in todo if p.pts is not None}
+        last: tuple[Any, PacketInfo] | None = None
+        for packet, info in todo:
+            out = self._send(packet)
+            if self.strategy == "keyframes" and not out:
+                out = self._send(None)  # drain a decoder that holds frames back
+                self._codec.flush_buffers()
+            for vf in out:
+                self.decoded += 1
+                last = (vf, by_pts.get(vf.pts, info))
+        if self.strategy == "keyframes":
+            self._codec.flush_buffers()
+        if last is None:
+            return None
+        vf, info = last
+        return Frame(
+            camera=self.camera,
+            seq=info.seq,
+            wall_time=info.wall_time,
+            stream_time=info.stream_time,
+            width=vf.width,
+            height=vf.height,
+            keyframe=bool(vf.key_frame) or info.keyframe,
+            video=vf,
+        )
+
+    def _send(self, packet: Any) -> list[Any]:
+        try:
+            return list(self._codec.decode(packet))
+        except Exception as exc:  # corrupt data: skip the packet, keep the camera
+            self.errors += 1
+            log.debug("camera %s: decode error: %s", self.camera, redact(str(exc)))
+            return []
+
+    def take_decoded(self) -> int:
+        """Frames decoded since the previous call (for counters that sum many decoders)."""
+        with self._decode_lock:
+            delta, self._reported = self.decoded - self._reported, self.decoded
+            return delta
+
+    def close(self) -> None:
+        """Drop the packets and the decoder; later calls return ``None``."""
+        with self._decode_lock, self._packets_lock:
+            self._closed = True
+            self._gop = []
+            self._newest = None
+            self._codec = None
