@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
 from collections.abc import Callable
 
@@ -82,7 +83,7 @@ def test_loop_keeps_stream_time_increasing(clip_factory: Callable[..., Clip]) ->
     assert len(frames) >= 25
     times = [f.stream_time for f in frames]
     assert all(t is not None for t in times)
-    assert all(b > a for a, b in zip(times, times[1:], strict=False))  # type: ignore[operator]
+    assert all(b > a for a, b in itertools.pairwise(times))  # type: ignore[operator]
 
 
 def test_fps_request_samples_stream_time(clip_factory: Callable[..., Clip]) -> None:
