@@ -65,33 +65,43 @@ def read_secret(value: SecretStr | None, file: Path | None, env: str | None = No
 class MqttTlsConfig(Model):
     """TLS for the MQTT connection. Fails closed: no fallback to plain text."""
 
-    ca_file: Path | None = Field(None, description="CA bundle that signs the broker's certificate.")
-    cert_file: Path | None = Field(None, description="Client certificate (mutual TLS).")
-    key_file: Path | None = Field(None, description="Client private key (mutual TLS).")
-    insecure: bool = Field(False, description="Skip host name verification (testing only).")
+    ca_file: Path | None = Field(
+        default=None, description="CA bundle that signs the broker's certificate."
+    )
+    cert_file: Path | None = Field(default=None, description="Client certificate (mutual TLS).")
+    key_file: Path | None = Field(default=None, description="Client private key (mutual TLS).")
+    insecure: bool = Field(default=False, description="Skip host name verification (testing only).")
 
 
 class MqttConfig(Model):
     """``[mqtt]``: the one broker connection shared by sinks, detection sources and control."""
 
-    host: str = Field("127.0.0.1", description="Broker host name or address.")
-    port: int = Field(1883, ge=1, le=65535, description="Broker port.")
-    protocol: Literal["3.1.1", "5"] = Field("3.1.1", description="MQTT protocol version.")
-    client_id: str | None = Field(None, description="Client id; default lookout-<host>-<pid>.")
-    keepalive: int = Field(60, ge=5, le=3600, description="Keepalive in seconds.")
-    username: str | None = Field(None, description="User name.")
+    host: str = Field(default="127.0.0.1", description="Broker host name or address.")
+    port: int = Field(default=1883, ge=1, le=65535, description="Broker port.")
+    protocol: Literal["3.1.1", "5"] = Field(default="3.1.1", description="MQTT protocol version.")
+    client_id: str | None = Field(
+        default=None, description="Client id; default lookout-<host>-<pid>."
+    )
+    keepalive: int = Field(default=60, ge=5, le=3600, description="Keepalive in seconds.")
+    username: str | None = Field(default=None, description="User name.")
     password: SecretStr | None = Field(
-        None, description="Password; prefer LOOKOUT_MQTT__PASSWORD or password_file."
+        default=None, description="Password; prefer LOOKOUT_MQTT__PASSWORD or password_file."
     )
-    password_file: Path | None = Field(None, description="File holding the password.")
-    topic_prefix: str = Field("lookout", min_length=1, description="Prefix of every topic.")
-    tls: MqttTlsConfig | None = Field(None, description="TLS settings; absent means plain TCP.")
-    qos: Literal[0, 1, 2] = Field(1, description="QoS of alerts and state.")
+    password_file: Path | None = Field(default=None, description="File holding the password.")
+    topic_prefix: str = Field(default="lookout", min_length=1, description="Prefix of every topic.")
+    tls: MqttTlsConfig | None = Field(
+        default=None, description="TLS settings; absent means plain TCP."
+    )
+    qos: Literal[0, 1, 2] = Field(default=1, description="QoS of alerts and state.")
     queue_size: int = Field(
-        1000, ge=1, description="Messages waiting for the broker (QoS 1/2); overflow is dropped."
+        default=1000,
+        ge=1,
+        description="Messages waiting for the broker (QoS 1/2); overflow is dropped.",
     )
-    reconnect_min_s: int = Field(1, ge=1, description="First wait before a reconnect, in seconds.")
-    reconnect_max_s: int = Field(60, ge=1, description="Longest wait between reconnects.")
+    reconnect_min_s: int = Field(
+        default=1, ge=1, description="First wait before a reconnect, in seconds."
+    )
+    reconnect_max_s: int = Field(default=60, ge=1, description="Longest wait between reconnects.")
 
     @field_validator("topic_prefix")
     @classmethod
@@ -424,19 +434,27 @@ class ConsoleSinkConfig(Model):
     """Print alerts (and watch state) on standard output."""
 
     type: Literal["console"] = "console"
-    format: Literal["text", "json"] = Field("text", description="Line format.")
-    states: bool = Field(True, description="Print watch state changes too.")
+    format: Literal["text", "json"] = Field(default="text", description="Line format.")
+    states: bool = Field(default=True, description="Print watch state changes too.")
 
 
 class MqttSinkConfig(Model):
     """Publish to the ``[mqtt]`` broker: alerts, retained state, snapshots, discovery."""
 
     type: Literal["mqtt"] = "mqtt"
-    snapshots: bool = Field(False, description="Publish the judged frame as JPEG.")
-    frigate_compat: bool = Field(False, description="Also publish <frigate_prefix>/camera_monitoring.")
-    frigate_prefix: str = Field("frigate", description="Topic prefix for the Frigate payload.")
-    home_assistant: bool = Field(False, description="Publish Home Assistant MQTT discovery.")
-    discovery_prefix: str = Field("homeassistant", description="Home Assistant discovery prefix.")
+    snapshots: bool = Field(default=False, description="Publish the judged frame as JPEG.")
+    frigate_compat: bool = Field(
+        default=False, description="Also publish <frigate_prefix>/camera_monitoring."
+    )
+    frigate_prefix: str = Field(
+        default="frigate", description="Topic prefix for the Frigate payload."
+    )
+    home_assistant: bool = Field(
+        default=False, description="Publish Home Assistant MQTT discovery."
+    )
+    discovery_prefix: str = Field(
+        default="homeassistant", description="Home Assistant discovery prefix."
+    )
 
 
 class WebhookSinkConfig(Model):
@@ -446,17 +464,24 @@ class WebhookSinkConfig(Model):
     url: str = Field(description="Endpoint URL.")
     headers: dict[str, str] = Field(default_factory=dict, description="Extra headers.")
     secret: SecretStr | None = Field(
-        None, description="whsec_ secret; prefer LOOKOUT_SINKS__<NAME>__SECRET or secret_file."
+        default=None,
+        description="whsec_ secret; prefer LOOKOUT_SINKS__<NAME>__SECRET or secret_file.",
     )
-    secret_file: Path | None = Field(None, description="File holding the secret(s), one a line.")
-    attach_image: Literal["none", "base64", "multipart"] = Field("none", description="JPEG.")
-    states: bool = Field(False, description="Send watch state changes too.")
-    outbox: Path = Field(Path("lookout-outbox.sqlite3"), description="SQLite outbox file.")
-    max_age_s: float = Field(86400.0, gt=0, description="Give up (dead letter) after this age.")
-    connect_timeout_s: float = Field(5.0, gt=0, description="Connect timeout.")
-    read_timeout_s: float = Field(15.0, gt=0, description="Read timeout.")
-    backoff_initial_s: float = Field(1.0, gt=0, description="First retry delay.")
-    backoff_max_s: float = Field(600.0, gt=0, description="Longest retry delay.")
+    secret_file: Path | None = Field(
+        default=None, description="File holding the secret(s), one a line."
+    )
+    attach_image: Literal["none", "base64", "multipart"] = Field(
+        default="none", description="JPEG."
+    )
+    states: bool = Field(default=False, description="Send watch state changes too.")
+    outbox: Path = Field(default=Path("lookout-outbox.sqlite3"), description="SQLite outbox file.")
+    max_age_s: float = Field(
+        default=86400.0, gt=0, description="Give up (dead letter) after this age."
+    )
+    connect_timeout_s: float = Field(default=5.0, gt=0, description="Connect timeout.")
+    read_timeout_s: float = Field(default=15.0, gt=0, description="Read timeout.")
+    backoff_initial_s: float = Field(default=1.0, gt=0, description="First retry delay.")
+    backoff_max_s: float = Field(default=600.0, gt=0, description="Longest retry delay.")
 
     @field_validator("url")
     @classmethod
@@ -469,9 +494,9 @@ class JsonlSinkConfig(Model):
 
     type: Literal["jsonl"] = "jsonl"
     path: Path = Field(description="File to append to.")
-    max_bytes: int = Field(10_000_000, ge=1024, description="Rotate past this size.")
-    backups: int = Field(5, ge=0, description="Rotated files kept.")
-    states: bool = Field(True, description="Write watch states too.")
+    max_bytes: int = Field(default=10_000_000, ge=1024, description="Rotate past this size.")
+    backups: int = Field(default=5, ge=0, description="Rotated files kept.")
+    states: bool = Field(default=True, description="Write watch states too.")
 
 
 class SnapshotSinkConfig(Model):
@@ -479,7 +504,7 @@ class SnapshotSinkConfig(Model):
 
     type: Literal["snapshot"] = "snapshot"
     directory: Path = Field(description="Folder for the JPEG files.")
-    keep: int = Field(200, ge=1, description="Newest files kept.")
+    keep: int = Field(default=200, ge=1, description="Newest files kept.")
 
 
 SinkConfig = Annotated[

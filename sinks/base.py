@@ -51,6 +51,15 @@ class Sink:
         if self._state == "new":
             self.open()
 
+    def prepare_alert(self, alert: Alert) -> Alert:
+        """Return ``alert`` enriched before any sink sends it (the snapshot sink adds its path).
+
+        :class:`sinks.registry.SinkHub` calls this on every sink, in order, before
+        ``send_alert``. The default returns ``alert`` unchanged.
+        """
+        self._check_open()
+        return self._prepare_alert(alert)
+
     def send_alert(self, alert: Alert) -> None:
         """Deliver an alert (or queue it for delivery)."""
         self._check_open()
@@ -92,6 +101,10 @@ class Sink:
 
     def _open(self) -> None:
         """Open resources."""
+
+    def _prepare_alert(self, alert: Alert) -> Alert:
+        """Enrich an alert before it is sent anywhere (default: unchanged)."""
+        return alert
 
     def _write_alert(self, alert: Alert) -> None:
         """Write one alert."""

@@ -1,0 +1,178 @@
+"""Build sinks from ``[sinks]`` and deliver to many of them so one failure never stops another.
+
+Example:
+    >>> hub = SinkHub({"console": ConsoleSink("console")})
+    >>> hub.open()
+    >>> hub.send_state(WatchState(id="j1", name="porch", camera="front",
+    ...                           condition="a package"))  # doctest: +ELLIPSIS
+    STATE porch (front): queued looks=0
+    >>> hub.close()
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from pipeline.config import (
+    ConsoleSinkConfig,
+    JsonlSinkConfig,
+    MqttSinkConfig,
+    SinkConfig,
+    SnapshotSinkConfig,
+    WebhookSinkConfig,
+)
+from pipeline.events import Alert, CameraState, WatchState
+from pipeline.redact import redact
+from sinks.base import Sink
+from sinks.console import ConsoleSink
+from sinks.jsonl import JsonlSink
+from sinks.mqtt import MqttSink
+from sinks.mqtt_connection import MqttConnection
+from sinks.snapshot import SnapshotSink
+
+log = logging.getLogger(__name__)
+
+
+def _console(name: str, config: Any, mqtt: MqttConnection | None) -> Sink:
+    return ConsoleSink(name, config)
+
+
+def _mqtt(name: str, config: Any, mqtt: MqttConnection | None) -> Sink:
+    if mqtt is None:
+        raise ValueError(f"sinks.{name}: an mqtt sink needs an [mqtt] table.")
+    return MqttSink(name, config, mqtt)
+
+
+def _webhook(name: str, config: Any, mqtt: MqttConnection | None) -> Sink:
+    raise ValueError(f"sinks.{name}: the webhook sink is not available yet.")
+
+
+def _jsonl(name: str, config: Any, mqtt: MqttConnection | None) -> Sink:
+    return JsonlSink(name, config)
+
+
+def _snapshot(name: str, config: Any, mqtt: MqttConnection | None) -> Sink:
+    return SnapshotSink(name, config)
+
+
+BUILDERS: dict[type[Any], Callable[[str, Any, MqttConnection | None], Sink]] = {
+    ConsoleSinkConfig: _console,
+    MqttSinkConfig: _mqtt,
+    WebhookSinkConfig: _webhook,
+    JsonlSinkConfig: _jsonl,
+    SnapshotSinkConfig: _snapshot,
+}
+"""Config model -> builder: the one place that maps a sink ``type`` to its class."""
+
+
+def build_sink(name: str, config: SinkConfig, mqtt: MqttConnection | None) -> Sink:
+    """Build (not open) the sink described by ``config``.
+
+    Raises:
+        ValueError: an mqtt sink without a connection, or an unknown config type.
+    """
+    builder = BUILDERS.get(type(config))
+    if builder is None:
+        raise ValueError(f"sinks.{name}: unknown sink type {type(config).__name__}.")
+    return builder(name, config, mqtt)
+
+
+class SinkHub:
+    """Deliver alerts and state to many sinks; a failing sink is logged and counted, never fatal.
+
+    Snapshot-like sinks enrich the alert first (``prepare_alert``), so every
+    other sink sees the same alert with its ``snapshot_path``.
+
+    Args:
+        sinks: name -> sink, in delivery order.
+
+    Attributes:
+        failures: sink name -> failed deliveries.
+        delivered: sink name -> successful deliveries.
+    """
+
+    def __init__(self, sinks: Mapping[str, Sink]) -> None:
+        self.sinks = dict(sinks)
+        self.failures: Counter[str] = Counter()
+        self.delivered: Counter[str] = Counter()
+        self._count_lock = threading.Lock()
+
+    def _targets(self, names: Iterable[str] | None) -> list[Sink]:
+        if names is None:
+            return list(self.sinks.values())
+        wanted = set(names)
+        return [s for n, s in self.sinks.items() if n in wanted]
+
+    def _fail(self, sink: Sink, what: str, exc: BaseException) -> None:
+        with self._count_lock:
+            self.failures[sink.name] += 1
+            total = self.failures[sink.name]
+        log.error(
+            "sink %r failed to %s (%d failure(s) so far): %s",
+            sink.name,
+            what,
+            total,
+            redact(f"{type(exc).__name__}: {exc}"),
+        )
+
+    def _ok(self, sink: Sink) -> None:
+        with self._count_lock:
+            self.delivered[sink.name] += 1
+
+    def open(self) -> None:
+        """Open every sink; a sink that fails to open is logged and counted."""
+        for sink in self.sinks.values():
+            try:
+                sink.open()
+            except Exception as exc:
+                self._fail(sink, "open", exc)
+
+    def send_alert(self, alert: Alert, names: Iterable[str] | None = None) -> Alert:
+        """Deliver ``alert`` to the named sinks (all when ``None``); return the enriched alert."""
+        targets = self._targets(names)
+        for sink in targets:
+            try:
+                alert = sink.prepare_alert(alert)
+            except Exception as exc:
+                self._fail(sink, "prepare an alert", exc)
+        for sink in targets:
+            try:
+                sink.send_alert(alert)
+                self._ok(sink)
+            except Exception as exc:
+                self._fail(sink, "send an alert", exc)
+        return alert
+
+    def send_state(self, state: WatchState, names: Iterable[str] | None = None) -> None:
+        """Deliver a watch state to the named sinks (all when ``None``)."""
+        for sink in self._targets(names):
+            try:
+                sink.send_state(state)
+                self._ok(sink)
+            except Exception as exc:
+                self._fail(sink, "send a watch state", exc)
+
+    def send_camera_state(self, state: CameraState) -> None:
+        """Deliver a camera state to every sink."""
+        for sink in self.sinks.values():
+            try:
+                sink.send_camera_state(state)
+                self._ok(sink)
+            except Exception as exc:
+                self._fail(sink, "send a camera state", exc)
+
+    def close(self) -> None:
+        """Close every sink (each is tried, failures logged)."""
+        for sink in self.sinks.values():
+            try:
+                sink.close()
+            except Exception as exc:
+                self._fail(sink, "close", exc)
+
+
+SinkFanout = SinkHub
+"""Another name for :class:`SinkHub`."""
