@@ -56,6 +56,10 @@ class LookRequest:
     time: float = 0.0
 
 
+class BackendError(RuntimeError):
+    """Raised by ``describe`` when no answer came (``judge`` returns a failed verdict instead)."""
+
+
 @dataclass(frozen=True, slots=True)
 class Availability:
     """Whether a backend can run here, and why not."""
@@ -80,7 +84,7 @@ class Backend(Protocol):
     takes_images: bool
 
     def availability(self) -> Availability:
-        """Can this backend run here (files present, server reachable...)?"""
+        """Tell whether this backend can run here (files present, server reachable...)."""
         ...
 
     def start(self) -> None:

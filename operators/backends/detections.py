@@ -1,0 +1,136 @@
+"""The ``detections`` backend: no model, the detectors decide.
+
+A look is met when detections matching the watch (its labels; the runner has
+already applied its zones) were seen on ``consecutive_looks`` looks in a row,
+each time at most ``window_s`` old. The notification comes from a template.
+
+Example:
+    >>> from pipeline.config import DetectionsBackendConfig
+    >>> from pipeline.detection import Box, Detection
+    >>> backend = DetectionsBackendConfig(consecutive_looks=2)
+    >>> b = DetectionsBackend("det", backend)
+    >>> person = Detection(camera="porch", label="person", score=0.9,
+    ...                    box=Box(0, 0, 5, 9), time=10.0)
+    >>> req = LookRequest(watch="w", camera="porch", condition="someone at the door",
+    ...                   labels=("person",), detections=(person,), time=10.5)
+    >>> b.judge(req).condition_met, b.judge(req).notification_message
+    (False, 'person seen on porch')
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from collections.abc import Sequence
+
+from operators.backends.base import Availability, BackendError, LookRequest
+from pipeline.config import DetectionsBackendConfig
+from pipeline.detection import Detection
+from pipeline.verdict import Verdict
+
+
+def fresh_matches(request: LookRequest, window_s: float) -> list[Detection]:
+    """Return the request's detections that match its labels and are at most ``window_s`` old.
+
+    A request with ``time == 0`` (no clock) keeps every detection.
+    """
+    out = []
+    for d in request.detections:
+        if request.labels and d.label not in request.labels:
+            continue
+        if request.time > 0 and request.time - d.time > window_s:
+            continue
+        out.append(d)
+    return out
+
+
+def render_message(template: str, detections: Sequence[Detection], request: LookRequest) -> str:
+    """Fill the notification template from the detections of a met look.
+
+    Placeholders: ``{label}`` (most frequent label), ``{camera}``, ``{zones_text}``
+    (`` in porch, drive`` or empty), ``{count}``, ``{condition}``. An unknown
+    placeholder leaves the template as it is.
+    """
+    labels = Counter(d.label for d in detections)
+    label = labels.most_common(1)[0][0] if labels else "object"
+    zones = list(request.zones) or sorted({z for d in detections for z in d.zones})
+    values = {
+        "label": label,
+        "camera": request.camera,
+        "zones_text": f" in {', '.join(zones)}" if zones else "",
+        "count": len(detections),
+        "condition": request.condition,
+    }
+    try:
+        return template.format(**values)
+    except (KeyError, IndexError, ValueError):
+        return template
+
+
+class DetectionsBackend:
+    """Decide from detections alone; per-watch streaks of matching looks.
+
+    Thread-safe. Call :meth:`forget` when a watch ends.
+    """
+
+    type = "detections"
+    needs_gpu = False
+    ram_mb = 0
+    takes_images = False
+
+    def __init__(self, name: str, config: DetectionsBackendConfig | None = None) -> None:
+        self.name = name
+        self.config = config or DetectionsBackendConfig.model_validate({})
+        self._streaks: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def availability(self) -> Availability:
+        """Report it as always available (it needs a detection source to be useful)."""
+        return Availability(True, "no model; decides from detections")
+
+    def start(self) -> None:
+        """Do nothing: there is nothing to load."""
+
+    def stop(self) -> None:
+        """Forget every watch's streak."""
+        with self._lock:
+            self._streaks.clear()
+
+    def forget(self, watch: str) -> None:
+        """Drop the bookkeeping of one watch."""
+        with self._lock:
+            self._streaks.pop(watch, None)
+
+    def judge(self, request: LookRequest) -> Verdict:
+        """Count this look into the watch's streak; met once the streak is long enough."""
+        cfg = self.config
+        matches = fresh_matches(request, cfg.window_s)
+        with self._lock:
+            streak = self._streaks.get(request.watch, 0) + 1 if matches else 0
+            self._streaks[request.watch] = streak
+        best = max((d.score for d in matches), default=None)
+        if not matches:
+            return Verdict.answered(
+                False, cfg.next_run_in_s, "No matching detections.", confidence=0.0
+            )
+        label_counts = Counter(d.label for d in matches)
+        seen = ", ".join(f"{n} {label}" for label, n in label_counts.most_common())
+        need = cfg.consecutive_looks
+        if streak < need:
+            return Verdict.answered(
+                False,
+                min(cfg.next_run_in_s, cfg.window_s),
+                f"Seen {seen} (look {streak} of {need} in a row).",
+                confidence=best,
+            )
+        return Verdict.answered(
+            True,
+            cfg.next_run_in_s,
+            f"Seen {seen} on {streak} looks in a row.",
+            render_message(cfg.message, matches, request),
+            confidence=best,
+        )
+
+    def describe(self, jpeg: bytes, prompt: str) -> str:
+        """Refuse: this backend has no image model."""
+        raise BackendError(f"{self.name}: the detections backend cannot describe images")
