@@ -18,6 +18,7 @@ Example:
 from __future__ import annotations
 
 import http.client
+import select
 import ssl
 import threading
 from collections.abc import Mapping
@@ -74,6 +75,22 @@ class HttpResponse:
             if err is not None:
                 text = str(err)
         return redact(" ".join(text.split()))[:limit]
+
+
+def _dropped(conn: http.client.HTTPConnection) -> bool:
+    """Tell whether an idle kept-alive connection was closed (or sent junk) by the server.
+
+    An idle HTTP/1.1 connection must not be readable: readable means EOF or
+    stray bytes, so it cannot be reused. (urllib3 checks the same way.)
+    """
+    sock = conn.sock
+    if sock is None:
+        return True
+    try:
+        readable, _, _ = select.select([sock], [], [], 0)
+    except (OSError, ValueError):
+        return True
+    return bool(readable)
 
 
 class HttpClient:
@@ -141,8 +158,15 @@ class HttpClient:
         return conn
 
     def _take(self) -> http.client.HTTPConnection | None:
-        with self._lock:
-            return self._idle.pop() if self._idle else None
+        """Return an idle connection the server has not closed meanwhile, if any."""
+        while True:
+            with self._lock:
+                if not self._idle:
+                    return None
+                conn = self._idle.pop()
+            if not _dropped(conn):
+                return conn
+            conn.close()
 
     def _give_back(self, conn: http.client.HTTPConnection) -> None:
         with self._lock:
@@ -187,41 +211,33 @@ class HttpClient:
             headers["Content-Type"] = "application/json"
         read_timeout = read_timeout_s or self.read_timeout_s
         connect_timeout = connect_timeout_s or self.connect_timeout_s
-        # A kept-alive connection may have been closed by the server meanwhile:
-        # one failure before any response byte on a reused connection is retried fresh.
-        for reused_attempt in (True, False):
-            conn = self._take() if reused_attempt else None
-            if conn is None and reused_attempt:
-                continue
-            try:
-                if conn is None:
-                    conn = self._new_connection(connect_timeout)
-                if conn.sock is not None:
-                    conn.sock.settimeout(read_timeout)
-                conn.request(method, url_path, body=payload, headers=headers)
-                resp = conn.getresponse()
-                data = resp.read()
-            except TimeoutError as exc:
-                if conn is not None:
-                    conn.close()
-                raise TransportError(
-                    f"{method} {self.host_port}{url_path} timed out ({exc})", timeout=True
-                ) from None
-            except (http.client.HTTPException, OSError) as exc:
-                if conn is not None:
-                    conn.close()
-                if reused_attempt:
-                    continue
-                raise TransportError(
-                    f"{method} {self.host_port}{url_path} failed: {type(exc).__name__}: {exc}"
-                ) from None
-            hdrs = {k.lower(): v for k, v in resp.getheaders()}
-            if resp.will_close:
+        conn = self._take()
+        try:
+            if conn is None:
+                conn = self._new_connection(connect_timeout)
+            if conn.sock is not None:
+                conn.sock.settimeout(read_timeout)
+            conn.request(method, url_path, body=payload, headers=headers)
+            resp = conn.getresponse()
+            data = resp.read()
+        except TimeoutError as exc:
+            if conn is not None:
                 conn.close()
-            else:
-                self._give_back(conn)
-            return HttpResponse(resp.status, hdrs, data)
-        raise AssertionError("unreachable")  # pragma: no cover
+            raise TransportError(
+                f"{method} {self.host_port}{url_path} timed out ({exc})", timeout=True
+            ) from None
+        except (http.client.HTTPException, OSError) as exc:
+            if conn is not None:
+                conn.close()
+            raise TransportError(
+                f"{method} {self.host_port}{url_path} failed: {type(exc).__name__}: {exc}"
+            ) from None
+        hdrs = {k.lower(): v for k, v in resp.getheaders()}
+        if resp.will_close:
+            conn.close()
+        else:
+            self._give_back(conn)
+        return HttpResponse(resp.status, hdrs, data)
 
     def close(self) -> None:
         """Close every idle connection; requests in flight finish, later ones raise."""
