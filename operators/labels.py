@@ -1,0 +1,55 @@
+"""Keep only detections whose label a watch cares about."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+from reactivex import Observable
+from reactivex import operators as ops
+
+from pipeline.detection import Detection
+
+
+def label_matches(labels: frozenset[str], detection: Detection) -> bool:
+    """Whether ``detection`` has one of ``labels`` (any label when ``labels`` is empty).
+
+    Labels compare case-insensitively.
+
+    Example:
+        >>> from pipeline.detection import Box
+        >>> d = Detection(camera="c", label="Person", score=0.9, box=Box(0, 0, 1, 1), time=0)
+        >>> label_matches(frozenset({"person"}), d), label_matches(frozenset(), d)
+        (True, True)
+    """
+    return not labels or detection.label.lower() in labels
+
+
+def filter_labels(
+    labels: Iterable[str],
+) -> Callable[[Observable[Detection]], Observable[Detection]]:
+    """Rx operator: pass detections whose label is in ``labels`` (all when empty).
+
+    Example:
+        >>> detections.pipe(filter_labels(["person", "car"]))  # doctest: +SKIP
+
+    Args:
+        labels: labels to keep, case-insensitive; empty keeps every label.
+
+    Returns:
+        An operator from detections to the matching detections.
+
+    Raises:
+        ValueError: when a label is blank.
+    """
+    wanted = [str(label).strip().lower() for label in labels]
+    if any(not label for label in wanted):
+        raise ValueError("Labels must not be blank.")
+    keep = frozenset(wanted)
+
+    def _op(source: Observable[Detection]) -> Observable[Detection]:
+        def _match(d: Detection) -> bool:
+            return label_matches(keep, d)
+
+        return source.pipe(ops.filter(_match))
+
+    return _op

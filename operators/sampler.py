@@ -1,0 +1,172 @@
+"""Adaptive sampling: look when the model asked to, or earlier when woken.
+
+The sampler owns a watch's rhythm. The first look happens at once; after each
+look the next one is due after ``next_delay(result)`` seconds (the model's
+``next_run_in``, clamped, or the baseline's fallbacks); a wake ends the wait
+early. At most one look is in flight: a wake that arrives during a look is
+dropped, never queued, and a wake never starts a look sooner than
+``min_gap`` seconds after the previous one ended.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import reactivex
+from reactivex import Observable, abc
+from reactivex.disposable import CompositeDisposable, Disposable, SerialDisposable
+from reactivex.scheduler import ThreadPoolScheduler, TimeoutScheduler
+
+from operators.budget import LookBudget
+from pipeline.verdict import MIN_NEXT_RUN_S
+
+_R = TypeVar("_R")
+
+_shared_pool: ThreadPoolScheduler | None = None
+_pool_lock = threading.Lock()
+
+
+def shared_look_scheduler() -> ThreadPoolScheduler:
+    """Return the process-wide thread pool where blocking looks run by default."""
+    global _shared_pool
+    with _pool_lock:
+        if _shared_pool is None:
+            _shared_pool = ThreadPoolScheduler(max_workers=16)
+        return _shared_pool
+
+
+def now_s(scheduler: abc.SchedulerBase) -> float:
+    """Return the scheduler's clock as epoch seconds (virtual seconds on test schedulers)."""
+    return scheduler.now.timestamp()
+
+
+def adaptive_sampler(
+    look: Callable[[str], _R],
+    next_delay: Callable[[_R], float],
+    *,
+    first_delay: float = 0.0,
+    min_gap: float = MIN_NEXT_RUN_S,
+    budget: LookBudget | None = None,
+    scheduler: abc.SchedulerBase | None = None,
+    look_scheduler: abc.SchedulerBase | None = None,
+) -> Callable[[Observable[Any]], Observable[_R]]:
+    """Rx operator: wakes in, look results out, with at most one look in flight.
+
+    Example:
+        >>> looks = wakes.pipe(adaptive_sampler(take_a_look, lambda v: v.next_run_in))
+        ... # doctest: +SKIP
+
+    Args:
+        look: the blocking look; called with its trigger (``"timer"`` or
+            ``"wake"``) on ``look_scheduler``; what it returns is emitted.
+        next_delay: seconds from a look's end to the next look, given its result
+            (called after the result was emitted, so it may read state the
+            subscriber updated).
+        first_delay: seconds before the first look.
+        min_gap: shortest time between a look's end and a woken look.
+        budget: a :class:`LookBudget`; over budget, looks wait and wakes are ignored.
+        scheduler: the time source for timers (default: a timeout scheduler).
+        look_scheduler: where ``look`` runs (default: a shared thread pool).
+
+    Returns:
+        An operator. An exception from ``look`` or ``next_delay`` goes to
+        ``on_error``; the wakes' completion does not end the looks.
+
+    Raises:
+        ValueError: for a negative ``first_delay`` or ``min_gap``.
+    """
+    if first_delay < 0 or min_gap < 0:
+        raise ValueError("first_delay and min_gap must not be negative.")
+
+    def _op(wakes: Observable[Any]) -> Observable[_R]:
+        def subscribe(
+            observer: abc.ObserverBase[_R], default: abc.SchedulerBase | None = None
+        ) -> abc.DisposableBase:
+            sched = scheduler or default or TimeoutScheduler.singleton()
+            pool = look_scheduler or shared_look_scheduler()
+            lock = threading.RLock()
+            timer = SerialDisposable()
+            running = SerialDisposable()
+            st = {"in_flight": False, "done": False, "last_end": float("-inf")}
+
+            def schedule(delay: float, trigger: str) -> None:
+                def fire(_s: abc.SchedulerBase, _state: Any = None) -> None:
+                    start(trigger)
+
+                timer.disposable = sched.schedule_relative(max(0.0, delay), fire)
+
+            def start(trigger: str) -> None:
+                with lock:
+                    if st["done"] or st["in_flight"]:
+                        return
+                    if budget is not None:
+                        wait = budget.wait(now_s(sched))
+                        if wait > 0:
+                            schedule(wait, "timer")
+                            return
+                        budget.record(now_s(sched))
+                    st["in_flight"] = True
+                    timer.disposable = Disposable()
+
+                def work(_s: abc.SchedulerBase, _state: Any = None) -> None:
+                    run(trigger)
+
+                running.disposable = pool.schedule(work)
+
+            def run(trigger: str) -> None:
+                try:
+                    result = look(trigger)
+                except Exception as exc:
+                    with lock:
+                        st["done"] = True
+                    observer.on_error(exc)
+                    return
+                with lock:
+                    if st["done"]:
+                        return
+                    observer.on_next(result)
+                    st["in_flight"] = False
+                    st["last_end"] = now_s(sched)
+                    if st["done"]:
+                        return
+                    try:
+                        delay = float(next_delay(result))
+                    except Exception as exc:
+                        st["done"] = True
+                        observer.on_error(exc)
+                        return
+                    schedule(delay, "timer")
+
+            def on_wake(_: Any) -> None:
+                with lock:
+                    if st["done"] or st["in_flight"]:
+                        return
+                    if budget is not None and budget.wait(now_s(sched)) > 0:
+                        return
+                    gap = st["last_end"] + min_gap - now_s(sched)
+                    if gap > 0:
+                        schedule(gap, "wake")
+                        return
+                start("wake")
+
+            def on_error(exc: Exception) -> None:
+                with lock:
+                    st["done"] = True
+                    timer.dispose()
+                observer.on_error(exc)
+
+            def stop() -> None:
+                with lock:
+                    st["done"] = True
+                timer.dispose()
+                running.dispose()
+
+            schedule(first_delay, "timer")
+            sub = wakes.subscribe(on_wake, on_error, lambda: None, scheduler=default)
+            return CompositeDisposable(sub, Disposable(stop))
+
+        return reactivex.create(subscribe)
+
+    return _op

@@ -1,0 +1,314 @@
+"""One watch, end to end: wakes, adaptive looks, verdicts, alerts and state.
+
+:func:`run_watch` composes the other operators for one ``[[watches]]`` entry::
+
+    detections -> filter_labels -> in_zones -> cooldown -> wakes
+    wakes -> adaptive_sampler( frame -> encode_jpeg -> backend.judge ) -> looks
+    looks -> history, LookRecord, WatchState, Alert -> out
+
+It is cold: each subscription is one run of the watch (one job id).
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import reactivex
+from reactivex import Observable, abc
+from reactivex import operators as ops
+from reactivex.disposable import CompositeDisposable, Disposable, SerialDisposable
+from reactivex.scheduler import TimeoutScheduler
+
+from operators.backends.base import Backend, LookRequest
+from operators.budget import LookBudget
+from operators.cooldown import cooldown
+from operators.encode import encode_jpeg
+from operators.history import History
+from operators.labels import filter_labels
+from operators.sampler import adaptive_sampler, now_s
+from operators.zones import in_zones
+from pipeline.config import WatchConfig, ZoneConfig
+from pipeline.detection import Detection
+from pipeline.events import Alert, LookRecord, WatchEvent, WatchState, WatchStatus
+from pipeline.frame import Frame, FrameProvider
+from pipeline.redact import redact
+from pipeline.verdict import AnswerKind, Verdict, clamp_next_run
+
+FRAME_WAIT_S = 2.0
+"""How long one look waits for a frame before it counts as "no frame"."""
+RECENT_DETECTIONS_S = 10.0
+"""Matching detections this recent are passed to the backend with a look."""
+RECENT_DETECTIONS_MAX = 20
+
+
+@dataclass(frozen=True, slots=True)
+class Look:
+    """What one blocking look produced (internal to the watch, public for tests)."""
+
+    trigger: str
+    time: float
+    verdict: Verdict
+    frame: Frame | None
+    jpeg: bytes | None
+
+
+def frame_clock(epoch_s: float) -> str:
+    """Return ``HH:MM:SS`` in local time, as in the user turn "Frame captured at HH:MM:SS."."""
+    return datetime.fromtimestamp(epoch_s).strftime("%H:%M:%S")
+
+
+def run_watch(
+    config: WatchConfig,
+    *,
+    frames: FrameProvider,
+    backend: Backend,
+    detections: Observable[Detection] | None = None,
+    zones: Mapping[str, ZoneConfig] | None = None,
+    cancel: Observable[Any] | None = None,
+    scheduler: abc.SchedulerBase | None = None,
+    look_scheduler: abc.SchedulerBase | None = None,
+    job_id: str | None = None,
+) -> Observable[WatchEvent]:
+    """Run one watch; emit its state changes, its looks and its alerts.
+
+    Example:
+        >>> events = run_watch(cfg, frames=camera, backend=vlm, detections=dets,
+        ...                    zones=camera_cfg.zones)  # doctest: +SKIP
+        >>> events.subscribe(print)  # doctest: +SKIP
+
+    What comes out, in order: ``WatchState`` queued, running; then per look a
+    ``LookRecord``, an ``Alert`` when the condition is met (and agreed), and a
+    ``WatchState``; finally a ``WatchState`` success (``mode = "once"``),
+    failed ("timed out after N minutes") or cancelled, and completion.
+    ``repeat`` mode never succeeds: after an alert it stays quiet for
+    ``quiet_period_s`` (wakes ignored) and then watches again.
+
+    Args:
+        config: the ``[[watches]]`` entry.
+        frames: where the current frame comes from (``latest()`` is called on
+            ``look_scheduler``, never on the time scheduler's thread).
+        backend: judges each look (blocking; never raises for model faults).
+        detections: this camera's detections; ``None`` means timer-only.
+        zones: the camera's zones by name.
+        cancel: the watch ends as cancelled when this emits.
+        scheduler: the time source (virtual in tests and replays).
+        look_scheduler: where frame grabs and backend calls run (default: a
+            shared thread pool).
+        job_id: id of this run; default a fresh uuid.
+
+    Returns:
+        A cold observable of ``WatchState | LookRecord | Alert``. It never
+        errors for look faults: each becomes a failed verdict with its retry
+        delay; an unexpected internal error ends the watch as failed.
+
+    Raises:
+        ValueError: when the watch names zones missing from ``zones``.
+    """
+    zone_map: Mapping[str, ZoneConfig] = zones or {}
+    missing = [z for z in config.zones if z not in zone_map]
+    if missing:
+        raise ValueError(
+            f"Watch {config.name!r} names unknown zone(s) {', '.join(missing)} "
+            f"on camera {config.camera!r}."
+        )
+
+    def subscribe(
+        observer: abc.ObserverBase[WatchEvent], default: abc.SchedulerBase | None = None
+    ) -> abc.DisposableBase:
+        sched = scheduler or default or TimeoutScheduler.singleton()
+        jid = job_id or uuid.uuid4().hex
+        lock = threading.RLock()
+        history = History(config.history_turns, config.history_images)
+        budget = LookBudget(config.max_looks_per_hour)
+        recent: deque[Detection] = deque(maxlen=RECENT_DETECTIONS_MAX)
+        agree: deque[bool] = deque(maxlen=config.agree_window)
+        subs = CompositeDisposable()
+        looks_sub = SerialDisposable()
+        subs.add(looks_sub)
+        ended = [False]
+        quiet_until = [float("-inf")]
+        state = [
+            WatchState(
+                id=jid,
+                name=config.name,
+                camera=config.camera,
+                condition=config.condition,
+                labels=tuple(config.labels),
+                zones=tuple(config.zones),
+                status=WatchStatus.QUEUED,
+            )
+        ]
+
+        def emit_state(**changes: Any) -> None:
+            state[0] = state[0].evolve(**changes)
+            observer.on_next(state[0])
+
+        def finish(status: WatchStatus, error: str | None = None) -> None:
+            with lock:
+                if ended[0]:
+                    return
+                ended[0] = True
+                emit_state(status=status, ended_at=now_s(sched), error_message=error)
+                observer.on_completed()
+            subs.dispose()
+
+        def remember(d: Detection) -> None:
+            with lock:
+                recent.append(d)
+
+        def matching_detections(t: float) -> tuple[Detection, ...]:
+            with lock:
+                return tuple(d for d in recent if t - d.time <= RECENT_DETECTIONS_S)
+
+        def look(trigger: str) -> Look:
+            t = now_s(sched)
+            frame: Frame | None = None
+            jpeg: bytes | None = None
+            try:
+                frame = frames.latest(FRAME_WAIT_S)
+                if frame is None:
+                    verdict = Verdict.failed(
+                        AnswerKind.NO_FRAME, f"no frame from camera {config.camera!r}"
+                    )
+                else:
+                    jpeg = encode_jpeg(frame, config.image_max_height, config.jpeg_quality)
+                    user_text = f"Frame captured at {frame_clock(frame.wall_time)}."
+                    request = LookRequest(
+                        watch=config.name,
+                        camera=config.camera,
+                        condition=config.condition,
+                        labels=tuple(config.labels),
+                        zones=tuple(config.zones),
+                        frame=frame,
+                        jpeg=jpeg,
+                        user_text=user_text,
+                        history=history.turns(),
+                        detections=matching_detections(t),
+                        time=t,
+                    )
+                    verdict = backend.judge(request)
+                    history.record(user_text, jpeg, verdict)
+            except Exception as exc:
+                verdict = Verdict.failed(AnswerKind.ERROR, redact(f"{type(exc).__name__}: {exc}"))
+            return Look(trigger, t, verdict, frame, jpeg)
+
+        def next_delay(lk: Look) -> float:
+            now = now_s(sched)
+            if quiet_until[0] > now:
+                return quiet_until[0] - now
+            return clamp_next_run(lk.verdict.next_run_in)
+
+        def on_look(lk: Look) -> None:
+            with lock:
+                if ended[0]:
+                    return
+                v = lk.verdict
+                now = now_s(sched)
+                iterations = state[0].iterations + 1
+                observer.on_next(
+                    LookRecord(
+                        watch=config.name,
+                        job_id=jid,
+                        time=lk.time,
+                        trigger=lk.trigger,
+                        verdict=v,
+                        frame=lk.frame.ref if lk.frame is not None else None,
+                        jpeg=lk.jpeg,
+                    )
+                )
+                answered = v.kind in (AnswerKind.MET, AnswerKind.NOT_MET)
+                if answered:
+                    agree.append(v.condition_met)
+                changes: dict[str, Any] = {
+                    "iterations": iterations,
+                    "last_answer": v.kind.value,
+                    "looks_last_hour": budget.used(now),
+                    "condition_met": v.condition_met,
+                }
+                if answered:
+                    changes["last_reasoning"] = v.reasoning
+                alert_now = v.condition_met and sum(agree) >= config.agree_looks
+                if alert_now:
+                    message = v.notification_message or v.reasoning or config.condition
+                    observer.on_next(
+                        Alert(
+                            event_id=uuid.uuid4().hex,
+                            watch=config.name,
+                            job_id=jid,
+                            camera=config.camera,
+                            condition=config.condition,
+                            message=message,
+                            reasoning=v.reasoning,
+                            time=lk.time,
+                            look_count=iterations,
+                            frame=lk.frame.ref if lk.frame is not None else None,
+                            jpeg=lk.jpeg,
+                        )
+                    )
+                    changes["alerts"] = state[0].alerts + 1
+                    changes["notification_message"] = message
+                    agree.clear()
+                    if config.mode == "once":
+                        emit_state(**changes, next_look_in=None)
+                        finish(WatchStatus.SUCCESS)
+                        return
+                    quiet_until[0] = now + config.quiet_period_s
+                changes["next_look_in"] = next_delay(lk)
+                emit_state(**changes)
+
+        def on_error(exc: Exception) -> None:
+            finish(WatchStatus.FAILED, redact(f"internal error: {type(exc).__name__}: {exc}"))
+
+        def awake(_: Any) -> bool:
+            return now_s(sched) >= quiet_until[0]
+
+        with lock:
+            emit_state()
+            emit_state(status=WatchStatus.RUNNING, started_at=now_s(sched))
+
+        if detections is not None:
+            wakes: Observable[Any] = detections.pipe(
+                filter_labels(config.labels),
+                in_zones(zone_map, config.zones),
+                ops.do_action(remember),
+                cooldown(config.cooldown_s, immediate=bool(config.zones), scheduler=sched),
+                ops.filter(awake),
+            )
+        else:
+            wakes = reactivex.never()
+
+        if config.max_duration_minutes > 0:
+            minutes = config.max_duration_minutes
+
+            def time_out(_s: abc.SchedulerBase, _st: Any = None) -> None:
+                finish(WatchStatus.FAILED, f"timed out after {minutes:g} minutes")
+
+            subs.add(sched.schedule_relative(minutes * 60.0, time_out))
+
+        if cancel is not None:
+            subs.add(
+                cancel.subscribe(
+                    lambda _: finish(WatchStatus.CANCELLED),
+                    on_error,
+                    scheduler=default,
+                )
+            )
+        if not ended[0]:
+            looks_sub.disposable = wakes.pipe(
+                adaptive_sampler(
+                    look,
+                    next_delay,
+                    budget=budget,
+                    scheduler=sched,
+                    look_scheduler=look_scheduler,
+                )
+            ).subscribe(on_look, on_error, scheduler=default)
+        return CompositeDisposable(subs, Disposable(lambda: ended.__setitem__(0, True)))
+
+    return reactivex.create(subscribe)
