@@ -48,7 +48,9 @@ def _mqtt(name: str, config: Any, mqtt: MqttConnection | None) -> Sink:
 
 
 def _webhook(name: str, config: Any, mqtt: MqttConnection | None) -> Sink:
-    raise ValueError(f"sinks.{name}: the webhook sink is not available yet.")
+    from sinks.webhook import WebhookSink
+
+    return WebhookSink(name, config)
 
 
 def _jsonl(name: str, config: Any, mqtt: MqttConnection | None) -> Sink:

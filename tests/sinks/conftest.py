@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import paho.mqtt.client as mqtt
@@ -15,6 +19,7 @@ from pipeline.config import MqttConfig
 from pipeline.events import Alert, WatchState
 from sinks.mqtt_connection import MqttConnection
 from tests.support.mosquitto import Mosquitto
+from tests.support.ports import free_port
 
 
 def make_alert(n: int = 1, watch: str = "porch", camera: str = "front", **kw: Any) -> Alert:
@@ -126,3 +131,140 @@ def connection_factory() -> Iterator[Callable[..., MqttConnection]]:
     yield factory
     for conn in made:
         conn.stop(timeout=2)
+
+
+# ---------------------------------------------------------------- webhook receiver
+
+
+@dataclass
+class Reply:
+    """One scripted answer: status, headers, and a delay before answering."""
+
+    status: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
+    delay_s: float = 0.0
+
+
+@dataclass(frozen=True)
+class Received:
+    at: float
+    path: str
+    headers: dict[str, str]
+    body: bytes
+    status: int
+
+
+class WebhookReceiver:
+    """A real HTTP/1.1 server on loopback that answers from a script and records requests.
+
+    ``script`` answers are used in order, then ``default``. ``stop()`` and
+    ``start()`` keep the port, so tests can take the receiver down and up.
+    """
+
+    def __init__(self, script: list[Reply] | None = None, port: int | None = None) -> None:
+        self.script = list(script or [])
+        self.default = Reply()
+        self.requests: list[Received] = []
+        self.port = port or free_port()
+        self._lock = threading.Lock()
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+        self._conns: set[socket.socket] = set()
+        self._release = threading.Event()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/hook"
+
+    def _next(self) -> Reply:
+        with self._lock:
+            return self.script.pop(0) if self.script else self.default
+
+    def start(self) -> WebhookReceiver:
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def setup(self) -> None:
+                super().setup()
+                with receiver._lock:
+                    receiver._conns.add(self.connection)
+
+            def finish(self) -> None:
+                with receiver._lock:
+                    receiver._conns.discard(self.connection)
+                with contextlib.suppress(OSError):
+                    super().finish()
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("content-length", "0"))
+                body = self.rfile.read(length)
+                reply = receiver._next()
+                if reply.delay_s and receiver._release.wait(reply.delay_s):
+                    return
+                with receiver._lock:
+                    receiver.requests.append(
+                        Received(
+                            time.monotonic(),
+                            self.path,
+                            {k.lower(): v for k, v in self.headers.items()},
+                            body,
+                            reply.status,
+                        )
+                    )
+                self.send_response(reply.status)
+                for k, v in reply.headers.items():
+                    self.send_header(k, v)
+                self.send_header("content-length", "2")
+                self.end_headers()
+                self.wfile.write(b"ok")
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self._release.clear()
+        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is None:
+            return
+        self._release.set()
+        self._server.shutdown()
+        with self._lock:
+            conns = list(self._conns)
+        for conn in conns:
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
+        self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(5)
+        self._server = None
+
+    def ok(self) -> list[Received]:
+        with self._lock:
+            return [r for r in self.requests if 200 <= r.status < 300]
+
+    def all(self) -> list[Received]:
+        with self._lock:
+            return list(self.requests)
+
+
+@pytest.fixture
+def receiver_factory() -> Iterator[Callable[..., WebhookReceiver]]:
+    made: list[WebhookReceiver] = []
+
+    def factory(
+        script: list[Reply] | None = None, *, start: bool = True, **kw: Any
+    ) -> WebhookReceiver:
+        rec = WebhookReceiver(script, **kw)
+        made.append(rec)
+        return rec.start() if start else rec
+
+    yield factory
+    for rec in made:
+        rec.stop()

@@ -1,0 +1,390 @@
+"""A durable outbox for webhook events, in SQLite (WAL).
+
+An event is stored *before* its first delivery attempt and keeps the same id
+(the ``webhook-id``) and the same body on every retry. States:
+
+- ``pending``: waiting for its ``next_attempt`` time;
+- ``delivered``: the receiver answered 2xx;
+- ``dead``: given up (too old, or the endpoint answered 410); list and replay
+  these with :func:`list_events` and :func:`replay_events` (the CLI's
+  ``outbox list`` / ``outbox replay``).
+
+The database runs in WAL mode with ``synchronous=NORMAL``: a committed event
+survives the process being killed (``kill -9``); a power cut may lose the
+last few commits. One file can hold several sinks (column ``sink``).
+
+Example:
+    >>> box = Outbox(Path(":memory:"))
+    >>> ev = box.add("hook", "https://example.com/h", b"{}", "application/json", now=0.0)
+    >>> [e.id for e in box.due("hook", now=0.0)] == [ev.id]
+    True
+    >>> box.close()
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+Status = Literal["pending", "delivered", "dead"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS events (
+    id TEXT PRIMARY KEY,
+    sink TEXT NOT NULL,
+    url TEXT NOT NULL,
+    kind TEXT NOT NULL DEFAULT 'alert',
+    body BLOB NOT NULL,
+    content_type TEXT NOT NULL,
+    created REAL NOT NULL,
+    status TEXT NOT NULL DEFAULT 'pending',
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt REAL NOT NULL,
+    last_error TEXT,
+    last_status INTEGER,
+    done_at REAL
+);
+CREATE INDEX IF NOT EXISTS events_due ON events (sink, status, next_attempt);
+CREATE TABLE IF NOT EXISTS endpoints (
+    sink TEXT NOT NULL,
+    url TEXT NOT NULL,
+    disabled_at REAL NOT NULL,
+    reason TEXT NOT NULL,
+    PRIMARY KEY (sink, url)
+);
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxEvent:
+    """One stored event.
+
+    Attributes:
+        id: the ``webhook-id``, stable across retries.
+        sink: the sink's name.
+        url: the endpoint.
+        kind: ``alert`` or ``watch_state``.
+        body: the exact bytes sent.
+        content_type: the body's content type.
+        created: epoch seconds when stored (or replayed).
+        status: ``pending``, ``delivered`` or ``dead``.
+        attempts: delivery attempts so far.
+        next_attempt: epoch seconds of the next attempt.
+        last_error: why the latest attempt failed (no secrets).
+        last_status: HTTP status of the latest answer, if any.
+        done_at: when it was delivered or given up.
+    """
+
+    id: str
+    sink: str
+    url: str
+    kind: str
+    body: bytes
+    content_type: str
+    created: float
+    status: str
+    attempts: int
+    next_attempt: float
+    last_error: str | None
+    last_status: int | None
+    done_at: float | None
+
+    def summary(self) -> dict[str, Any]:
+        """Return the event without its body, for listings."""
+        return {
+            "id": self.id,
+            "sink": self.sink,
+            "url": self.url,
+            "kind": self.kind,
+            "status": self.status,
+            "attempts": self.attempts,
+            "created": self.created,
+            "next_attempt": self.next_attempt,
+            "last_status": self.last_status,
+            "last_error": self.last_error,
+            "bytes": len(self.body),
+        }
+
+
+_COLUMNS = (
+    "id, sink, url, kind, body, content_type, created, status, attempts, next_attempt, "
+    "last_error, last_status, done_at"
+)
+
+
+def new_event_id() -> str:
+    """Return a fresh ``msg_<uuid4 hex>`` id."""
+    return f"msg_{uuid.uuid4().hex}"
+
+
+class Outbox:
+    """The SQLite store behind a webhook sink; thread-safe (one connection, one lock).
+
+    Args:
+        path: database file (created with its folder); ``:memory:`` for tests.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        if str(path) != ":memory:":
+            path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+        self._lock = threading.Lock()
+        with self._lock:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute("PRAGMA busy_timeout=5000")
+            self._db.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        """Close the database."""
+        with self._lock:
+            self._db.close()
+
+    def __enter__(self) -> Outbox:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _rows(self, sql: str, args: Sequence[Any]) -> list[OutboxEvent]:
+        with self._lock:
+            rows = self._db.execute(sql, args).fetchall()
+        return [OutboxEvent(*row) for row in rows]
+
+    def _exec(self, sql: str, args: Sequence[Any]) -> int:
+        with self._lock:
+            return self._db.execute(sql, args).rowcount
+
+    def add(
+        self,
+        sink: str,
+        url: str,
+        body: bytes,
+        content_type: str,
+        *,
+        now: float,
+        kind: str = "alert",
+        event_id: str | None = None,
+        status: Status = "pending",
+        error: str | None = None,
+    ) -> OutboxEvent:
+        """Store a new event (committed before this returns) and return it."""
+        ev = OutboxEvent(
+            id=event_id or new_event_id(),
+            sink=sink,
+            url=url,
+            kind=kind,
+            body=body,
+            content_type=content_type,
+            created=now,
+            status=status,
+            attempts=0,
+            next_attempt=now,
+            last_error=error,
+            last_status=None,
+            done_at=now if status != "pending" else None,
+        )
+        self._exec(
+            f"INSERT INTO events ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (
+                ev.id, ev.sink, ev.url, ev.kind, ev.body, ev.content_type, ev.created,
+                ev.status, ev.attempts, ev.next_attempt, ev.last_error, ev.last_status,
+                ev.done_at,
+            ),
+        )  # fmt: skip
+        return ev
+
+    def get(self, event_id: str) -> OutboxEvent | None:
+        """Return one event by id."""
+        rows = self._rows(f"SELECT {_COLUMNS} FROM events WHERE id = ?", (event_id,))
+        return rows[0] if rows else None
+
+    def due(self, sink: str, now: float, limit: int = 100) -> list[OutboxEvent]:
+        """Return pending events of ``sink`` whose time has come, oldest first."""
+        return self._rows(
+            f"SELECT {_COLUMNS} FROM events WHERE sink = ? AND status = 'pending' "
+            "AND next_attempt <= ? ORDER BY created, rowid LIMIT ?",
+            (sink, now, limit),
+        )
+
+    def next_due(self, sink: str) -> float | None:
+        """Return the earliest ``next_attempt`` among pending events of ``sink``."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT MIN(next_attempt) FROM events WHERE sink = ? AND status = 'pending'",
+                (sink,),
+            ).fetchone()
+        return None if row is None or row[0] is None else float(row[0])
+
+    def mark_delivered(self, event_id: str, now: float, http_status: int) -> None:
+        """Record a 2xx answer."""
+        self._exec(
+            "UPDATE events SET status='delivered', attempts=attempts+1, done_at=?, "
+            "last_status=?, last_error=NULL WHERE id=?",
+            (now, http_status, event_id),
+        )
+
+    def mark_retry(
+        self, event_id: str, next_attempt: float, error: str, http_status: int | None
+    ) -> None:
+        """Record a failed attempt and when to try again."""
+        self._exec(
+            "UPDATE events SET attempts=attempts+1, next_attempt=?, last_error=?, last_status=? "
+            "WHERE id=?",
+            (next_attempt, error, http_status, event_id),
+        )
+
+    def mark_dead(
+        self, event_id: str, now: float, error: str, http_status: int | None, attempted: bool
+    ) -> None:
+        """Give up on an event (dead letter)."""
+        self._exec(
+            "UPDATE events SET status='dead', attempts=attempts+?, done_at=?, last_error=?, "
+            "last_status=? WHERE id=?",
+            (1 if attempted else 0, now, error, http_status, event_id),
+        )
+
+    def kill_pending(self, sink: str, now: float, error: str) -> int:
+        """Move every pending event of ``sink`` to dead; return how many."""
+        return self._exec(
+            "UPDATE events SET status='dead', done_at=?, last_error=? "
+            "WHERE sink=? AND status='pending'",
+            (now, error, sink),
+        )
+
+    def list(
+        self, status: Status | None = None, sink: str | None = None, limit: int = 100
+    ) -> list[OutboxEvent]:
+        """Return events, newest first, filtered by status and sink."""
+        where, args = _filters(status, sink)
+        return self._rows(
+            f"SELECT {_COLUMNS} FROM events {where} ORDER BY created DESC, rowid DESC LIMIT ?",
+            (*args, limit),
+        )
+
+    def counts(self, sink: str | None = None) -> dict[str, int]:
+        """Return the number of events per status."""
+        where, args = _filters(None, sink)
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT status, COUNT(*) FROM events {where} GROUP BY status", args
+            ).fetchall()
+        out = {"pending": 0, "delivered": 0, "dead": 0}
+        out.update({str(s): int(n) for s, n in rows})
+        return out
+
+    def replay(self, now: float, ids: Sequence[str] | None = None, sink: str | None = None) -> int:
+        """Make dead events (all, or those in ``ids``) pending again, as new; return how many.
+
+        The id and body stay; attempts restart at 0 and the age counts from ``now``.
+        The sink's endpoint is enabled again.
+        """
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                if ids is not None:
+                    marks = ",".join("?" * len(ids))
+                    cur = self._db.execute(
+                        "UPDATE events SET status='pending', attempts=0, created=?, "
+                        f"next_attempt=?, done_at=NULL WHERE status='dead' AND id IN ({marks})",
+                        (now, now, *ids),
+                    )
+                else:
+                    where, args = _filters("dead", sink)
+                    cur = self._db.execute(
+                        "UPDATE events SET status='pending', attempts=0, created=?, "
+                        f"next_attempt=?, done_at=NULL {where}",
+                        (now, now, *args),
+                    )
+                changed = cur.rowcount
+                if sink is not None:
+                    self._db.execute("DELETE FROM endpoints WHERE sink=?", (sink,))
+                elif ids is not None:
+                    self._db.execute(
+                        "DELETE FROM endpoints WHERE sink IN (SELECT sink FROM events "
+                        f"WHERE id IN ({','.join('?' * len(ids))}))",
+                        tuple(ids),
+                    )
+                else:
+                    self._db.execute("DELETE FROM endpoints")
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+        return changed
+
+    def disable(self, sink: str, url: str, now: float, reason: str) -> None:
+        """Remember that ``url`` must not be called again (until a replay enables it)."""
+        self._exec(
+            "INSERT OR REPLACE INTO endpoints (sink, url, disabled_at, reason) VALUES (?,?,?,?)",
+            (sink, url, now, reason),
+        )
+
+    def disabled(self, sink: str, url: str) -> str | None:
+        """Return why ``url`` is disabled for ``sink``, or None."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT reason FROM endpoints WHERE sink=? AND url=?", (sink, url)
+            ).fetchone()
+        return None if row is None else str(row[0])
+
+    def enable(self, sink: str) -> None:
+        """Enable every endpoint of ``sink`` again."""
+        self._exec("DELETE FROM endpoints WHERE sink=?", (sink,))
+
+
+def _filters(status: str | None, sink: str | None) -> tuple[str, tuple[Any, ...]]:
+    clauses: list[str] = []
+    args: list[Any] = []
+    if status is not None:
+        clauses.append("status = ?")
+        args.append(status)
+    if sink is not None:
+        clauses.append("sink = ?")
+        args.append(sink)
+    return ("WHERE " + " AND ".join(clauses)) if clauses else "", tuple(args)
+
+
+# -- functions for the CLI (``python -m pipeline outbox list|replay``) ------------------
+
+
+def list_events(
+    path: Path, status: Status | None = "dead", sink: str | None = None, limit: int = 100
+) -> list[dict[str, Any]]:
+    """Return summaries (no bodies) of the outbox's events, newest first.
+
+    Example:
+        >>> list_events(Path("lookout-outbox.sqlite3"), status="dead")  # doctest: +SKIP
+        [{'id': 'msg_...', 'sink': 'hook', 'status': 'dead', 'attempts': 12, ...}]
+
+    Raises:
+        FileNotFoundError: no outbox at ``path``.
+    """
+    if not path.exists():
+        raise FileNotFoundError(f"No outbox at {path}.")
+    with Outbox(path) as box:
+        return [e.summary() for e in box.list(status=status, sink=sink, limit=limit)]
+
+
+def replay_events(
+    path: Path, ids: Sequence[str] | None = None, sink: str | None = None, now: float | None = None
+) -> int:
+    """Make dead events pending again (all, those of ``sink``, or ``ids``); return how many.
+
+    A running Lookout sends them on its next pass; a stopped one on its next start.
+
+    Raises:
+        FileNotFoundError: no outbox at ``path``.
+    """
+    import time
+
+    if not path.exists():
+        raise FileNotFoundError(f"No outbox at {path}.")
+    with Outbox(path) as box:
+        return box.replay(time.time() if now is None else now, ids=ids, sink=sink)

@@ -1,0 +1,370 @@
+"""The webhook sink: signed JSON POSTs (Standard Webhooks) through a durable SQLite outbox.
+
+What happens to an alert:
+
+1. It becomes a body ``{"type": "alert.created", "timestamp": ..., "data": {...alert}}``
+   (JPEG optional: base64 in ``data.image_base64`` or a multipart part ``image``)
+   and is committed to the outbox with a new ``webhook-id`` *before* any attempt.
+2. A worker thread POSTs it with ``webhook-id``, ``webhook-timestamp`` and
+   ``webhook-signature`` (``v1,<base64 HMAC-SHA256>``, one per secret during
+   rotation). Redirects are not followed; connect and read timeouts apply.
+3. 2xx: delivered. 410: the endpoint is disabled (persisted; loud error log),
+   its pending events become dead letters. Anything else: retried with the
+   same id and body after ``min(backoff_max_s, backoff_initial_s * 2**(n-1))``
+   times a random factor in [0.5, 1], or after ``Retry-After`` when the answer
+   has one; once an event is older than ``max_age_s`` it becomes a dead letter.
+4. ``close()`` stops the worker after the attempt in flight; what is still
+   pending stays in the outbox and is sent on the next start.
+
+Example:
+    >>> cfg = WebhookSinkConfig(url="https://example.com/h", secret="whsec_...")  # doctest: +SKIP
+    >>> with WebhookSink("hook", cfg) as sink:  # doctest: +SKIP
+    ...     sink.send_alert(alert)
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import random
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from pipeline.config import WebhookSinkConfig, read_secret
+from pipeline.events import Alert, WatchState
+from pipeline.redact import redact, redact_url, register_secret
+from sinks.base import Sink
+from sinks.http_post import HttpPoster, HttpResult, retry_after_s
+from sinks.outbox import Outbox, OutboxEvent
+from sinks.signing import parse_secrets, signature_header
+
+log = logging.getLogger(__name__)
+
+USER_AGENT = "lookout-webhook/0.1"
+
+
+def backoff_delay(attempts: int, initial_s: float, max_s: float, rng: random.Random) -> float:
+    """Return the wait after the ``attempts``-th failure: exponential, capped, jittered.
+
+    The result lies in ``[d / 2, d]`` where ``d = min(max_s, initial_s * 2 ** (attempts - 1))``.
+
+    Example:
+        >>> 0.5 <= backoff_delay(1, 1.0, 60.0, random.Random(1)) <= 1.0
+        True
+    """
+    if attempts < 1:
+        raise ValueError("attempts must be at least 1.")
+    base = min(max_s, initial_s * 2.0 ** min(attempts - 1, 60))
+    return base * rng.uniform(0.5, 1.0)
+
+
+def _iso(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, tz=UTC).isoformat()
+
+
+def event_body(
+    kind: str, data: dict[str, Any], now: float, jpeg: bytes | None, attach: str
+) -> tuple[bytes, str]:
+    """Return (body, content type) of one event; ``attach`` is none, base64 or multipart.
+
+    Example:
+        >>> body, ctype = event_body("alert.created", {"a": 1}, 0.0, None, "none")
+        >>> ctype, orjson.loads(body)["type"]
+        ('application/json', 'alert.created')
+    """
+    payload: dict[str, Any] = {"type": kind, "timestamp": _iso(now), "data": data}
+    if jpeg is not None and attach == "base64":
+        payload["data"] = {**data, "image_base64": base64.b64encode(jpeg).decode()}
+    body = orjson.dumps(payload, option=orjson.OPT_NON_STR_KEYS)
+    if jpeg is None or attach != "multipart":
+        return body, "application/json"
+    boundary = f"lookout-{uuid.uuid4().hex}"
+    parts = [
+        f"--{boundary}\r\n".encode(),
+        b'Content-Disposition: form-data; name="payload"\r\n',
+        b"Content-Type: application/json\r\n\r\n",
+        body,
+        f"\r\n--{boundary}\r\n".encode(),
+        b'Content-Disposition: form-data; name="image"; filename="snapshot.jpg"\r\n',
+        b"Content-Type: image/jpeg\r\n\r\n",
+        jpeg,
+        f"\r\n--{boundary}--\r\n".encode(),
+    ]
+    return b"".join(parts), f"multipart/form-data; boundary={boundary}"
+
+
+def load_keys(config: WebhookSinkConfig) -> list[bytes]:
+    """Return the signing keys from ``secret`` / ``secret_file`` (none: unsigned)."""
+    text = read_secret(config.secret, config.secret_file)
+    if not text:
+        return []
+    for line in text.splitlines():
+        register_secret(line.strip())
+    return parse_secrets(text)
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookStats:
+    """Counters of one webhook sink since it opened.
+
+    Attributes:
+        stored: events written to the outbox.
+        delivered: events answered 2xx.
+        failed_attempts: attempts that did not get a 2xx.
+        dead: events given up (too old or endpoint gone).
+        disabled: why the endpoint is disabled, or None.
+    """
+
+    stored: int
+    delivered: int
+    failed_attempts: int
+    dead: int
+    disabled: str | None
+
+
+class WebhookSink(Sink):
+    """POST alerts (and states, with ``states``) to ``config.url`` through the outbox.
+
+    Args:
+        name: the sink's name; it keys its events in a shared outbox file.
+        config: its table.
+        clock: epoch seconds (injectable for tests); stored times use it.
+        rng: random source of the jitter.
+        poll_s: longest idle wait; events replayed by another process are seen this often.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        config: WebhookSinkConfig,
+        *,
+        clock: Callable[[], float] = time.time,
+        rng: random.Random | None = None,
+        poll_s: float = 1.0,
+    ) -> None:
+        super().__init__(name)
+        self.config = config
+        self.safe_url = redact_url(config.url)
+        self._keys = load_keys(config)
+        self._clock = clock
+        self._rng = rng or random.Random()
+        self._poll_s = poll_s
+        self._outbox: Outbox | None = None
+        self._poster = HttpPoster(config.url, config.connect_timeout_s, config.read_timeout_s)
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._idle = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._counts = {"stored": 0, "delivered": 0, "failed_attempts": 0, "dead": 0}
+        self._count_lock = threading.Lock()
+
+    # -- lifecycle -------------------------------------------------------------
+
+    @property
+    def outbox(self) -> Outbox:
+        """The open outbox.
+
+        Raises:
+            RuntimeError: the sink is not open.
+        """
+        if self._outbox is None:
+            raise RuntimeError(f"Webhook sink '{self.name}' is not open.")
+        return self._outbox
+
+    def _open(self) -> None:
+        self._outbox = Outbox(self.config.outbox)
+        reason = self._outbox.disabled(self.name, self.config.url)
+        if reason:
+            log.error(
+                "webhook sink %r: endpoint %s is disabled (%s); replay its dead letters "
+                "with `outbox replay` to enable it",
+                self.name,
+                self.safe_url,
+                reason,
+            )
+        pending = self._outbox.counts(self.name)["pending"]
+        if pending:
+            log.info("webhook sink %r: %d pending event(s) from before", self.name, pending)
+        self._thread = threading.Thread(target=self._run, name=f"webhook-{self.name}", daemon=True)
+        self._thread.start()
+
+    def _close(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            limit = self.config.connect_timeout_s + self.config.read_timeout_s + 5
+            self._thread.join(limit)
+        self._poster.close()
+        if self._outbox is not None:
+            self._outbox.close()
+
+    def stats(self) -> WebhookStats:
+        """Return the counters."""
+        with self._count_lock:
+            c = dict(self._counts)
+        reason = self._outbox.disabled(self.name, self.config.url) if self._outbox else None
+        return WebhookStats(disabled=reason, **c)
+
+    def _count(self, key: str, n: int = 1) -> None:
+        with self._count_lock:
+            self._counts[key] += n
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Block until nothing is due right now (for tests and shutdown); return success."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self._idle.clear()
+            self._wake.set()
+            if self._idle.wait(max(0.0, deadline - time.monotonic())):
+                box = self._outbox
+                if box is not None and not box.due(self.name, self._clock(), limit=1):
+                    return True
+        return False
+
+    # -- writes ----------------------------------------------------------------
+
+    def _store(self, kind: str, data: dict[str, Any], jpeg: bytes | None, short: str) -> None:
+        now = self._clock()
+        body, ctype = event_body(kind, data, now, jpeg, self.config.attach_image)
+        reason = self.outbox.disabled(self.name, self.config.url)
+        if reason:
+            self.outbox.add(
+                self.name, self.config.url, body, ctype, now=now, kind=short,
+                status="dead", error=f"endpoint disabled: {reason}",
+            )  # fmt: skip
+            self._count("dead")
+            log.error(
+                "webhook sink %r: endpoint %s is disabled (%s); event stored as a dead letter",
+                self.name,
+                self.safe_url,
+                reason,
+            )
+            return
+        self.outbox.add(self.name, self.config.url, body, ctype, now=now, kind=short)
+        self._count("stored")
+        self._wake.set()
+
+    def _write_alert(self, alert: Alert) -> None:
+        self._store("alert.created", alert.to_dict(), alert.jpeg, "alert")
+
+    def _write_state(self, state: WatchState) -> None:
+        if self.config.states:
+            self._store("watch.state", state.to_dict(), None, "watch_state")
+
+    # -- delivery (worker thread) -------------------------------------------------
+
+    def _run(self) -> None:
+        box = self.outbox
+        while not self._stop.is_set():
+            self._wake.clear()
+            try:
+                if box.disabled(self.name, self.config.url):
+                    batch: list[OutboxEvent] = []
+                else:
+                    batch = box.due(self.name, self._clock(), limit=50)
+                for ev in batch:
+                    if self._stop.is_set():
+                        return
+                    self._attempt(ev)
+                if batch:
+                    continue
+                nxt = box.next_due(self.name)
+            except Exception as exc:  # a broken database must not kill the worker silently
+                log.error("webhook sink %r: outbox error: %s", self.name, redact(repr(exc)))
+                nxt = None
+            self._idle.set()
+            wait = self._poll_s if nxt is None else min(self._poll_s, max(0.0, nxt - self._clock()))
+            self._wake.wait(wait)
+
+    def _attempt(self, ev: OutboxEvent) -> None:
+        box = self.outbox
+        now = self._clock()
+        age = now - ev.created
+        if age > self.config.max_age_s:
+            self._give_up(
+                ev, now, f"older than max_age_s ({self.config.max_age_s:g} s)", None, False
+            )
+            return
+        ts = int(now)
+        headers = {
+            "content-type": ev.content_type,
+            "user-agent": USER_AGENT,
+            **self.config.headers,
+            "webhook-id": ev.id,
+            "webhook-timestamp": str(ts),
+        }
+        if self._keys:
+            headers["webhook-signature"] = signature_header(self._keys, ev.id, ts, ev.body)
+        result = self._poster.post(ev.body, headers)
+        now = self._clock()
+        status = result.status
+        if status is not None and 200 <= status < 300:
+            box.mark_delivered(ev.id, now, status)
+            self._count("delivered")
+            return
+        self._count("failed_attempts")
+        if status == 410:
+            reason = f"HTTP 410 Gone from {self.safe_url}"
+            box.disable(self.name, self.config.url, now, reason)
+            box.mark_dead(ev.id, now, reason, status, True)
+            killed = box.kill_pending(self.name, now, f"endpoint disabled: {reason}")
+            self._count("dead", 1 + killed)
+            log.error(
+                "webhook sink %r: %s; endpoint DISABLED, %d event(s) moved to dead letters. "
+                "Fix the URL, then `outbox replay` to enable it again.",
+                self.name,
+                reason,
+                1 + killed,
+            )
+            return
+        error = self._describe(result)
+        attempts = ev.attempts + 1
+        delay = backoff_delay(
+            attempts, self.config.backoff_initial_s, self.config.backoff_max_s, self._rng
+        )
+        if status in (429, 503):
+            asked = retry_after_s(result.headers.get("retry-after"), now)
+            if asked is not None:
+                delay = asked
+        if now + delay - ev.created > self.config.max_age_s:
+            self._give_up(ev, now, f"gave up after {attempts} attempt(s): {error}", status, True)
+            return
+        box.mark_retry(ev.id, now + delay, error, status)
+        log.warning(
+            "webhook sink %r: event %s attempt %d failed (%s); next try in %.1f s",
+            self.name,
+            ev.id,
+            attempts,
+            error,
+            delay,
+        )
+
+    def _describe(self, result: HttpResult) -> str:
+        if result.status is None:
+            return result.error or "no answer"
+        if 300 <= result.status < 400:
+            where = result.headers.get("location", "?")
+            return (
+                f"HTTP {result.status} redirect to {redact_url(where)} not followed; "
+                "configure the final URL"
+            )
+        return f"HTTP {result.status}"
+
+    def _give_up(
+        self, ev: OutboxEvent, now: float, error: str, status: int | None, attempted: bool
+    ) -> None:
+        self.outbox.mark_dead(ev.id, now, error, status, attempted)
+        self._count("dead")
+        log.error(
+            "webhook sink %r: event %s moved to dead letters (%s); `outbox replay` resends it",
+            self.name,
+            ev.id,
+            error,
+        )
