@@ -1,0 +1,304 @@
+"""Decode cost of a camera source per strategy, against raw PyAV full decode.
+
+Run: ``.venv/bin/python -m benchmarks.decode [--quick]``
+
+Generates a 1080p30 H.264 clip (keyframe every 60 frames, about 4 Mbit/s; the
+real walkway footage in ``../shared/data/vtest.avi`` upscaled, with sensor-like
+noise, or a panning texture when the footage is missing) and measures, in one
+run, CPU seconds (user + system, all threads) per minute of video for:
+
+- ``raw_pyav``: ``for f in container.decode(video=0)`` (the reference);
+- ``demux_only``: reading the packets without decoding;
+- ``raw_keyframe_floor``: raw PyAV demuxing everything and decoding one keyframe
+  per 5 s (the least any source can spend for one look per 5 s);
+- ``every_frame``: ``CameraSource`` decoding every frame;
+- ``on_demand``: ``CameraSource`` with one look per 5 s of video;
+- ``keyframes``: ``CameraSource`` with one look per 5 s of video;
+
+plus the resident memory one 1080p camera adds (measured in a fresh process).
+Each figure is the median of several runs. The last line is one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+
+from pipeline.config import CameraConfig
+from sources.camera import CameraSource
+
+WIDTH, HEIGHT, FPS, GOP, BITRATE = 1920, 1080, 30, 60, 4_000_000
+LOOK_EVERY_S = 5.0
+TARGETS = {"every_frame": 1.15, "on_demand": 0.25, "keyframes": 0.03, "rss_mb_per_camera": 80.0}
+
+
+FOOTAGE = Path(__file__).resolve().parents[2] / "shared" / "data" / "vtest.avi"
+
+
+def _x264_stream(out: av.container.OutputContainer) -> av.VideoStream:
+    stream = out.add_stream("libx264", rate=FPS)
+    stream.width, stream.height, stream.pix_fmt = WIDTH, HEIGHT, "yuv420p"
+    stream.time_base = Fraction(1, FPS)
+    stream.bit_rate = BITRATE
+    stream.codec_context.gop_size = GOP
+    stream.options = {
+        "preset": "superfast",
+        "x264-params": f"keyint={GOP}:min-keyint={GOP}:scenecut=0:bframes=0"
+        f":vbv-maxrate={BITRATE // 1000}:vbv-bufsize={2 * BITRATE // 1000}",
+    }
+    return stream
+
+
+def _footage_frames(seconds: float) -> Iterator[np.ndarray]:
+    """Real walkway footage (10 fps) upscaled to 1080p30, with per-frame sensor-like noise."""
+    rng = np.random.default_rng(7)
+    noise = [rng.integers(-3, 4, (HEIGHT, WIDTH, 1), dtype=np.int16) for _ in range(5)]
+    n = round(seconds * FPS)
+    i = 0
+    while i < n:
+        with av.open(str(FOOTAGE)) as src:
+            for f in src.decode(video=0):
+                img = f.to_ndarray(width=WIDTH, height=HEIGHT, format="rgb24").astype(np.int16)
+                for _ in range(3):
+                    if i >= n:
+                        return
+                    yield np.clip(img + noise[i % 5], 0, 255).astype(np.uint8)
+                    i += 1
+
+
+def _synthetic_frames(seconds: float) -> Iterator[np.ndarray]:
+    """A panning block texture with a moving box (when the footage is missing)."""
+    rng = np.random.default_rng(7)
+    texture = rng.integers(0, 256, (HEIGHT // 8, (WIDTH + 2 * FPS * 60) // 8, 3), np.uint8)
+    texture = np.repeat(np.repeat(texture, 8, axis=0), 8, axis=1)
+    for i in range(round(seconds * FPS)):
+        x = (2 * i) % (texture.shape[1] - WIDTH)
+        img = np.ascontiguousarray(texture[:, x : x + WIDTH])
+        bx = (i * 12) % (WIDTH - 200)
+        img[400:600, bx : bx + 200] = 250
+        yield img
+
+
+def make_clip(path: Path, seconds: float) -> tuple[Path, str]:
+    """Write the 1080p30 H.264 test clip; return it and what it shows."""
+    source = "footage" if FOOTAGE.is_file() else "synthetic"
+    frames = _footage_frames(seconds) if source == "footage" else _synthetic_frames(seconds)
+    with av.open(str(path), mode="w") as out:
+        stream = _x264_stream(out)
+        for i, img in enumerate(frames):
+            frame = av.VideoFrame.from_ndarray(img, format="rgb24")
+            frame.pts = i
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode(None):
+            out.mux(packet)
+    return path, source
+
+
+def cpu_seconds() -> float:
+    """User + system CPU time of this process (every thread)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def measure(runs: dict[str, Callable[[], int]], reps: int) -> dict[str, tuple[float, int]]:
+    """Median CPU seconds of each run and the frames it decoded; runs interleave per rep."""
+    samples: dict[str, list[float]] = {name: [] for name in runs}
+    decoded: dict[str, int] = {}
+    for _ in range(reps):
+        for name, run in runs.items():
+            start = cpu_seconds()
+            decoded[name] = run()
+            samples[name].append(cpu_seconds() - start)
+    return {name: (statistics.median(samples[name]), decoded[name]) for name in runs}
+
+
+def raw_pyav(path: Path) -> int:
+    """Full decode with PyAV's defaults."""
+    n = 0
+    with av.open(str(path)) as container:
+        for _ in container.decode(video=0):
+            n += 1
+    return n
+
+
+def demux_only(path: Path) -> int:
+    """Packets only."""
+    n = 0
+    with av.open(str(path)) as container:
+        for packet in container.demux(video=0):
+            n += packet.size > 0
+    return n
+
+
+def raw_keyframes(path: Path, every_s: float) -> int:
+    """Demux everything, decode one keyframe per ``every_s`` seconds of video."""
+    n = 0
+    next_due = 0.0
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        codec = stream.codec_context
+        for packet in container.demux(stream):
+            if not packet.size or not packet.is_keyframe or packet.pts is None:
+                continue
+            t = float(packet.pts * stream.time_base)
+            if t + 1e-9 >= next_due:
+                n += len(codec.decode(packet))
+                codec.flush_buffers()
+                next_due += every_s
+    return n
+
+
+def source_run(path: Path, strategy: str, look_fps: float | None) -> int:
+    """Play the file as fast as possible through ``CameraSource``, looking at ``look_fps``."""
+    config = CameraConfig(url=str(path), realtime=False, decode=strategy)  # type: ignore[arg-type]
+    done = threading.Event()
+    camera = CameraSource("bench", config)
+    try:
+        if look_fps is None:
+            sub = camera.frames(None).subscribe(lambda _f: None, on_completed=done.set)
+        else:
+            sub = camera.frames(look_fps).subscribe(lambda _f: None, on_completed=done.set)
+        if not done.wait(600):
+            raise RuntimeError("the camera did not reach the end of the clip")
+        sub.dispose()
+    finally:
+        camera.close()
+    return camera.decoded_frames
+
+
+def rss_probe(path: Path, cameras: int) -> None:
+    """Print the RSS (MB) that ``cameras`` looping 1080p cameras add, as JSON (child process)."""
+
+    def rss_mb() -> float:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1e6
+
+    # Warm up imports and the codec once, so the baseline holds the shared libraries.
+    raw_pyav(path)
+    base = rss_mb()
+    sources, subs = [], []
+    for i in range(cameras):
+        config = CameraConfig(url=str(path), realtime=False, loop=True, decode="on_demand")
+        camera = CameraSource(f"cam{i}", config)
+        sources.append(camera)
+        subs.append(camera.frames(1 / LOOK_EVERY_S).subscribe(lambda _f: None))
+    time.sleep(6.0)
+    peak = rss_mb()
+    for sub in subs:
+        sub.dispose()
+    for camera in sources:
+        camera.close()
+    print(json.dumps({"base_mb": base, "with_cameras_mb": peak, "cameras": cameras}))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark and print the table and the JSON line."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="20 s clip, 3 runs (default 60 s, 5)")
+    parser.add_argument("--rss-probe", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--cameras", type=int, default=2, help="cameras in the RSS probe")
+    args = parser.parse_args(argv)
+    if args.rss_probe:
+        rss_probe(args.rss_probe, args.cameras)
+        return 0
+
+    seconds, reps = (20.0, 3) if args.quick else (60.0, 5)
+    with tempfile.TemporaryDirectory(prefix="bench-decode-") as tmp:
+        t0 = time.monotonic()
+        path, content = make_clip(Path(tmp) / "1080p30.mp4", seconds)
+        mbit = path.stat().st_size * 8 / seconds / 1e6
+        print(
+            f"clip: {content}, {seconds:g} s 1080p30 GOP {GOP}, {mbit:.2f} Mbit/s "
+            f"(made in {time.monotonic() - t0:.1f} s)",
+            file=sys.stderr,
+        )
+        per_min = 60.0 / seconds
+        look = 1 / LOOK_EVERY_S
+        runs: dict[str, Callable[[], int]] = {
+            "raw_pyav": lambda: raw_pyav(path),
+            "demux_only": lambda: demux_only(path),
+            "raw_keyframe_floor": lambda: raw_keyframes(path, LOOK_EVERY_S),
+            "every_frame": lambda: source_run(path, "every_frame", None),
+            "on_demand": lambda: source_run(path, "on_demand", look),
+            "keyframes": lambda: source_run(path, "keyframes", look),
+        }
+        results: dict[str, dict[str, float]] = {}
+        for name, (cpu, decoded) in measure(runs, reps).items():
+            results[name] = {"cpu_s_per_min": cpu * per_min, "decoded_frames": decoded}
+        child = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "benchmarks.decode",
+                "--rss-probe",
+                str(path),
+                "--cameras",
+                str(args.cameras),
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=300,
+        )
+        probe = json.loads(child.stdout.strip().splitlines()[-1])
+    ref = results["raw_pyav"]["cpu_s_per_min"]
+    rss_per_camera = (probe["with_cameras_mb"] - probe["base_mb"]) / probe["cameras"]
+    print(f"{'run':<19} {'CPU s/min of video':>18} {'ratio':>7} {'frames decoded':>15}")
+    for name, r in results.items():
+        ratio = r["cpu_s_per_min"] / ref
+        r["ratio"] = ratio
+        print(
+            f"{name:<19} {r['cpu_s_per_min']:>18.3f} {ratio:>7.3f} {int(r['decoded_frames']):>15}"
+        )
+    print(f"RSS per 1080p camera (on_demand, {probe['cameras']} cameras): {rss_per_camera:.1f} MB")
+    verdict = {
+        "every_frame": results["every_frame"]["ratio"] <= TARGETS["every_frame"],
+        "on_demand": results["on_demand"]["ratio"] <= TARGETS["on_demand"],
+        "keyframes": results["keyframes"]["ratio"] <= TARGETS["keyframes"],
+        "rss_mb_per_camera": rss_per_camera <= TARGETS["rss_mb_per_camera"],
+    }
+    print(
+        json.dumps(
+            {
+                "benchmark": "decode",
+                "quick": args.quick,
+                "clip": {
+                    "content": content,
+                    "seconds": seconds,
+                    "width": WIDTH,
+                    "height": HEIGHT,
+                    "fps": FPS,
+                    "gop": GOP,
+                    "mbit_s": round(mbit, 3),
+                },
+                "runs": reps,
+                "look_every_s": LOOK_EVERY_S,
+                "cpu_s_per_min": {k: round(v["cpu_s_per_min"], 4) for k, v in results.items()},
+                "ratio_to_raw_pyav": {k: round(v["ratio"], 4) for k, v in results.items()},
+                "decoded_frames": {k: int(v["decoded_frames"]) for k, v in results.items()},
+                "rss_mb_per_camera": round(rss_per_camera, 1),
+                "targets": TARGETS,
+                "meets_targets": verdict,
+            }
+        )
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
