@@ -1,0 +1,126 @@
+import itertools
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from reactivex.testing import ReactiveTest, TestScheduler
+
+from operators.budget import LookBudget
+from operators.cooldown import cooldown
+from operators.history import History
+from operators.sampler import adaptive_sampler
+from pipeline.verdict import AnswerKind, Verdict, clamp_next_run
+
+on_next, on_completed = ReactiveTest.on_next, ReactiveTest.on_completed
+
+
+def _collect(s: TestScheduler, obs: Any, until: float) -> list[tuple[float, Any]]:
+    out: list[tuple[float, Any]] = []
+    sub = obs.subscribe(lambda x: out.append((s.clock, x)))
+    s.advance_to(until)
+    sub.dispose()
+    return out
+
+
+def test_cooldown_exact_ticks() -> None:
+    s = TestScheduler()
+    xs = s.create_hot_observable([on_next(t, t) for t in (1.0, 2.0, 5.0, 11.5, 30.0, 31.0)])
+    assert _collect(s, xs.pipe(cooldown(10.0, scheduler=s)), 100.0) == [
+        (11.0, 5.0), (21.5, 11.5), (40.0, 31.0)
+    ]  # fmt: skip
+
+
+def test_cooldown_immediate_and_completion() -> None:
+    s = TestScheduler()
+    xs = s.create_hot_observable([on_next(1.0, "a"), on_next(2.0, "b")])
+    assert _collect(s, xs.pipe(cooldown(10.0, immediate=True, scheduler=s)), 5.0) == [
+        (1.0, "a"), (2.0, "b")
+    ]  # fmt: skip
+    s2 = TestScheduler()
+    ys = s2.create_hot_observable([on_next(1.0, "a"), on_completed(3.0)])
+    assert _collect(s2, ys.pipe(cooldown(10.0, scheduler=s2)), 20.0) == [(3.0, "a")]
+    with pytest.raises(ValueError):
+        cooldown(-1)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.floats(0, 500, allow_nan=False), max_size=40),
+    st.floats(0.5, 60, allow_nan=False),
+)
+def test_cooldown_never_lets_two_wakes_through_in_a_window(
+    times: list[float], window: float
+) -> None:
+    s = TestScheduler()
+    xs = s.create_hot_observable([on_next(t, t) for t in sorted(times)])
+    wakes = [t for t, _ in _collect(s, xs.pipe(cooldown(window, scheduler=s)), 1000.0)]
+    assert all(b - a >= window - 1e-9 for a, b in itertools.pairwise(wakes))
+    assert bool(wakes) == bool(times)  # every burst ends in a wake
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.one_of(st.integers(-1000, 1000), st.none()), min_size=1, max_size=15),
+    st.lists(st.floats(0, 2000, allow_nan=False), max_size=20),
+)
+def test_next_look_always_within_bounds(answers: list[int | None], wakes: list[float]) -> None:
+    s = TestScheduler()
+    queue = list(answers)
+
+    def look(trigger: str) -> Verdict:
+        n = queue.pop(0) if queue else 30
+        return Verdict.answered(False, n) if n is not None else Verdict.failed(AnswerKind.EMPTY, "")
+
+    ws = s.create_hot_observable([on_next(t, None) for t in sorted(wakes)])
+    looks = _collect(
+        s,
+        ws.pipe(
+            adaptive_sampler(
+                look, lambda v: clamp_next_run(v.next_run_in), scheduler=s, look_scheduler=s
+            )
+        ),
+        3000.0,
+    )
+    times = [t for t, _ in looks]
+    assert times and times[0] == 0.0
+    gaps = [b - a for a, b in itertools.pairwise(times)]
+    assert all(1.0 - 1e-9 <= g <= 300.0 + 1e-9 for g in gaps)
+
+
+class SlowLooks:
+    """A look scheduler on virtual time where every look takes 5 s."""
+
+    def __init__(self, s: TestScheduler) -> None:
+        self.s = s
+
+    def schedule(self, action: Any, state: Any = None) -> Any:
+        return self.s.schedule_relative(5.0, action, state)
+
+
+def test_sampler_drops_wakes_while_a_look_is_in_flight() -> None:
+    s = TestScheduler()
+    ws = s.create_hot_observable([on_next(50.0, 1), on_next(52.0, 2), on_next(120.0, 3)])
+    op = adaptive_sampler(
+        lambda trig: trig, lambda _: 100.0, scheduler=s, look_scheduler=SlowLooks(s)
+    )  # type: ignore[arg-type]
+    # Looks end 5 s after they start: at 5 (timer), 55 (wake at 50; the one at 52 is
+    # dropped), 125 (wake at 120 cut the wait short), then every 100 + 5 s.
+    assert _collect(s, ws.pipe(op), 400.0) == [
+        (5.0, "timer"), (55.0, "wake"), (125.0, "wake"), (230.0, "timer"), (335.0, "timer")
+    ]  # fmt: skip
+
+
+def test_budget_and_history() -> None:
+    b = LookBudget(2, window_s=100)
+    b.record(0)
+    b.record(10)
+    assert b.wait(50) == 50 and b.used(50) == 2 and b.wait(100) == 0
+    assert LookBudget(None).wait(0) == 0
+    h = History(max_turns=3, images=1)
+    h.record("u1", b"j", Verdict.failed(AnswerKind.EMPTY, "", raw_answer=""))
+    h.record("u2", b"j", Verdict.answered(False, 5, raw_answer="{}"))
+    h.record("u3", b"j", Verdict.failed(AnswerKind.NO_FRAME, ""))
+    h.record("u4", b"j", Verdict.failed(AnswerKind.UNPARSEABLE, "", raw_answer="??"))
+    assert [(t.user_text, t.jpeg) for t in h.turns()] == [("u2", None), ("u4", b"j")]
+    assert History(max_turns=0).turns() == ()

@@ -1,0 +1,120 @@
+import pytest
+import reactivex
+
+from operators.labels import filter_labels
+from operators.zones import Zone, ZoneTracker, in_zones
+from pipeline.config import ZoneConfig
+from pipeline.detection import Box, Detection
+
+SQUARE = [(0.25, 0.25), (0.75, 0.25), (0.75, 0.75), (0.25, 0.75)]
+TRIANGLE_PX = [(0, 0), (200, 0), (0, 200)]
+
+
+def _d(
+    box: Box,
+    *,
+    t: float = 0.0,
+    score: float = 0.9,
+    oid: str | None = "1",
+    zones: tuple[str, ...] = (),
+    size: tuple[int, int] | None = (100, 100),
+) -> Detection:
+    return Detection(
+        camera="c", label="person", score=score, box=box, time=t,
+        frame_size=size, object_id=oid, zones=zones,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("points", "anchor", "box", "size", "inside"),
+    [
+        (SQUARE, "bottom_center", Box(40, 10, 60, 50), (100, 100), True),  # feet at (50, 50)
+        (SQUARE, "bottom_center", Box(40, 10, 60, 20), (100, 100), False),  # feet at (50, 20)
+        (SQUARE, "top_center", Box(40, 10, 60, 50), (100, 100), False),
+        (SQUARE, "center", Box(40, 10, 60, 50), (100, 100), True),
+        (SQUARE, "bottom_center", Box(40, 10, 60, 75), (100, 100), True),  # on the edge
+        (SQUARE, "box", Box(0, 0, 30, 30), (100, 100), True),  # corner overlap
+        (SQUARE, "box", Box(0, 0, 20, 20), (100, 100), False),
+        (SQUARE, "box", Box(0, 40, 100, 60), (100, 100), True),  # crosses, no corner inside
+        (SQUARE, "bottom_center", Box(80, 100, 120, 140), (200, 200), True),  # scaled frame
+        (SQUARE, "bottom_center", Box(40, 10, 60, 50), None, False),  # relative, size unknown
+        (TRIANGLE_PX, "bottom_center", Box(10, 10, 30, 50), None, True),  # pixels need no size
+        (TRIANGLE_PX, "bottom_center", Box(150, 100, 190, 150), None, False),
+    ],
+)
+def test_zone_geometry(points: list[tuple[float, float]], anchor: str, box: Box,
+                       size: tuple[int, int] | None, inside: bool) -> None:  # fmt: skip
+    zone = Zone("z", ZoneConfig(points=points, anchor=anchor))  # type: ignore[arg-type]
+    assert zone.contains(box, size) is inside
+
+
+def test_zone_units_and_degenerate_polygons() -> None:
+    assert Zone("a", ZoneConfig(points=SQUARE)).relative
+    assert not Zone("b", ZoneConfig(points=TRIANGLE_PX)).relative
+    assert not Zone("c", ZoneConfig(points=SQUARE, units="pixels")).relative
+    with pytest.raises(ValueError, match="no area"):
+        Zone("line", ZoneConfig(points=[(0, 0), (0.5, 0.5), (1, 1)]))
+
+
+@pytest.mark.parametrize(
+    ("cfg", "det", "ok"),
+    [
+        ({"min_score": 0.95}, {"score": 0.9}, False),
+        ({"min_score": 0.5}, {"score": 0.9}, True),
+        ({"min_area": 0.1}, {}, False),  # 20x40 = 800 px of 10000 = 0.08
+        ({"min_area": 0.05}, {}, True),
+        ({"min_area": 1000}, {}, False),  # pixels
+        ({"min_area": 500}, {}, True),
+    ],
+)
+def test_min_score_and_area(cfg: dict[str, float], det: dict[str, float], ok: bool) -> None:
+    zone = Zone("z", ZoneConfig(points=SQUARE, **cfg))  # type: ignore[arg-type]
+    assert zone.accepts(_d(Box(40, 10, 60, 50), **det)) is ok  # type: ignore[arg-type]
+
+
+def test_inertia_loitering_and_source_zones() -> None:
+    zones = {
+        "yard": ZoneConfig(points=SQUARE, inertia=2),
+        "door": ZoneConfig(points=SQUARE, inertia=1, loitering_time=5),
+    }
+    t = ZoneTracker(zones)
+    inside, outside = Box(40, 10, 60, 50), Box(0, 0, 10, 10)
+    assert t.update(_d(inside, t=0)) == ()
+    assert t.update(_d(inside, t=1)) == ("yard",)
+    assert t.update(_d(inside, t=5)) == ("yard", "door")
+    assert t.update(_d(outside, t=6)) == ()  # leaving resets both
+    assert t.update(_d(inside, t=7)) == ()
+    # Another object is tracked on its own.
+    assert t.update(_d(inside, t=8, oid="2")) == ()
+    # Frigate says so: no inertia, and unknown (Frigate-only) zones pass through.
+    assert t.update(_d(outside, t=9, oid="3", zones=("yard", "street"))) == ("yard", "street")
+
+
+def test_in_zones_operator_tags_and_filters() -> None:
+    zones = {
+        "yard": ZoneConfig(points=SQUARE, inertia=1),
+        "all": ZoneConfig(points=[(0, 0), (1, 0), (1, 1), (0, 1)], inertia=1),
+    }
+    dets = [_d(Box(40, 10, 60, 50)), _d(Box(0, 0, 10, 10), oid="2")]
+    out: list[Detection] = []
+    reactivex.from_iterable(dets).pipe(in_zones(zones, ["yard"])).subscribe(out.append)
+    assert [d.zones for d in out] == [("yard", "all")]
+    out.clear()
+    reactivex.from_iterable(dets).pipe(in_zones(zones)).subscribe(out.append)
+    assert [d.zones for d in out] == [("yard", "all"), ("all",)]
+    with pytest.raises(ValueError, match="Unknown zone"):
+        in_zones(zones, ["gate"])
+
+
+def test_filter_labels() -> None:
+    dets = [
+        Detection(camera="c", label=lb, score=1, box=Box(0, 0, 1, 1), time=0)
+        for lb in ("Person", "car", "cat")
+    ]
+    out: list[str] = []
+    reactivex.from_iterable(dets).pipe(filter_labels(["person", "CAT"])).subscribe(
+        lambda d: out.append(d.label)
+    )
+    assert out == ["Person", "cat"]
+    with pytest.raises(ValueError):
+        filter_labels([" "])
