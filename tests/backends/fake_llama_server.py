@@ -1,0 +1,83 @@
+"""A stand-in for llama-server: accepts its command line and serves its HTTP API.
+
+No model weights can be downloaded here, so the managed-server tests run this
+instead. It checks the files it is given, prints a llama.cpp-like log, answers
+``/health`` with 503 while "loading", then serves the OpenAI API through
+``ScriptedModelServer``. Behaviour from the environment:
+
+- ``FAKE_LLAMA_LOAD_S``: seconds of "loading" (default 0.3).
+- ``FAKE_LLAMA_CRASH_ON``: exit with code 3 on this chat request (1-based).
+- ``FAKE_LLAMA_REPLY``: the content of every answer.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from tests.support.model_server import Reply, ScriptedModelServer, Step
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(prog="llama-server")
+    p.add_argument("-m", "--model", required=True)
+    p.add_argument("--mmproj")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8080)
+    p.add_argument("-c", "--ctx-size", type=int, default=4096)
+    p.add_argument("-ngl", "--n-gpu-layers", type=int, default=0)
+    p.add_argument("-t", "--threads", type=int)
+    args, extra = p.parse_known_args()
+    for path in (args.model, args.mmproj):
+        if path is not None and not Path(path).is_file():
+            print(f"error: failed to open {path}", flush=True)
+            return 1
+    print(f"main: loading model '{args.model}' ctx {args.ctx_size} extra {extra}", flush=True)
+    crash_on = int(os.environ.get("FAKE_LLAMA_CRASH_ON", "0"))
+    reply = os.environ.get(
+        "FAKE_LLAMA_REPLY", '{"condition_met": false, "next_run_in": 9, "reasoning": "fake"}'
+    )
+    count = [0]
+
+    def responder(_body: Any) -> Step:
+        count[0] += 1
+        if crash_on and count[0] >= crash_on:
+            print("GGML_ASSERT: fake crash", flush=True)
+            os._exit(3)
+        return Reply(reply)
+
+    server = ScriptedModelServer(
+        responder=responder,
+        port=args.port,
+        model_id=Path(args.model).name,
+        vision=bool(args.mmproj),
+    )
+    server.healthy = False
+    stop = threading.Event()
+
+    def on_signal(_signum: int, _frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    with server:
+        time.sleep(float(os.environ.get("FAKE_LLAMA_LOAD_S", "0.3")))
+        server.healthy = True
+        print(f"main: server is listening on http://{args.host}:{server.port}", flush=True)
+        while not stop.wait(0.1):
+            pass
+    print("main: exiting on signal", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
