@@ -9,8 +9,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from pipeline import __version__
-from pipeline.config import ENV_PREFIX
-from pipeline.config_loader import ConfigError, LookoutConfig, load_config
+from pipeline.config import ENV_PREFIX, LookoutConfig
+from pipeline.config_loader import ConfigError, load_config
 
 EXIT_OK = 0
 EXIT_CONFIG = 2
@@ -136,7 +136,9 @@ def _setup_logs(args: argparse.Namespace, cfg: LookoutConfig | None) -> None:
     from pipeline.logs import setup_logging
 
     level = args.log_level or (cfg.log.level if cfg else "INFO")
-    json_lines = args.json_logs if args.json_logs is not None else (cfg.log.json_lines if cfg else False)
+    json_lines = (
+        args.json_logs if args.json_logs is not None else (cfg.log.json_lines if cfg else False)
+    )
     setup_logging(level, json_lines)
 
 

@@ -172,7 +172,9 @@ class OnnxDetectConfig(Model):
     classes: list[str] | None = Field(
         None, description="Class names; default from the model's metadata."
     )
-    input_size: int | None = Field(None, ge=32, description="Square input size; default from model.")
+    input_size: int | None = Field(
+        None, ge=32, description="Square input size; default from model."
+    )
     providers: list[str] | None = Field(None, description="onnxruntime providers, in order.")
 
 
@@ -221,10 +223,14 @@ class CameraConfig(Model):
     loop: bool = Field(False, description="Start files again at their end.")
     open_timeout_s: float = Field(10.0, gt=0, le=120, description="Seconds to open the stream.")
     read_timeout_s: float = Field(10.0, gt=0, le=120, description="Seconds a single read may take.")
-    stall_timeout_s: float = Field(20.0, gt=0, description="Seconds without packets before reconnect.")
+    stall_timeout_s: float = Field(
+        20.0, gt=0, description="Seconds without packets before reconnect."
+    )
     reconnect_max_s: float = Field(60.0, ge=1, description="Longest wait between reconnects.")
     zones: dict[Name, ZoneConfig] = Field(default_factory=dict, description="Named zones.")
-    detect: DetectConfig | None = Field(None, description="Where this camera's detections come from.")
+    detect: DetectConfig | None = Field(
+        None, description="Where this camera's detections come from."
+    )
 
     @field_validator("url")
     @classmethod
@@ -559,11 +565,7 @@ class SnapshotSinkConfig(Model):
 
 
 SinkConfig = Annotated[
-    ConsoleSinkConfig
-    | MqttSinkConfig
-    | WebhookSinkConfig
-    | JsonlSinkConfig
-    | SnapshotSinkConfig,
+    ConsoleSinkConfig | MqttSinkConfig | WebhookSinkConfig | JsonlSinkConfig | SnapshotSinkConfig,
     Field(discriminator="type"),
 ]
 
@@ -584,8 +586,12 @@ class WatchConfig(Model):
     max_duration_minutes: float = Field(
         60.0, ge=0, description="End as failed after this long; 0 runs forever."
     )
-    mode: Literal["once", "repeat"] = Field("once", description="End at the first alert, or re-arm.")
-    quiet_period_s: float = Field(300.0, ge=0, description="repeat: seconds of quiet after an alert.")
+    mode: Literal["once", "repeat"] = Field(
+        "once", description="End at the first alert, or re-arm."
+    )
+    quiet_period_s: float = Field(
+        300.0, ge=0, description="repeat: seconds of quiet after an alert."
+    )
     agree_looks: int = Field(1, ge=1, description="repeat: looks that must say met...")
     agree_window: int = Field(1, ge=1, description="...among this many latest looks.")
     max_looks_per_hour: int | None = Field(None, ge=1, description="Look budget per hour.")
@@ -621,7 +627,9 @@ class MetricsConfig(Model):
     enabled: bool = Field(False, description="Serve metrics.")
     host: str = Field("127.0.0.1", description="Address to listen on.")
     port: int = Field(9108, ge=0, le=65535, description="Port (0 picks a free one).")
-    camera_offline_s: float = Field(60.0, gt=0, description="/healthz fails past this offline time.")
+    camera_offline_s: float = Field(
+        60.0, gt=0, description="/healthz fails past this offline time."
+    )
 
 
 class LogConfig(Model):

@@ -22,9 +22,9 @@ from pydantic import ValidationError
 from pipeline.config import (
     BackendConfig,
     CameraConfig,
+    FrigateDetectConfig,
     LookoutConfig,
     MqttJsonDetectConfig,
-    FrigateDetectConfig,
     MqttSinkConfig,
     WatchConfig,
     WebhookSinkConfig,
@@ -122,9 +122,7 @@ def check_references(cfg: LookoutConfig) -> list[ConfigProblem]:
         if w.name in seen:
             problems.append(ConfigProblem(f"watches[{i}].name", f"'{w.name}' is used twice"))
         seen.add(w.name)
-    mqtt_users = [
-        f"sinks.{n}" for n, s in cfg.sinks.items() if isinstance(s, MqttSinkConfig)
-    ] + [
+    mqtt_users = [f"sinks.{n}" for n, s in cfg.sinks.items() if isinstance(s, MqttSinkConfig)] + [
         f"cameras.{n}.detect"
         for n, c in cfg.cameras.items()
         if isinstance(c.detect, FrigateDetectConfig | MqttJsonDetectConfig)
@@ -163,7 +161,9 @@ def check_watch_references(cfg: LookoutConfig, w: WatchConfig, path: str) -> lis
     for j, s in enumerate(w.sinks or []):
         if s not in cfg.sinks:
             known = ", ".join(sorted(cfg.sinks)) or "none defined"
-            problems.append(ConfigProblem(f"{path}.sinks[{j}]", f"unknown sink '{s}'; known: {known}"))
+            problems.append(
+                ConfigProblem(f"{path}.sinks[{j}]", f"unknown sink '{s}'; known: {known}")
+            )
     return problems
 
 
@@ -232,7 +232,9 @@ def load_config(path: Path = DEFAULT_CONFIG) -> LookoutConfig:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as err:
-        raise ConfigError([ConfigProblem("", f"cannot read {path}: {err.strerror}")], str(path)) from None
+        raise ConfigError(
+            [ConfigProblem("", f"cannot read {path}: {err.strerror}")], str(path)
+        ) from None
     cfg = load_config_text(text, str(path))
     return with_paths_relative_to(cfg, path.parent)
 

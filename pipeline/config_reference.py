@@ -20,27 +20,37 @@ TABLES: list[tuple[str, type[BaseModel]]] = [
     ("[mqtt.tls]", c.MqttTlsConfig),
     ("[cameras.NAME]", c.CameraConfig),
     ("[cameras.NAME.zones.ZONE]", c.ZoneConfig),
-    ("[cameras.NAME.detect] type = \"motion\"", c.MotionDetectConfig),
-    ("[cameras.NAME.detect] type = \"onnx\"", c.OnnxDetectConfig),
-    ("[cameras.NAME.detect] type = \"frigate\"", c.FrigateDetectConfig),
-    ("[cameras.NAME.detect] type = \"mqtt\"", c.MqttJsonDetectConfig),
-    ("[backends.NAME] type = \"openai\"", c.OpenAIBackendConfig),
-    ("[backends.NAME] type = \"llama_server\"", c.LlamaServerBackendConfig),
-    ("[backends.NAME] type = \"onnx\"", c.OnnxBackendConfig),
-    ("[backends.NAME] type = \"clip\"", c.ClipBackendConfig),
-    ("[backends.NAME] type = \"detections\"", c.DetectionsBackendConfig),
-    ("[backends.NAME] type = \"none\"", c.NoneBackendConfig),
-    ("[backends.NAME] type = \"auto\"", c.AutoBackendConfig),
+    ('[cameras.NAME.detect] type = "motion"', c.MotionDetectConfig),
+    ('[cameras.NAME.detect] type = "onnx"', c.OnnxDetectConfig),
+    ('[cameras.NAME.detect] type = "frigate"', c.FrigateDetectConfig),
+    ('[cameras.NAME.detect] type = "mqtt"', c.MqttJsonDetectConfig),
+    ('[backends.NAME] type = "openai"', c.OpenAIBackendConfig),
+    ('[backends.NAME] type = "llama_server"', c.LlamaServerBackendConfig),
+    ('[backends.NAME] type = "onnx"', c.OnnxBackendConfig),
+    ('[backends.NAME] type = "clip"', c.ClipBackendConfig),
+    ('[backends.NAME] type = "detections"', c.DetectionsBackendConfig),
+    ('[backends.NAME] type = "none"', c.NoneBackendConfig),
+    ('[backends.NAME] type = "auto"', c.AutoBackendConfig),
     ("[[watches]]", c.WatchConfig),
-    ("[sinks.NAME] type = \"console\"", c.ConsoleSinkConfig),
-    ("[sinks.NAME] type = \"mqtt\"", c.MqttSinkConfig),
-    ("[sinks.NAME] type = \"webhook\"", c.WebhookSinkConfig),
-    ("[sinks.NAME] type = \"jsonl\"", c.JsonlSinkConfig),
-    ("[sinks.NAME] type = \"snapshot\"", c.SnapshotSinkConfig),
+    ('[sinks.NAME] type = "console"', c.ConsoleSinkConfig),
+    ('[sinks.NAME] type = "mqtt"', c.MqttSinkConfig),
+    ('[sinks.NAME] type = "webhook"', c.WebhookSinkConfig),
+    ('[sinks.NAME] type = "jsonl"', c.JsonlSinkConfig),
+    ('[sinks.NAME] type = "snapshot"', c.SnapshotSinkConfig),
     ("[metrics]", c.MetricsConfig),
     ("[log]", c.LogConfig),
     ("[reload]", c.ReloadConfig),
 ]
+
+
+_PLAIN_NAMES = {
+    "str": "string",
+    "int": "integer",
+    "float": "number",
+    "bool": "boolean",
+    "Path": "path",
+    "SecretStr": "secret string",
+}
 
 
 def _type_name(annotation: Any) -> str:
@@ -59,8 +69,7 @@ def _type_name(annotation: Any) -> str:
     if origin is dict:
         return "table"
     if isinstance(annotation, type):
-        return {"str": "string", "int": "integer", "float": "number", "bool": "boolean",
-                "Path": "path", "SecretStr": "secret string"}.get(annotation.__name__, annotation.__name__)  # fmt: skip
+        return _PLAIN_NAMES.get(annotation.__name__, annotation.__name__)
     return str(annotation)
 
 

@@ -23,7 +23,8 @@ class Box:
     def __post_init__(self) -> None:
         if self.x2 < self.x1 or self.y2 < self.y1:
             raise ValueError(
-                f"A box needs x1 <= x2 and y1 <= y2, got ({self.x1}, {self.y1}, {self.x2}, {self.y2})."
+                "A box needs x1 <= x2 and y1 <= y2, "
+                f"got ({self.x1}, {self.y1}, {self.x2}, {self.y2})."
             )
 
     @property

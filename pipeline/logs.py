@@ -35,7 +35,9 @@ class JsonLineFormatter(logging.Formatter):
         return orjson.dumps(data).decode()
 
 
-def setup_logging(level: str = "INFO", json_lines: bool = False, stream: TextIO | None = None) -> None:
+def setup_logging(
+    level: str = "INFO", json_lines: bool = False, stream: TextIO | None = None
+) -> None:
     """Send logs to stderr (default) with redaction; replaces earlier handlers.
 
     Example:

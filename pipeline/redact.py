@@ -12,7 +12,9 @@ import threading
 from urllib.parse import urlsplit, urlunsplit
 
 MASK = "***"
-_USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.\-]*://)(?P<user>[^/@\s:]*):(?P<pw>[^/\s]*)@")
+_USERINFO = re.compile(
+    r"(?P<scheme>[A-Za-z][A-Za-z0-9+.\-]*://)(?P<user>[^/@\s:]*):(?P<pw>[^/\s]*)@"
+)
 _QUERY_SECRET = re.compile(
     r"(?P<key>(?:password|passwd|pwd|token|api_key|apikey|key|secret|auth)=)(?P<val>[^&\s\"']+)",
     re.IGNORECASE,

@@ -12,7 +12,6 @@ import logging
 import signal
 import threading
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
@@ -35,9 +34,8 @@ from pipeline.config import (
 )
 from pipeline.detection import Detection
 from pipeline.events import Alert, CameraState, LookRecord, WatchEvent, WatchState
-from sinks.base import Sink
 from sinks.mqtt_connection import MqttConnection
-from sinks.registry import build_sink
+from sinks.registry import SinkHub, build_sink
 from sources.camera import CameraSource
 from sources.motion import motion_detections
 
@@ -69,7 +67,7 @@ class Pipeline:
         self.config = config
         self.config_path = config_path
         self.mqtt: MqttConnection | None = None
-        self.sinks: dict[str, Sink] = {}
+        self.sinks = SinkHub({})
         self.cameras: dict[str, CameraSource] = {}
         self.detections: dict[str, reactivex.Observable[Detection]] = {}
         self.backends: dict[str, Backend] = {}
@@ -86,20 +84,15 @@ class Pipeline:
         if cfg.mqtt is not None:
             self.mqtt = MqttConnection(cfg.mqtt)
             self.mqtt.start()
-        for name, sink_cfg in cfg.sinks.items():
-            sink = build_sink(name, sink_cfg, self.mqtt)
-            try:
-                sink.open()
-            except Exception as exc:  # one sink failing never stops the others
-                log.error("sink %s: cannot open: %s", name, exc)
-            self.sinks[name] = sink
+        self.sinks = SinkHub({n: build_sink(n, c, self.mqtt) for n, c in cfg.sinks.items()})
+        self.sinks.open()
         for watch in cfg.watches:
             self.start_watch(watch)
         log.info(
             "running %d watches on %d cameras; sinks: %s",
             len(self.watches),
             len(self.cameras),
-            ", ".join(self.sinks) or "none",
+            ", ".join(self.sinks.sinks) or "none",
         )
 
     def camera(self, name: str) -> CameraSource:
@@ -135,7 +128,9 @@ class Pipeline:
         with self._lock:
             configured: BackendConfig | None = self.config.backends.get(name)
             if name == "auto" or isinstance(configured, AutoBackendConfig):
-                return self._resolve_auto(configured if isinstance(configured, AutoBackendConfig) else None)
+                return self._resolve_auto(
+                    configured if isinstance(configured, AutoBackendConfig) else None
+                )
             backend = self.backends.get(name)
             if backend is None:
                 assert configured is not None, f"unknown backend {name}"
@@ -146,7 +141,11 @@ class Pipeline:
 
     def _resolve_auto(self, auto: AutoBackendConfig | None) -> Backend:
         if self._auto is None:
-            others = {n: c for n, c in self.config.backends.items() if not isinstance(c, AutoBackendConfig)}
+            others = {
+                n: c
+                for n, c in self.config.backends.items()
+                if not isinstance(c, AutoBackendConfig)
+            }
             backend, reason = resolve_auto(others, auto)
             log.info("backend auto: %s", reason)
             backend.start()
@@ -189,7 +188,9 @@ class Pipeline:
                 on_error=failed,
                 on_completed=finished,
             )
-            running.subscription = reactivex.disposable.CompositeDisposable(subscription, connection)
+            running.subscription = reactivex.disposable.CompositeDisposable(
+                subscription, connection
+            )
             self.watches[watch.name] = running
             log.info("watch %s: started on camera %s (job %s)", watch.name, watch.camera, job_id)
             return running
@@ -205,29 +206,22 @@ class Pipeline:
         running.subscription.dispose()
         return True
 
-    def _watch_sinks(self, watch: WatchConfig) -> list[Sink]:
-        names = watch.sinks if watch.sinks is not None else list(self.sinks)
-        return [self.sinks[n] for n in names if n in self.sinks]
-
     def _route(self, running: RunningWatch, event: WatchEvent) -> None:
         if isinstance(event, WatchState):
             running.last_state = event
-            self._deliver(running.config, lambda s: s.send_state(event))
+            self.sinks.send_state(event, running.config.sinks)
         elif isinstance(event, Alert):
-            log.info("watch %s: ALERT %s", event.watch, event.message)
-            self._deliver(running.config, lambda s: s.send_alert(event))
+            log.info("watch %s: alert: %s", event.watch, event.message)
+            self.sinks.send_alert(event, running.config.sinks)
         elif isinstance(event, LookRecord):
             v = event.verdict
             log.debug(
-                "watch %s: look (%s) -> %s, next in %.0f s", event.watch, event.trigger, v.kind, v.next_run_in
+                "watch %s: look (%s) -> %s, next in %.0f s",
+                event.watch,
+                event.trigger,
+                v.kind,
+                v.next_run_in,
             )
-
-    def _deliver(self, watch: WatchConfig, send: Callable[[Sink], None]) -> None:
-        for sink in self._watch_sinks(watch):
-            try:
-                send(sink)
-            except Exception as exc:  # one failing sink never stops another
-                log.error("sink %s: delivery failed: %s", sink.name, exc)
 
     def _publish_camera_state(self, state: CameraState) -> None:
         level = logging.INFO if state.online else logging.WARNING
@@ -238,11 +232,7 @@ class Pipeline:
             "online" if state.online else "offline",
             f" ({state.last_error})" if state.last_error and not state.online else "",
         )
-        for sink in self.sinks.values():
-            try:
-                sink.send_camera_state(state)
-            except Exception as exc:
-                log.error("sink %s: delivery failed: %s", sink.name, exc)
+        self.sinks.send_camera_state(state)
 
     # ------------------------------------------------------------ stopping
 
@@ -259,11 +249,7 @@ class Pipeline:
                 backend.stop()
             except Exception as exc:
                 log.error("backend %s: stop failed: %s", backend.name, exc)
-        for sink in self.sinks.values():
-            try:
-                sink.close()
-            except Exception as exc:
-                log.error("sink %s: close failed: %s", sink.name, exc)
+        self.sinks.close()
         if self.mqtt is not None:
             self.mqtt.stop()
 

@@ -105,7 +105,9 @@ class Verdict:
         }.get(kind, RETRY_AFTER_BAD_ANSWER_S)
         if kind in (AnswerKind.MET, AnswerKind.NOT_MET):
             raise ValueError("Use Verdict.answered for met / not-met answers.")
-        return cls(kind=kind, condition_met=False, next_run_in=retry, error=error, raw_answer=raw_answer)
+        return cls(
+            kind=kind, condition_met=False, next_run_in=retry, error=error, raw_answer=raw_answer
+        )
 
     def with_latency(self, seconds: float) -> Verdict:
         """A copy with ``latency_s`` set."""

@@ -54,11 +54,17 @@ def test_shipped_config_is_valid() -> None:
     [
         (MINIMAL + "colour = 'red'\n", "watches[0].colour", "unknown key"),
         (
-            MINIMAL.replace('url = "rtsp://10.0.0.5/stream"', 'url = "rtsp://10.0.0.5/s"\nloop = "often"'),
+            MINIMAL.replace(
+                'url = "rtsp://10.0.0.5/stream"', 'url = "rtsp://10.0.0.5/s"\nloop = "often"'
+            ),
             "cameras.porch.loop",
             "boolean",
         ),
-        (MINIMAL.replace('camera = "porch"', 'camera = "gate"'), "watches[0].camera", "unknown camera 'gate'"),
+        (
+            MINIMAL.replace('camera = "porch"', 'camera = "gate"'),
+            "watches[0].camera",
+            "unknown camera 'gate'",
+        ),
         (
             MINIMAL + "zones = ['door']\n",
             "watches[0].zones",
@@ -69,14 +75,30 @@ def test_shipped_config_is_valid() -> None:
             "cameras.porch.zones.mat.points",
             "at least 3 points",
         ),
-        (MINIMAL.replace("rtsp://10.0.0.5/stream", "ftp://10.0.0.5/x"), "cameras.porch.url", "unsupported scheme"),
-        (MINIMAL.replace("rtsp://10.0.0.5/stream", "rtsp:///nohost"), "cameras.porch.url", "no host"),
+        (
+            MINIMAL.replace("rtsp://10.0.0.5/stream", "ftp://10.0.0.5/x"),
+            "cameras.porch.url",
+            "unsupported scheme",
+        ),
+        (
+            MINIMAL.replace("rtsp://10.0.0.5/stream", "rtsp:///nohost"),
+            "cameras.porch.url",
+            "no host",
+        ),
         (MINIMAL + "backend = 'vlm'\n", "watches[0].backend", "unknown backend 'vlm'"),
         (MINIMAL + "sinks = ['phone']\n", "watches[0].sinks[0]", "unknown sink 'phone'"),
         (MINIMAL + "[sinks.m]\ntype = 'mqtt'\n", "sinks.m", "needs an [mqtt] table"),
         (MINIMAL + "[backends.v]\ntype = 'gpt'\n", "backends.v", "unknown type"),
-        (MINIMAL + "[backends.v]\ntype = 'openai'\nbase_url = 'http://h/v1'\nmodle = 'x'\n", "backends.v.modle", "unknown key"),
-        (MINIMAL + "max_duration_minutes = -1\n", "watches[0].max_duration_minutes", "greater than or equal"),
+        (
+            MINIMAL + "[backends.v]\ntype = 'openai'\nbase_url = 'http://h/v1'\nmodle = 'x'\n",
+            "backends.v.modle",
+            "unknown key",
+        ),
+        (
+            MINIMAL + "max_duration_minutes = -1\n",
+            "watches[0].max_duration_minutes",
+            "greater than or equal",
+        ),
     ],
 )
 def test_bad_documents_name_the_key_path(text: str, path: str, words: str) -> None:
@@ -85,13 +107,18 @@ def test_bad_documents_name_the_key_path(text: str, path: str, words: str) -> No
 
 
 def test_second_watch_error_names_its_index() -> None:
-    text = MINIMAL + '\n[[watches]]\nname = "b"\ncamera = "porch"\ncondition = "x y z"\nzones = ["nope"]\n'
+    text = (
+        MINIMAL
+        + '\n[[watches]]\nname = "b"\ncamera = "porch"\ncondition = "x y z"\nzones = ["nope"]\n'
+    )
     assert any(p.startswith("watches[1].zones:") for p in problems(text))
 
 
 def test_duplicate_watch_names_are_refused() -> None:
     again = '\n[[watches]]\nname = "package"\ncamera = "porch"\ncondition = "another thing"\n'
-    assert any(p.startswith("watches[1].name:") and "used twice" in p for p in problems(MINIMAL + again))
+    assert any(
+        p.startswith("watches[1].name:") and "used twice" in p for p in problems(MINIMAL + again)
+    )
 
 
 def test_toml_syntax_error_names_line_and_column() -> None:
@@ -105,9 +132,11 @@ def test_toml_syntax_error_names_line_and_column() -> None:
     [
         MINIMAL.replace("rtsp://10.0.0.5/stream", f"rtsp://admin:{SECRET}@10.0.0.5:99999/s"),
         MINIMAL.replace("rtsp://10.0.0.5/stream", f"gopher://admin:{SECRET}@10.0.0.5/s"),
-        MINIMAL + f"[backends.v]\ntype = 'openai'\nbase_url = 'ftp://u:{SECRET}@h/v1'\napi_key = '{SECRET}'\n",
+        MINIMAL
+        + f"[backends.v]\ntype = 'openai'\nbase_url = 'ftp://u:{SECRET}@h/v1'\napi_key = '{SECRET}'\n",
         MINIMAL + f"[mqtt]\npassword = '{SECRET}'\nport = 'x'\n",
-        MINIMAL + f"[sinks.w]\ntype = 'webhook'\nurl = 'http://u:{SECRET}@h:0x/'\nsecret = '{SECRET}'\n",
+        MINIMAL
+        + f"[sinks.w]\ntype = 'webhook'\nurl = 'http://u:{SECRET}@h:0x/'\nsecret = '{SECRET}'\n",
     ],
 )
 def test_errors_never_contain_the_secret(text: str) -> None:
@@ -123,7 +152,9 @@ def test_environment_overrides_and_secrets(monkeypatch: pytest.MonkeyPatch, tmp_
     monkeypatch.setenv("LOOKOUT_MQTT__PASSWORD", "env-pw")
     monkeypatch.setenv("LOOKOUT_CAMERAS__PORCH__PASSWORD", "cam-pw")
     text = (
-        MINIMAL.replace('url = "rtsp://10.0.0.5/stream"', 'url = "rtsp://10.0.0.5/stream"\nusername = "admin"')
+        MINIMAL.replace(
+            'url = "rtsp://10.0.0.5/stream"', 'url = "rtsp://10.0.0.5/stream"\nusername = "admin"'
+        )
         + f"[mqtt]\nhost = 'localhost'\n[backends.v]\ntype = 'openai'\nbase_url = 'http://h/v1'\napi_key_file = '{key_file}'\n"
     )
     cfg = load_config_text(text)
@@ -180,7 +211,11 @@ def test_check_command_exit_codes_and_output(tmp_path: Path) -> None:
 
 def test_help_shows_defaults_and_environment() -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "pipeline", "--help"], capture_output=True, text=True, timeout=60, cwd=ROOT
+        [sys.executable, "-m", "pipeline", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
     )
     assert result.returncode == 0
     assert "LOOKOUT_MQTT__PASSWORD" in result.stdout
