@@ -41,6 +41,9 @@ class LookRequest:
         history: earlier turns, oldest first, already trimmed to the watch's limit.
         detections: recent detections that match the watch's labels and zones.
         time: scheduler time of the look (epoch seconds, virtual in replays).
+        zone_polygons: the watch's zones as ``(name, ((x, y), ...))`` in relative
+            coordinates (0..1), for backends that check geometry themselves
+            (``onnx`` detectors); empty when the runner does not pass them.
     """
 
     watch: str
@@ -54,6 +57,7 @@ class LookRequest:
     history: tuple[ChatTurn, ...] = ()
     detections: tuple[Detection, ...] = ()
     time: float = 0.0
+    zone_polygons: tuple[tuple[str, tuple[tuple[float, float], ...]], ...] = ()
 
 
 class BackendError(RuntimeError):
