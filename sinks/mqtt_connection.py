@@ -23,7 +23,6 @@ Example:
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import socket
@@ -137,23 +136,37 @@ def check_tls(host: str, port: int, ctx: ssl.SSLContext, timeout: float = 5.0) -
         )
         return
     try:
-        with ctx.wrap_socket(raw, server_hostname=host) as tls_sock:
+        try:
+            tls_sock = ctx.wrap_socket(raw, server_hostname=host)
+        except ssl.SSLCertVerificationError as exc:
+            raise MqttTlsError(
+                f"TLS to MQTT broker {host}:{port} failed: the broker's certificate is not "
+                f"trusted ({exc.verify_message}); check mqtt.tls.ca_file"
+            ) from None
+        except ssl.SSLError as exc:
+            raise MqttTlsError(
+                f"TLS to MQTT broker {host}:{port} failed ({exc.reason or exc}); "
+                "check mqtt.tls.cert_file and mqtt.tls.key_file"
+            ) from None
+        except OSError as exc:
+            raise MqttTlsError(
+                f"TLS to MQTT broker {host}:{port} failed: the connection ended during the "
+                f"handshake ({exc}); is {port} a TLS listener?"
+            ) from None
+        with tls_sock:
             # TLS 1.3 reports a refused client certificate only on the first read.
             tls_sock.settimeout(0.3)
-            with contextlib.suppress(TimeoutError):
+            try:
                 tls_sock.recv(1)
-    except ssl.SSLCertVerificationError as exc:
-        raise MqttTlsError(
-            f"TLS to MQTT broker {host}:{port} failed: the broker's certificate is not trusted "
-            f"({exc.verify_message}); check mqtt.tls.ca_file"
-        ) from None
-    except ssl.SSLError as exc:
-        raise MqttTlsError(
-            f"TLS to MQTT broker {host}:{port} failed ({exc.reason or exc}); "
-            "check mqtt.tls.cert_file and mqtt.tls.key_file"
-        ) from None
-    except OSError as exc:
-        log.warning("MQTT broker %s:%s closed the TLS check (%s)", host, port, exc)
+            except TimeoutError:
+                pass
+            except ssl.SSLError as exc:
+                raise MqttTlsError(
+                    f"TLS to MQTT broker {host}:{port}: the broker refused the client "
+                    f"({exc.reason or exc}); check mqtt.tls.cert_file and mqtt.tls.key_file"
+                ) from None
+            except OSError as exc:
+                log.warning("MQTT broker %s:%s closed the TLS check (%s)", host, port, exc)
     finally:
         raw.close()
 
