@@ -34,7 +34,7 @@ class OpenSpec:
         live: whether the input is a live stream (not a file played from disk).
     """
 
-    target: str
+    target: str = field(repr=False)
     safe_url: str
     format: str | None
     options: dict[str, str] = field(default_factory=dict)

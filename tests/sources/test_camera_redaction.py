@@ -1,0 +1,121 @@
+"""A password in a camera URL never leaves the process, whatever fails."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import traceback
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from pydantic import SecretStr
+
+from pipeline.config import CameraConfig
+from pipeline.events import CameraState
+from sources.backoff import Backoff
+from sources.camera import CameraSource
+from sources.stream_open import open_container, open_spec
+from tests.sources.conftest import SilentServer
+from tests.support.clips import Clip
+from tests.support.ports import free_port
+from tests.support.rtsp import RtspServer
+
+SECRET = "SECRET"
+
+
+class _TextHandler(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        body = b"<html>this is not video</html>" * 100
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def text_server() -> Iterator[int]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _TextHandler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server.server_address[1]
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+
+
+def _drive(
+    config: CameraConfig, *, until_errors: int = 1, during: Callable[[], None] | None = None
+) -> list[str]:
+    """Run a camera until it has reported ``until_errors`` errors; return every text it made."""
+    texts: list[str] = []
+    states: list[CameraState] = []
+    done = threading.Event()
+    online = threading.Event()
+
+    def on_state(state: CameraState) -> None:
+        states.append(state)
+        if state.online:
+            online.set()
+        if sum(1 for s in states if s.last_error) >= until_errors:
+            done.set()
+
+    camera = CameraSource("cam", config, backoff=Backoff(initial=0.1, cap=0.5))
+    try:
+        texts.append(repr(camera))
+        camera.states.subscribe(on_state)
+        hold = camera.connect()
+        if during is not None:
+            assert online.wait(20), states
+            during()
+        assert done.wait(20), states
+        hold.dispose()
+    finally:
+        camera.close()
+    texts += [s.to_json().decode() for s in states] + [repr(s) for s in states]
+    try:
+        open_container(open_spec(config))
+    except Exception as exc:
+        texts += [str(exc), repr(exc), "".join(traceback.format_exception(exc))]
+    return texts
+
+
+def test_secret_never_leaves_on_any_failure_path(
+    caplog: pytest.LogCaptureFixture,
+    capfd: pytest.CaptureFixture[str],
+    silent_server: SilentServer,
+    text_server: int,
+    rtsp_server_factory: Callable[..., RtspServer],
+    h264_clip: Clip,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    server = rtsp_server_factory({"cam": h264_clip.path}, user="al", password=SECRET)
+    fast = {"open_timeout_s": 1.5, "read_timeout_s": 1.5}
+    texts: list[str] = []
+    # refused connection
+    texts += _drive(CameraConfig(url=f"rtsp://al:{SECRET}@127.0.0.1:{free_port()}/x", **fast))
+    # accepted and never answered (open timeout)
+    texts += _drive(
+        CameraConfig(url=f"rtsp://al:{SECRET}@127.0.0.1:{silent_server.port}/x", **fast)
+    )
+    # HTTP that is not video
+    texts += _drive(CameraConfig(url=f"http://al:{SECRET}@127.0.0.1:{text_server}/cam", **fast))
+    # wrong path on a real server, right credentials
+    texts += _drive(CameraConfig(url=server.url("nope", "al", SECRET), **fast))
+    # wrong password (the secret is the wrong one)
+    texts += _drive(CameraConfig(url=server.url("cam", "bob", SECRET), **fast))
+    # password given separately, right; the server is killed mid-stream
+    config = CameraConfig(url=server.url("cam"), username="al", password=SecretStr(SECRET), **fast)
+    texts += _drive(config, during=server.kill)
+    captured = capfd.readouterr()
+    texts += [r.getMessage() for r in caplog.records] + [captured.out, captured.err]
+    leaks = [t for t in texts if SECRET in t]
+    assert not leaks, leaks[:3]
+    assert any("***" in t for t in texts)  # the URLs were there, masked
+    assert any("cannot open" in t for t in texts)
