@@ -106,6 +106,15 @@ class MqttSink(Sink):
         self.config = config
         self.connection = connection
         self._discovered: set[str] = set()
+        self._topics: dict[tuple[str, str, str], str] = {}
+
+    def _topic(self, group: str, name: str, leaf: str) -> str:
+        key = (group, name, leaf)
+        topic = self._topics.get(key)
+        if topic is None:
+            topic = self.connection.topic(group, name, leaf)
+            self._topics[key] = topic
+        return topic
 
     def _discover(self, watch: str) -> None:
         if not self.config.home_assistant or watch in self._discovered:
@@ -119,9 +128,9 @@ class MqttSink(Sink):
     def _write_alert(self, alert: Alert) -> None:
         conn = self.connection
         self._discover(alert.watch)
-        conn.publish(conn.topic("watches", alert.watch, "alert"), alert.to_json())
+        conn.publish(self._topic("watches", alert.watch, "alert"), alert.to_json())
         if self.config.snapshots and alert.jpeg is not None:
-            conn.publish(conn.topic("watches", alert.watch, "snapshot"), alert.jpeg, retain=True)
+            conn.publish(self._topic("watches", alert.watch, "snapshot"), alert.jpeg, retain=True)
         if self.config.frigate_compat:
             conn.publish(
                 f"{self.config.frigate_prefix}/camera_monitoring",
@@ -131,8 +140,8 @@ class MqttSink(Sink):
     def _write_state(self, state: WatchState) -> None:
         self._discover(state.name)
         conn = self.connection
-        conn.publish(conn.topic("watches", state.name, "state"), state.to_json(), retain=True)
+        conn.publish(self._topic("watches", state.name, "state"), state.to_json(), retain=True)
 
     def _write_camera_state(self, state: CameraState) -> None:
         conn = self.connection
-        conn.publish(conn.topic("cameras", state.camera, "state"), state.to_json(), retain=True)
+        conn.publish(self._topic("cameras", state.camera, "state"), state.to_json(), retain=True)

@@ -454,7 +454,6 @@ class MqttConnection:
                 if mid not in self._pending and t != self.availability_topic
             ]
         self.last_error = None
-        self._connected.set()
         log.info(
             "MQTT connected to %s:%s as %s", self.config.host, self.config.port, self.client_id
         )
@@ -462,6 +461,7 @@ class MqttConnection:
             self.publish(self.availability_topic, b"online", qos=1, retain=True)
         for topic, qos in subs:
             client.subscribe(topic, qos)
+        self._connected.set()
         if reconnect:
             for topic, payload, qos in retained:
                 self.publish(topic, payload, qos=qos, retain=True)
