@@ -1,0 +1,283 @@
+"""A Frigate camera's current picture over Frigate's HTTP API: no video decode at all."""
+
+from __future__ import annotations
+
+import base64
+import io
+import logging
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import replace
+from urllib.parse import parse_qs, quote, unquote, urlsplit
+
+import numpy as np
+import reactivex
+from PIL import Image
+from reactivex import abc
+from reactivex.disposable import Disposable
+from reactivex.subject import BehaviorSubject
+
+from pipeline.config import CameraConfig
+from pipeline.events import CameraState
+from pipeline.frame import Frame
+from pipeline.redact import redact, redact_url, register_secret
+from sources.stream_open import safe_error
+
+log = logging.getLogger("lookout.sources.frigate_snapshot")
+
+DEFAULT_POLL_FPS = 2.0
+# Frigate is on the LAN: environment proxies do not apply to it.
+_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+def snapshot_url(url: str) -> tuple[str, str | None]:
+    """The ``latest.jpg`` URL of ``frigate://host[:port]/camera[?h=H&tls=1]`` and its Basic auth.
+
+    Example:
+        >>> snapshot_url("frigate://nvr.lan:5000/porch?h=480")
+        ('http://nvr.lan:5000/api/porch/latest.jpg?h=480', None)
+
+    Raises:
+        ValueError: not a ``frigate://`` URL, or no camera name in its path.
+    """
+    parts = urlsplit(url)
+    if parts.scheme.lower() != "frigate":
+        raise ValueError(f"Expected a frigate:// URL, got {redact_url(url)}.")
+    camera = parts.path.strip("/")
+    if not camera or "/" in camera:
+        raise ValueError("A frigate:// URL names one camera: frigate://host:port/camera.")
+    query = parse_qs(parts.query)
+    scheme = "https" if query.get("tls", ["0"])[0] in ("1", "true") else "http"
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = host + (f":{parts.port}" if parts.port else "")
+    target = f"{scheme}://{netloc}/api/{quote(camera)}/latest.jpg"
+    if "h" in query:
+        target += f"?h={int(query['h'][0])}"
+    auth = None
+    if parts.username is not None:
+        password = unquote(parts.password or "")
+        register_secret(password)
+        token = f"{unquote(parts.username)}:{password}".encode()
+        auth = "Basic " + base64.b64encode(token).decode()
+    return target, auth
+
+
+class FrigateSnapshotSource:
+    """A camera whose frames are Frigate's ``/api/<camera>/latest.jpg`` (Frigate decodes).
+
+    Same interface as :class:`sources.camera.CameraSource` (a ``FrameProvider``):
+    ``latest()`` fetches one JPEG now; ``frames(fps)`` polls while subscribed (at the
+    highest requested rate; ``fps=None`` means 2 per second). Each request is
+    bounded by ``open_timeout_s`` (connect) and ``read_timeout_s``; a failed request
+    marks the camera offline with a redacted error, a good one online again.
+
+    Example::
+
+        cam = FrigateSnapshotSource("porch", CameraConfig(url="frigate://nvr.lan:5000/porch?h=720"))
+        hold = cam.connect()
+        frame = cam.latest(timeout=5)   # Frame with .rgb, or None
+        hold.dispose(); cam.close()
+
+    Raises:
+        ValueError: the URL is not a valid ``frigate://`` URL.
+    """
+
+    def __init__(
+        self, name: str, config: CameraConfig, *, clock: Callable[[], float] = time.time
+    ) -> None:
+        self.name = name
+        self.config = config
+        self._url, self._auth = snapshot_url(config.resolved_url())
+        self._clock = clock
+        self._lock = threading.Condition(threading.RLock())
+        self._holders = 0
+        self._taps: list[tuple[abc.ObserverBase[Frame], float]] = []
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+        self._closed = False
+        self._seq = 0
+        self._fetch_lock = threading.Lock()
+        self._state = CameraState(camera=name, online=False, since=clock())
+        self._states: BehaviorSubject[CameraState] = BehaviorSubject(self._state)
+
+    def __enter__(self) -> FrigateSnapshotSource:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"FrigateSnapshotSource({self.name!r}, {self._url!r})"
+
+    @property
+    def state(self) -> CameraState:
+        """The current state (online after the latest good request)."""
+        with self._lock:
+            return self._state
+
+    @property
+    def states(self) -> reactivex.Observable[CameraState]:
+        """Every state change; a new subscriber first gets the current state."""
+        return self._states
+
+    def connect(self) -> abc.DisposableBase:
+        """Hold the camera (``latest()`` fetches only while held); dispose to release."""
+        with self._lock:
+            if self._closed:
+                raise RuntimeError(f"Camera {self.name!r} is closed.")
+            self._holders += 1
+        released = threading.Event()
+
+        def release() -> None:
+            if not released.is_set():
+                released.set()
+                with self._lock:
+                    self._holders -= 1
+                    if self._holders == 0:
+                        self._set_state(online=False, last_error=self._state.last_error)
+
+        return Disposable(release)
+
+    def latest(self, timeout: float | None = None) -> Frame | None:
+        """Fetch the current picture now; ``None`` when not held or the request fails.
+
+        ``timeout`` (when given and shorter) bounds the request instead of the
+        configured read timeout.
+        """
+        with self._lock:
+            if self._holders == 0 or self._closed:
+                return None
+        limit = self.config.read_timeout_s if timeout is None else min(timeout, 120.0)
+        return self._fetch(max(0.1, limit))
+
+    def frames(self, fps: float | None = None) -> reactivex.Observable[Frame]:
+        """Poll while subscribed, at ``fps`` (default 2 per second); subscribing holds the camera.
+
+        Raises:
+            ValueError: ``fps`` is not positive.
+        """
+        if fps is not None and not fps > 0:
+            raise ValueError(f"The frame rate must be positive, got {fps}.")
+        rate = fps or DEFAULT_POLL_FPS
+
+        def subscribe(
+            observer: abc.ObserverBase[Frame], scheduler: abc.SchedulerBase | None = None
+        ) -> abc.DisposableBase:
+            tap = (observer, rate)
+            hold = self.connect()
+            with self._lock:
+                self._taps.append(tap)
+                if self._thread is None:
+                    self._thread = threading.Thread(
+                        target=self._poll, name=f"frigate-{self.name}", daemon=True
+                    )
+                    self._thread.start()
+                self._lock.notify_all()
+
+            def dispose() -> None:
+                with self._lock:
+                    if tap in self._taps:
+                        self._taps.remove(tap)
+                hold.dispose()
+
+            return Disposable(dispose)
+
+        return reactivex.create(subscribe)
+
+    def close(self) -> None:
+        """Stop polling and complete every observable. Safe to call twice."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            self._stop.set()
+            self._lock.notify_all()
+            thread, taps, self._taps = self._thread, self._taps, []
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(self.config.open_timeout_s + self.config.read_timeout_s + 5)
+        for observer, _ in taps:
+            observer.on_completed()
+        self._set_state(online=False, last_error=self._state.last_error)
+        self._states.on_completed()
+
+    # ------------------------------------------------------------ internals
+
+    def _poll(self) -> None:
+        next_due = time.monotonic()
+        while not self._stop.is_set():
+            with self._lock:
+                while not self._taps and not self._stop.is_set():
+                    self._lock.wait()
+                    next_due = time.monotonic()
+                taps = list(self._taps)
+            if self._stop.is_set():
+                return
+            period = 1.0 / max(rate for _, rate in taps)
+            wait = next_due - time.monotonic()
+            if wait > 0 and self._stop.wait(wait):
+                return
+            next_due = max(next_due + period, time.monotonic())
+            frame = self._fetch(self.config.read_timeout_s)
+            if frame is None:
+                continue
+            with self._lock:
+                taps = list(self._taps)
+            for observer, _ in taps:
+                try:
+                    observer.on_next(frame)
+                except Exception as exc:
+                    log.error("frame subscriber failed: %s", safe_error(exc))
+
+    def _fetch(self, timeout: float) -> Frame | None:
+        with self._fetch_lock:
+            request = urllib.request.Request(self._url, headers={"Accept": "image/jpeg"})
+            if self._auth:
+                request.add_header("Authorization", self._auth)
+            try:
+                with _OPENER.open(request, timeout=timeout) as response:
+                    body = response.read()
+                with Image.open(io.BytesIO(body)) as image:
+                    rgb = np.asarray(image.convert("RGB"))
+            except (
+                urllib.error.URLError,
+                OSError,
+                ValueError,
+                Image.DecompressionBombError,
+            ) as exc:
+                error = f"{self._url}: {safe_error(exc)}"
+                log.warning("camera %s: %s", self.name, redact(error))
+                self._set_state(online=False, last_error=error, failed=True)
+                return None
+            self._seq += 1
+            frame = Frame(
+                camera=self.name,
+                seq=self._seq,
+                wall_time=self._clock(),
+                stream_time=None,
+                width=int(rgb.shape[1]),
+                height=int(rgb.shape[0]),
+                keyframe=True,
+                rgb=rgb,
+            )
+        self._set_state(online=True, last_error=None)
+        return frame
+
+    def _set_state(self, *, online: bool, last_error: str | None, failed: bool = False) -> None:
+        with self._lock:
+            old = self._state
+            new = replace(
+                old,
+                online=online,
+                last_error=None if last_error is None else redact(last_error),
+                reconnects=old.reconnects + (1 if failed else 0),
+            )
+            if new == old:
+                return
+            self._state = replace(new, since=self._clock())
+            state = self._state
+        self._states.on_next(state)

@@ -1,0 +1,136 @@
+"""FrigateSnapshotSource against a real HTTP server that speaks Frigate's latest.jpg API."""
+
+from __future__ import annotations
+
+import io
+import logging
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from pipeline.config import CameraConfig
+from pipeline.events import CameraState
+from pipeline.frame import Frame
+from sources.camera import CameraSource
+from sources.camera_factory import make_camera
+from sources.frigate_snapshot import FrigateSnapshotSource, snapshot_url
+
+
+class FakeFrigate:
+    """Serves ``/api/<camera>/latest.jpg`` (a JPEG of the requested height) or a set status."""
+
+    def __init__(self) -> None:
+        self.requests: list[tuple[str, str | None]] = []
+        self.status = 200
+        owner = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                owner.requests.append((self.path, self.headers.get("Authorization")))
+                if owner.status != 200 or not self.path.startswith("/api/porch/latest.jpg"):
+                    self.send_error(owner.status if owner.status != 200 else 404)
+                    return
+                height = int(self.path.partition("?h=")[2] or 240)
+                img = np.full((height, height * 4 // 3, 3), (200, 30, 30), np.uint8)
+                buf = io.BytesIO()
+                Image.fromarray(img).save(buf, format="JPEG", quality=90)
+                body = buf.getvalue()
+                self.send_response(200)
+                self.send_header("Content-Type", "image/jpeg")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(5)
+
+
+@pytest.fixture
+def frigate() -> Iterator[FakeFrigate]:
+    server = FakeFrigate()
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+def test_snapshot_url() -> None:
+    assert snapshot_url("frigate://nvr:5000/porch?h=480") == (
+        "http://nvr:5000/api/porch/latest.jpg?h=480",
+        None,
+    )
+    assert snapshot_url("frigate://nvr/porch?tls=1")[0] == "https://nvr/api/porch/latest.jpg"
+    with pytest.raises(ValueError, match="one camera"):
+        snapshot_url("frigate://nvr:5000/")
+
+
+def test_latest_and_frames_from_frigate(frigate: FakeFrigate) -> None:
+    config = CameraConfig(url=f"frigate://127.0.0.1:{frigate.port}/porch?h=120")
+    camera = make_camera("porch", config)
+    assert isinstance(camera, FrigateSnapshotSource)
+    with camera:
+        assert camera.latest(timeout=2) is None  # not held: no request
+        assert frigate.requests == []
+        hold = camera.connect()
+        frame = camera.latest(timeout=5)
+        assert frame is not None and frame.rgb is not None
+        assert (frame.width, frame.height) == (160, 120)
+        assert frame.to_rgb()[60, 80, 0] > 150  # red
+        assert camera.state.online
+        got: list[Frame] = []
+        three = threading.Event()
+
+        def on_next(f: Frame) -> None:
+            got.append(f)
+            if len(got) >= 3:
+                three.set()
+
+        sub = camera.frames(fps=10).subscribe(on_next)
+        assert three.wait(10)
+        sub.dispose()
+        hold.dispose()
+    assert [f.seq for f in got] == sorted({f.seq for f in got})
+    assert all(path == "/api/porch/latest.jpg?h=120" for path, _ in frigate.requests)
+
+
+def test_errors_go_offline_and_keep_the_password_out(
+    frigate: FakeFrigate, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    states: list[CameraState] = []
+    config = CameraConfig(url=f"frigate://al:SECRET@127.0.0.1:{frigate.port}/porch")
+    with FrigateSnapshotSource("porch", config) as camera:
+        camera.states.subscribe(states.append)
+        hold = camera.connect()
+        assert camera.latest(timeout=5) is not None
+        frigate.status = 500
+        assert camera.latest(timeout=5) is None
+        frigate.status = 200
+        assert camera.latest(timeout=5) is not None
+        hold.dispose()
+    assert frigate.requests[0][1] is not None and frigate.requests[0][1].startswith("Basic ")
+    assert [s.online for s in states][:4] == [False, True, False, True]
+    assert "500" in (states[2].last_error or "") and states[2].reconnects == 1
+    texts = [s.to_json().decode() for s in states] + [r.getMessage() for r in caplog.records]
+    texts.append(repr(camera))
+    assert not [t for t in texts if "SECRET" in t]
+
+
+def test_factory_gives_pyav_source_for_other_urls() -> None:
+    camera = make_camera("x", CameraConfig(url="rtsp://cam.lan/live"))
+    assert isinstance(camera, CameraSource)
+    camera.close()
