@@ -17,8 +17,10 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import select
+import socket
 import ssl
 import threading
 from collections.abc import Mapping
@@ -93,6 +95,21 @@ def _dropped(conn: http.client.HTTPConnection) -> bool:
     return bool(readable)
 
 
+def _quickack(conn: http.client.HTTPConnection) -> None:
+    """Ask Linux to acknowledge the response's first segment at once.
+
+    Servers that write the headers and the body separately without TCP_NODELAY
+    (Python's http.server, some C++ servers) otherwise wait for our delayed ACK
+    (about 40 ms) before sending the body: that doubled a 50 ms answer's latency.
+    """
+    if _TCP_QUICKACK is not None and conn.sock is not None:
+        with contextlib.suppress(OSError):
+            conn.sock.setsockopt(socket.IPPROTO_TCP, _TCP_QUICKACK, 1)
+
+
+_TCP_QUICKACK: int | None = getattr(socket, "TCP_QUICKACK", None)
+
+
 class HttpClient:
     """JSON over HTTP(S) to one base URL, with a pool of kept-alive connections.
 
@@ -155,6 +172,8 @@ class HttpClient:
         else:
             conn = http.client.HTTPConnection(self._host, self._port, timeout=connect_timeout)
         conn.connect()
+        if conn.sock is not None:  # no Nagle delay between headers and body (as urllib3)
+            conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         return conn
 
     def _take(self) -> http.client.HTTPConnection | None:
@@ -218,6 +237,7 @@ class HttpClient:
             if conn.sock is not None:
                 conn.sock.settimeout(read_timeout)
             conn.request(method, url_path, body=payload, headers=headers)
+            _quickack(conn)
             resp = conn.getresponse()
             data = resp.read()
         except TimeoutError as exc:
