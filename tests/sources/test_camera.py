@@ -104,7 +104,7 @@ def test_rtsp_stream_gives_frames_and_goes_online(rtsp_server: RtspServer) -> No
         hold = camera.connect()
         latest = camera.latest(timeout=10)
         hold.dispose()
-    assert len(frames) == 10
+    assert len(frames) >= 10  # a few more may arrive before the unsubscribe
     assert latest is not None and latest.to_rgb().shape == (240, 320, 3)
     assert [f.seq for f in frames] == sorted(f.seq for f in frames)
     assert any(s.online for s in states)
