@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
@@ -76,3 +77,21 @@ def test_api_key_in_url_is_not_in_the_reason() -> None:
         {"v": OpenAIBackendConfig(base_url=url)}, AutoBackendConfig(probe_timeout_s=0.3)
     )
     assert "hunter22" not in why
+
+
+def test_hardware_tier_picks_a_runnable_onnx_model_before_detections(tmp_path: Path) -> None:
+    from pipeline.config import ClipBackendConfig, OnnxBackendConfig
+    from tests.backends.tiny_models import colour_classifier
+
+    model = colour_classifier(tmp_path / "c.onnx")
+    configs = {
+        "clip": ClipBackendConfig(
+            image_encoder=tmp_path / "no.onnx",
+            text_encoder=tmp_path / "no.onnx",
+            tokenizer=tmp_path,
+        ),
+        "cls": OnnxBackendConfig(model=model, match_classes=["red"], ram_mb=64),
+        "det": DetectionsBackendConfig(),
+    }
+    backend, why = resolve_auto(configs)
+    assert backend.name == "cls" and why.startswith("auto chose 'cls' (onnx): c.onnx")
