@@ -107,6 +107,22 @@ def build_parser() -> argparse.ArgumentParser:
         help="list inference backends: available, needs GPU, RAM, live probe",
     )
     backends.add_argument("--json", action="store_true", help="print JSON")
+    outbox = sub.add_parser(
+        "outbox",
+        parents=[common],
+        formatter_class=fmt,
+        help="list or replay webhook events kept in the outbox",
+    )
+    outbox.add_argument("action", choices=["list", "replay"], help="what to do")
+    outbox.add_argument("ids", nargs="*", help="replay: event ids (default: every dead letter)")
+    outbox.add_argument("--sink", default=None, help="only this webhook sink")
+    outbox.add_argument(
+        "--status",
+        choices=["dead", "pending", "delivered", "all"],
+        default="dead",
+        help="list: which events",
+    )
+    outbox.add_argument("--limit", type=int, default=100, help="list: at most this many")
     return parser
 
 
@@ -159,15 +175,56 @@ def cmd_backends(args: argparse.Namespace) -> int:
     if cfg is None:
         return EXIT_CONFIG
     _setup_logs(args, cfg)
-    from operators.backends.listing import print_backends
+    from operators.backends.listing import backends_command
+    from pipeline.config import AutoBackendConfig
 
-    return print_backends(cfg, as_json=args.json)
+    autos = [b for b in cfg.backends.values() if isinstance(b, AutoBackendConfig)]
+    models = {n: b for n, b in cfg.backends.items() if not isinstance(b, AutoBackendConfig)}
+    return backends_command(
+        models,
+        as_json=args.json,
+        auto=autos[0] if autos else None,
+        has_detections=any(c.detect is not None for c in cfg.cameras.values()),
+    )
+
+
+def cmd_outbox(args: argparse.Namespace) -> int:
+    """``outbox list|replay``: inspect and resend webhook events (dead letters by default)."""
+    cfg = _load_or_report(args.config)
+    if cfg is None:
+        return EXIT_CONFIG
+    import orjson
+
+    from pipeline.config import WebhookSinkConfig
+    from sinks.outbox import list_events, replay_events
+
+    hooks = {n: s for n, s in cfg.sinks.items() if isinstance(s, WebhookSinkConfig)}
+    if args.sink is not None:
+        if args.sink not in hooks:
+            print(f"sinks.{args.sink}: no webhook sink of that name", file=sys.stderr)
+            return EXIT_CONFIG
+        hooks = {args.sink: hooks[args.sink]}
+    if not hooks:
+        print("no webhook sinks configured", file=sys.stderr)
+        return EXIT_OK
+    for name, hook in hooks.items():
+        if not hook.outbox.exists():
+            continue
+        if args.action == "list":
+            status = None if args.status == "all" else args.status
+            for event in list_events(hook.outbox, status=status, sink=name, limit=args.limit):
+                print(orjson.dumps(event).decode())
+        else:
+            count = replay_events(hook.outbox, ids=args.ids or None, sink=name)
+            print(f"sinks.{name}: {count} event(s) queued again")
+    return EXIT_OK
 
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "run": cmd_run,
     "check": cmd_check,
     "backends": cmd_backends,
+    "outbox": cmd_outbox,
 }
 
 
