@@ -1,0 +1,337 @@
+"""A video file played as a camera on a virtual clock.
+
+:class:`ClipReader` demuxes a file with PyAV and hands each video packet to the
+decoder at the packet's own time *on a virtual-time scheduler*, so a replay
+runs as fast as the work it does: packets are only demuxed (cheap), and frames
+are decoded when someone asks for one, a look (:meth:`ClipReader.latest`) or a
+detector (:meth:`ClipReader.frames` at its rate). A 10-minute clip looked at
+every 5 s replays in seconds.
+
+Example:
+    >>> from reactivex.scheduler import HistoricalScheduler
+    >>> sched = HistoricalScheduler()
+    >>> with ClipReader("porch.mp4", scheduler=sched) as clip:  # doctest: +SKIP
+    ...     clip.start()
+    ...     sched.advance_to(clip.at(2.5))
+    ...     clip.latest().stream_time
+    2.5
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import av
+import reactivex
+from reactivex import Observable, abc
+from reactivex.disposable import Disposable
+from reactivex.scheduler import HistoricalScheduler
+
+from pipeline.frame import Frame
+from pipeline.redact import redact
+from sources.decode import GopDecoder, PacketInfo
+
+log = logging.getLogger("lookout.replay")
+
+
+@dataclass(eq=False)
+class _Tap:
+    """One ``frames()`` subscriber: its minimum gap and when it last got a frame."""
+
+    observer: abc.ObserverBase[Frame]
+    gap: timedelta | None
+    last: datetime | None = None
+    last_seq: int = -1
+    failed: bool = field(default=False)
+
+    def due(self, now: datetime) -> bool:
+        return self.gap is None or self.last is None or now - self.last >= self.gap
+
+
+class ClipReader:
+    """A video file as a :class:`~pipeline.frame.FrameProvider` driven by a virtual clock.
+
+    Clip time 0 (the first video packet) is the scheduler's clock when the
+    reader is made; each packet is handed to an on-demand
+    :class:`~sources.decode.GopDecoder` when the scheduler reaches its time.
+    A frame's ``wall_time`` is the scheduler's clock at that packet (epoch
+    seconds), its ``stream_time`` the packet's presentation time.
+
+    Everything runs on the thread that advances the scheduler; nothing waits.
+
+    Args:
+        path: the video file.
+        scheduler: the virtual clock (a :class:`HistoricalScheduler`).
+        camera: camera name put on frames (the watch's camera).
+        until_s: stop at this clip time (seconds); ``None`` plays to the end.
+        on_end: called once when the last packet (or ``until_s``) is reached,
+            on the scheduler's thread (a replay stops its clock there).
+
+    Raises:
+        ValueError: the file cannot be opened or has no video stream, or
+            ``until_s`` is not positive.
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        scheduler: HistoricalScheduler,
+        camera: str = "replay",
+        until_s: float | None = None,
+        on_end: Callable[[], None] | None = None,
+    ) -> None:
+        if until_s is not None and until_s <= 0:
+            raise ValueError(f"until_s must be positive, got {until_s}.")
+        self.path = Path(path)
+        self.name = camera
+        self.scheduler = scheduler
+        self.until_s = until_s
+        self._on_end = on_end
+        self.origin: datetime = scheduler.now
+        """Scheduler time of clip time 0."""
+        try:
+            self._container: Any = av.open(str(self.path))
+        except (av.error.FFmpegError, OSError) as exc:
+            raise ValueError(redact(f"Cannot open clip {self.path}: {exc}")) from None
+        if not self._container.streams.video:
+            self._container.close()
+            raise ValueError(f"Clip {self.path} has no video stream.")
+        stream = self._container.streams.video[0]
+        self._stream = stream
+        self.width: int = stream.codec_context.width
+        self.height: int = stream.codec_context.height
+        rate = stream.average_rate or stream.guessed_rate
+        self.fps: float | None = float(rate) if rate else None
+        self.duration_s: float | None = _duration(self._container, stream, until_s)
+        """Expected length in seconds (from the container; exact once :attr:`ended`)."""
+        self._decoder = GopDecoder(camera, stream.codec_context, "on_demand")
+        self._packets = self._container.demux(stream)
+        self._lock = threading.RLock()
+        self._taps: list[_Tap] = []
+        self._t0: float | None = None
+        self._last_t = 0.0
+        self._last_dur = 1.0 / self.fps if self.fps else 0.1
+        self._pending: tuple[Any, PacketInfo] | None = None
+        self._started = False
+        self._closed = False
+        self.packets = 0
+        """Video packets handed to the decoder so far."""
+        self.ended = False
+        """Whether the last packet (or ``until_s``) was reached."""
+        self.end_s: float | None = None
+        """Clip time of the end, once :attr:`ended`."""
+
+    # ------------------------------------------------------------ clock
+
+    def at(self, clip_s: float) -> datetime:
+        """Return the scheduler time of clip time ``clip_s``."""
+        return self.origin + timedelta(seconds=clip_s)
+
+    def clip_time(self, when: datetime | None = None) -> float:
+        """Return the clip time (seconds) of scheduler time ``when`` (default: now)."""
+        return ((when or self.scheduler.now) - self.origin).total_seconds()
+
+    @property
+    def start_epoch(self) -> float:
+        """Epoch seconds of clip time 0 (what frames' ``wall_time`` counts from)."""
+        return self.origin.timestamp()
+
+    @property
+    def decoded(self) -> int:
+        """Frames decoded so far."""
+        return self._decoder.decoded
+
+    # ------------------------------------------------------------ playing
+
+    def start(self) -> None:
+        """Schedule the first packet at clip time 0; later ones follow on the scheduler."""
+        with self._lock:
+            if self._started or self._closed:
+                return
+            self._started = True
+        self._read_next()
+
+    def _read_next(self) -> None:
+        """Demux up to the next usable packet and schedule it at its time, or end."""
+        while True:
+            try:
+                packet = next(self._packets, None)
+            except av.error.FFmpegError as exc:
+                log.warning("clip %s: demux error, ending: %s", self.path, redact(str(exc)))
+                packet = None
+            if packet is None:
+                self._end()
+                return
+            if packet.size == 0:
+                continue  # the demuxer's final flush packet
+            t = self._packet_time(packet)
+            if self.until_s is not None and t >= self.until_s:
+                self._end()
+                return
+            stream_time = _seconds(packet.pts, packet.time_base)
+            info = PacketInfo(
+                seq=self.packets,
+                wall_time=self.at(t).timestamp(),
+                stream_time=stream_time,
+                keyframe=bool(packet.is_keyframe),
+                size=packet.size,
+            )
+            self.packets += 1
+            self._pending = (packet, info)
+            self.scheduler.schedule_absolute(self.at(t), self._publish)
+            return
+
+    def _packet_time(self, packet: Any) -> float:
+        """Clip time of a packet: decode order (dts), never going backwards."""
+        raw = _seconds(packet.dts, packet.time_base)
+        if raw is None:
+            raw = _seconds(packet.pts, packet.time_base)
+        if raw is None:
+            t = self._last_t + self._last_dur if self.packets else 0.0
+        else:
+            if self._t0 is None:
+                self._t0 = raw
+            t = raw - self._t0
+        t = max(t, self._last_t if self.packets else 0.0)
+        dur = _seconds(packet.duration, packet.time_base)
+        if dur:
+            self._last_dur = dur
+        self._last_t = t
+        return t
+
+    def _publish(self, _s: abc.SchedulerBase, _state: Any = None) -> None:
+        with self._lock:
+            if self._closed or self._pending is None:
+                return
+            packet, info = self._pending
+            self._pending = None
+            taps = list(self._taps)
+        self._decoder.push(packet, info)
+        if taps:
+            self._feed(taps)
+        self._read_next()
+
+    def _feed(self, taps: list[_Tap]) -> None:
+        now = self.scheduler.now
+        due = [tap for tap in taps if not tap.failed and tap.due(now)]
+        if not due:
+            return
+        frame = self._decoder.newest()
+        if frame is None:
+            return
+        for tap in due:
+            if frame.seq == tap.last_seq:
+                continue
+            tap.last_seq = frame.seq
+            tap.last = now
+            try:
+                tap.observer.on_next(frame)
+            except Exception as exc:  # a broken subscriber must not stop the clip
+                tap.failed = True
+                log.error("clip %s: frame subscriber failed: %s", self.path, redact(str(exc)))
+
+    def _end(self) -> None:
+        with self._lock:
+            if self.ended:
+                return
+            self.ended = True
+            end = self._last_t + self._last_dur if self.packets else 0.0
+            if self.until_s is not None:
+                end = min(end, self.until_s)
+            self.end_s = end
+            self.duration_s = end
+            taps, self._taps = self._taps, []
+        if self._on_end is not None:
+            self._on_end()
+        for tap in taps:
+            try:
+                tap.observer.on_completed()
+            except Exception as exc:
+                log.error("clip %s: frame subscriber failed: %s", self.path, redact(str(exc)))
+
+    # ------------------------------------------------------------ FrameProvider
+
+    def latest(self, timeout: float | None = None) -> Frame | None:
+        """Decode and return the frame at the scheduler's current time (never waits)."""
+        return self._decoder.newest()
+
+    def frames(self, fps: float | None = None) -> Observable[Frame]:
+        """Decoded frames as the clock reaches them, at most ``fps`` a second.
+
+        Example:
+            >>> motion_detections(clip.frames(5), MotionDetectConfig())  # doctest: +SKIP
+
+        Frames are at least ``1 / fps`` apart by the scheduler's clock (exactly
+        what ``throttle_first(1 / fps, scheduler)`` lets through). Completes at
+        the end of the clip.
+
+        Raises:
+            ValueError: for a non-positive ``fps``.
+        """
+        if fps is not None and fps <= 0:
+            raise ValueError(f"fps must be positive, got {fps}.")
+        gap = self.scheduler.to_timedelta(1.0 / fps) if fps else None
+
+        def subscribe(
+            observer: abc.ObserverBase[Frame], _sched: abc.SchedulerBase | None = None
+        ) -> abc.DisposableBase:
+            tap = _Tap(observer, gap)
+            with self._lock:
+                if self.ended or self._closed:
+                    observer.on_completed()
+                    return Disposable()
+                self._taps.append(tap)
+
+            def remove() -> None:
+                with self._lock:
+                    if tap in self._taps:
+                        self._taps.remove(tap)
+
+            return Disposable(remove)
+
+        return reactivex.create(subscribe)
+
+    # ------------------------------------------------------------ closing
+
+    def close(self) -> None:
+        """Close the file and the decoder; frame subscribers complete. Idempotent."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            self._pending = None
+        self._end()
+        self._decoder.close()
+        self._container.close()
+
+    def __enter__(self) -> ClipReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _seconds(value: int | None, time_base: Fraction | None) -> float | None:
+    if value is None or time_base is None:
+        return None
+    return float(value * time_base)
+
+
+def _duration(container: Any, stream: Any, until_s: float | None) -> float | None:
+    d = _seconds(stream.duration, stream.time_base)
+    if d is None and container.duration:
+        d = container.duration / 1_000_000
+    if d is not None and (math.isnan(d) or d <= 0):
+        d = None
+    if until_s is not None:
+        d = until_s if d is None else min(d, until_s)
+    return d
