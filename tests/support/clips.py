@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import av
 import numpy as np
@@ -88,14 +89,24 @@ def _segments_fn(segments: Segments) -> ShapeFn:
     return at
 
 
+def _is_box(value: Any) -> bool:
+    return (
+        isinstance(value, tuple | list)
+        and len(value) == 4
+        and all(isinstance(v, int | float) for v in value)
+    )
+
+
 def _boxes_at(shapes: ShapeFn, t: float, width: int, height: int) -> tuple[Box, ...]:
     got = shapes(t)
     if got is None:
         return ()
-    raw = [got] if len(got) == 4 and all(isinstance(v, int | float) for v in got) else got
+    raw: list[Any] = [got] if _is_box(got) else list(got)
     out: list[Box] = []
     for box in raw:
-        x1, y1, x2, y2 = (int(round(v)) for v in box)  # type: ignore[union-attr]
+        if not _is_box(box):
+            raise ValueError(f"shape function returned {box!r}, not an (x1, y1, x2, y2) box")
+        x1, y1, x2, y2 = (round(v) for v in box)
         x1, x2 = max(0, min(x1, width)), max(0, min(x2, width))
         y1, y2 = max(0, min(y1, height)), max(0, min(y2, height))
         if x2 > x1 and y2 > y1:
@@ -167,6 +178,8 @@ def make_clip(
     all_boxes: list[tuple[Box, ...]] = []
     with av.open(str(path), mode="w") as container:
         stream = container.add_stream(codec, rate=fps)
+        if not isinstance(stream, av.VideoStream):
+            raise ValueError(f"{codec!r} is not a video encoder")
         stream.width = width
         stream.height = height
         stream.pix_fmt = "yuv420p"

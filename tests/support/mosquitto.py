@@ -93,7 +93,9 @@ class Mosquitto:
         """
         self._binary = find_binary("mosquitto")
         self._owns_workdir = workdir is None
-        self.workdir = Path(workdir) if workdir is not None else Path(tempfile.mkdtemp(prefix="mosquitto-"))
+        self.workdir = (
+            Path(workdir) if workdir is not None else Path(tempfile.mkdtemp(prefix="mosquitto-"))
+        )
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.port = port if port is not None else free_port()
         self.tls = tls

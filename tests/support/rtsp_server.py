@@ -212,7 +212,7 @@ def main(argv: list[str] | None = None) -> int:
         "( appsrc name=src is-live=true do-timestamp=true format=time "
         "max-buffers=8 leaky-type=downstream "
         "! videoconvert "
-        f"! x264enc tune=zerolatency speed-preset=ultrafast threads=1 sliced-threads=false "
+        "! x264enc tune=zerolatency speed-preset=ultrafast threads=1 sliced-threads=false "
         f"key-int-max={args.key_int_max} "
         f"bitrate={args.bitrate} "
         "! video/x-h264,profile=constrained-baseline "
