@@ -630,6 +630,9 @@ class MetricsConfig(Model):
     camera_offline_s: float = Field(
         60.0, gt=0, description="/healthz fails past this offline time."
     )
+    sink_failing_s: float = Field(
+        60.0, gt=0, description="/healthz fails when a sink or MQTT has failed this long."
+    )
 
 
 class LogConfig(Model):
@@ -640,9 +643,46 @@ class LogConfig(Model):
 
 
 class ReloadConfig(Model):
-    """``[reload]``: reloading pipeline.toml without a restart."""
+    """``[reload]``: reloading pipeline.toml without a restart (SIGHUP always reloads)."""
 
     watch_file: bool = Field(True, description="Reload when pipeline.toml changes on disk.")
+    poll_interval_s: float = Field(
+        1.0, gt=0, le=60, description="How often the file is checked for changes, in seconds."
+    )
+
+
+class ControlConfig(Model):
+    """``[control]``: start, cancel and list watches at run time over MQTT (needs ``[mqtt]``)."""
+
+    enabled: bool = Field(True, description="Listen on <prefix>/watches/set, .../cancel, .../list.")
+    reply_topic: str = Field(
+        "watches/reply",
+        min_length=1,
+        description="Reply topic under the prefix when a request names none (MQTT 3.1.1).",
+    )
+    state_file: Path = Field(
+        Path("lookout-watches.json"),
+        description="Persistent run-time watches; relative paths are next to the config file.",
+    )
+    max_watches: int = Field(100, ge=0, description="Most run-time watches at once.")
+
+    @field_validator("reply_topic")
+    @classmethod
+    def _topic(cls, v: str) -> str:
+        if any(c in v for c in "#+") or v.startswith("/") or v.endswith("/"):
+            raise ValueError("must not contain '#' or '+' nor start or end with '/'")
+        return v
+
+
+class ShutdownConfig(Model):
+    """``[shutdown]``: what SIGINT/SIGTERM waits for."""
+
+    grace_s: float = Field(
+        10.0, ge=0, le=600, description="Seconds looks in flight may take to finish."
+    )
+    flush_s: float = Field(
+        5.0, ge=0, le=600, description="Seconds sinks may take to flush queued messages."
+    )
 
 
 def _default_sinks() -> dict[str, SinkConfig]:
@@ -672,6 +712,10 @@ class LookoutConfig(BaseSettings):
     metrics: MetricsConfig = Field(default_factory=MetricsConfig, description="Metrics.")
     log: LogConfig = Field(default_factory=LogConfig, description="Logging.")
     reload: ReloadConfig = Field(default_factory=ReloadConfig, description="Reloading.")
+    control: ControlConfig = Field(
+        default_factory=ControlConfig, description="Run-time watches over MQTT."
+    )
+    shutdown: ShutdownConfig = Field(default_factory=ShutdownConfig, description="Shutdown.")
 
     @classmethod
     def settings_customise_sources(

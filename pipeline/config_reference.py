@@ -40,6 +40,8 @@ TABLES: list[tuple[str, type[BaseModel]]] = [
     ("[metrics]", c.MetricsConfig),
     ("[log]", c.LogConfig),
     ("[reload]", c.ReloadConfig),
+    ("[control]", c.ControlConfig),
+    ("[shutdown]", c.ShutdownConfig),
 ]
 
 

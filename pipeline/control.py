@@ -1,0 +1,501 @@
+"""Watches at run time over MQTT: set, cancel, list; persistent ones kept in a state file.
+
+Topics (``<prefix>`` is ``[mqtt].topic_prefix``)::
+
+    <prefix>/watches/set            body: a watch as JSON, same fields as [[watches]]
+    <prefix>/watches/<name>/cancel  body: empty, or {"correlation_id": ...}
+    <prefix>/watches/list           body: empty, or {"correlation_id": ...}
+
+Every request gets one JSON reply: ``{"ok": true, ...}`` or ``{"ok": false,
+"error": "...", "problems": [...]}``. Where the reply goes: the MQTT 5 *response
+topic* of the request (with its *correlation data* echoed) when there is one;
+else the ``reply_to`` key of the body; else ``<prefix>/<control.reply_topic>``
+(``<prefix>/watches/reply`` by default, for MQTT 3.1.1 clients). A
+``correlation_id`` key in the body is echoed in the reply. Retained requests
+are ignored (they would replay on every restart).
+
+A watch started with ``"persistent": true`` is written to the state file
+(``control.state_file``, next to the config) and started again at the next
+start; it leaves the file when it is cancelled or ends by itself.
+
+Example (mosquitto clients)::
+
+    mosquitto_pub -t lookout/watches/set -m '{"name": "gate", "camera": "front",
+        "condition": "the gate is open", "persistent": true}'
+    mosquitto_sub -t lookout/watches/reply
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+import orjson
+from pydantic import ValidationError
+
+from pipeline.config import ControlConfig, LookoutConfig, WatchConfig
+from pipeline.config_loader import (
+    ConfigProblem,
+    check_watch_references,
+    problems_from_validation,
+)
+from pipeline.redact import redact
+
+if TYPE_CHECKING:
+    from pipeline.events import WatchState
+    from sinks.mqtt_connection import MqttConnection
+
+log = logging.getLogger("lookout.control")
+
+CONTROL_KEYS = ("reply_to", "correlation_id")
+"""Body keys of a ``set`` request that are about the request, not the watch."""
+
+
+class RequestRefused(Exception):
+    """A control request that cannot be done; ``problems`` says why, one line each."""
+
+    def __init__(self, message: str, problems: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.problems = problems or [message]
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """One parsed control message.
+
+    Attributes:
+        action: ``set``, ``cancel`` or ``list``.
+        name: the watch name of a ``cancel``.
+        body: the JSON object of the message (empty when the message had none).
+        reply_topic: where the reply goes.
+        correlation_data: MQTT 5 correlation data to echo, if any.
+    """
+
+    action: str
+    name: str | None
+    body: dict[str, Any]
+    reply_topic: str
+    correlation_data: bytes | None = None
+
+
+def parse_topic(topic: str, prefix: str) -> tuple[str, str | None] | None:
+    """``(action, name)`` of a control topic, or ``None`` for any other topic.
+
+    Example:
+        >>> parse_topic("home/watches/set", "home"), parse_topic("home/watches/gate/cancel", "home")
+        (('set', None), ('cancel', 'gate'))
+    """
+    head = f"{prefix}/watches/"
+    if not topic.startswith(head):
+        return None
+    rest = topic[len(head) :].split("/")
+    if rest in (["set"], ["list"]):
+        return rest[0], None
+    if len(rest) == 2 and rest[1] == "cancel" and rest[0]:
+        return "cancel", rest[0]
+    return None
+
+
+def parse_body(payload: bytes) -> dict[str, Any]:
+    """The JSON object of a request; an empty payload is ``{}``.
+
+    Raises:
+        RequestRefused: not JSON, or not a JSON object.
+    """
+    if not payload.strip():
+        return {}
+    try:
+        body = orjson.loads(payload)
+    except orjson.JSONDecodeError as exc:
+        raise RequestRefused(f"the body is not valid JSON ({exc.msg})") from None
+    if not isinstance(body, dict):
+        raise RequestRefused("the body must be a JSON object")
+    return body
+
+
+def reply_topic_for(body: dict[str, Any], response_topic: str | None, default: str) -> str:
+    """Where to reply: MQTT 5 response topic, else ``reply_to`` in the body, else ``default``."""
+    if response_topic:
+        return response_topic
+    reply_to = body.get("reply_to")
+    if isinstance(reply_to, str) and reply_to and not any(c in reply_to for c in "#+"):
+        return reply_to
+    return default
+
+
+def validate_watch(cfg: LookoutConfig, body: dict[str, Any]) -> WatchConfig:
+    """Validate a ``set`` body the way ``[[watches]]`` entries are validated.
+
+    Example:
+        >>> from pipeline.config_loader import load_config_text
+        >>> cfg = load_config_text('[cameras.front]\\nurl = "a.mp4"\\n')
+        >>> try:
+        ...     validate_watch(cfg, {"name": "g", "camera": "back", "condition": "a cat"})
+        ... except RequestRefused as err:
+        ...     print(err.problems[0])
+        watch.camera: unknown camera 'back'; known: front
+
+    Raises:
+        RequestRefused: one problem per line, with ``watch.<key>`` paths.
+    """
+    fields = {k: v for k, v in body.items() if k not in CONTROL_KEYS}
+    try:
+        watch = WatchConfig(**fields)
+    except ValidationError as err:
+        problems = [
+            ConfigProblem(f"watch.{p.path}" if p.path else "watch", p.message)
+            for p in problems_from_validation(err)
+        ]
+        raise RequestRefused("invalid watch", [str(p) for p in problems]) from None
+    except TypeError:
+        raise RequestRefused("the watch fields must have string keys") from None
+    refs = check_watch_references(cfg, watch, "watch")
+    if refs:
+        raise RequestRefused("invalid watch", [str(p) for p in refs])
+    return watch
+
+
+class WatchStore:
+    """Persistent run-time watches in a small JSON file (written atomically).
+
+    Example:
+        >>> store = WatchStore(Path("/tmp/lookout-watches.json"))  # doctest: +SKIP
+        >>> store.put(watch); store.load()  # doctest: +SKIP
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+
+    def load(self) -> list[dict[str, Any]]:
+        """The stored watch bodies (a missing file is empty; a broken one is logged and empty)."""
+        with self._lock:
+            return self._read()
+
+    def _read(self) -> list[dict[str, Any]]:
+        try:
+            data = orjson.loads(self.path.read_bytes())
+        except FileNotFoundError:
+            return []
+        except (OSError, orjson.JSONDecodeError) as exc:
+            log.error("control: cannot read %s (%s); starting without it", self.path, exc)
+            return []
+        watches = data.get("watches") if isinstance(data, dict) else None
+        return [w for w in watches if isinstance(w, dict)] if isinstance(watches, list) else []
+
+    def _write(self, watches: list[dict[str, Any]]) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        tmp.write_bytes(
+            orjson.dumps({"version": 1, "watches": watches}, option=orjson.OPT_INDENT_2)
+        )
+        os.replace(tmp, self.path)
+
+    def put(self, watch: WatchConfig) -> None:
+        """Store (or replace) a watch by name."""
+        with self._lock:
+            watches = [w for w in self._read() if w.get("name") != watch.name]
+            watches.append(watch.model_dump(mode="json", exclude_defaults=True))
+            self._write(watches)
+
+    def remove(self, name: str) -> bool:
+        """Forget a watch; returns whether it was stored."""
+        with self._lock:
+            watches = self._read()
+            kept = [w for w in watches if w.get("name") != name]
+            if len(kept) == len(watches):
+                return False
+            self._write(kept)
+            return True
+
+
+class WatchHost(Protocol):
+    """What control needs from the runner (:class:`pipeline.runner.Pipeline` is one)."""
+
+    config: LookoutConfig
+    stopping: bool
+
+    def start_watch(self, watch: WatchConfig, origin: Any = "config") -> Any:
+        """Start (or replace) a watch."""
+        ...
+
+    def cancel_watch(self, name: str, wait_s: float = 5.0) -> bool:
+        """Cancel a watch."""
+        ...
+
+    def watch_list(self) -> list[dict[str, Any]]:
+        """Every known watch as a dict with at least ``name`` and ``origin``."""
+        ...
+
+
+@dataclass
+class ControlStats:
+    """Counters of control requests (for metrics)."""
+
+    requests: dict[str, int] = field(default_factory=dict)
+    refused: dict[str, int] = field(default_factory=dict)
+
+    def count(self, action: str, ok: bool) -> None:
+        """Count one request."""
+        target = self.requests if ok else self.refused
+        target[action] = target.get(action, 0) + 1
+
+
+class WatchControl:
+    """Serve ``watches/set``, ``watches/<name>/cancel`` and ``watches/list`` for a pipeline.
+
+    Requests are handled one at a time on a worker thread (never on the MQTT
+    network thread, since starting a watch may probe a backend).
+
+    Args:
+        host: the running pipeline.
+        mqtt: the shared MQTT connection.
+        config: the ``[control]`` table.
+        state_path: the persistent-watch file (absolute, already next to the config).
+    """
+
+    def __init__(
+        self, host: WatchHost, mqtt: MqttConnection, config: ControlConfig, state_path: Path
+    ) -> None:
+        self.host = host
+        self.mqtt = mqtt
+        self.config = config
+        self.store = WatchStore(state_path)
+        self.stats = ControlStats()
+        self.prefix = mqtt.config.topic_prefix
+        self.default_reply = f"{self.prefix}/{config.reply_topic}"
+        self._queue: queue.Queue[Request | None] = queue.Queue()
+        self._thread: threading.Thread | None = None
+        self._topics = [
+            f"{self.prefix}/watches/set",
+            f"{self.prefix}/watches/list",
+            f"{self.prefix}/watches/+/cancel",
+        ]
+
+    # ------------------------------------------------------------ lifecycle
+
+    def restore(self) -> list[str]:
+        """Start the persistent watches of the state file; return the names started."""
+        started = []
+        for body in self.store.load():
+            name = str(body.get("name", "?"))
+            try:
+                watch = validate_watch(self.host.config, body)
+                self.host.start_watch(watch, "runtime")
+                started.append(watch.name)
+            except RequestRefused as err:
+                log.error(
+                    "control: stored watch %s cannot start: %s", name, "; ".join(err.problems)
+                )
+            except Exception as exc:
+                log.error("control: stored watch %s cannot start: %s", name, redact(str(exc)))
+        if started:
+            log.info("control: restored persistent watches: %s", ", ".join(started))
+        return started
+
+    def start(self) -> WatchControl:
+        """Subscribe to the control topics and start the worker thread."""
+        self._thread = threading.Thread(target=self._work, name="control", daemon=True)
+        self._thread.start()
+        for topic in self._topics:
+            _subscribe_with_properties(self.mqtt, topic, self._on_message)
+        log.info("control: listening on %s/watches/{set,list,<name>/cancel}", self.prefix)
+        return self
+
+    def stop(self) -> None:
+        """Unsubscribe and stop the worker (requests queued are dropped)."""
+        for topic in self._topics:
+            _unsubscribe(self.mqtt, topic)
+        self._queue.put(None)
+        if self._thread is not None:
+            self._thread.join(10)
+
+    def watch_ended(self, running: Any, state: WatchState) -> None:
+        """A watch ended: a persistent run-time watch that succeeded or failed leaves the file.
+
+        Cancelled runs stay: a user's cancel removes the entry itself, and a
+        shutdown or a reload must not forget the watch.
+        """
+        if running.origin != "runtime" or not running.config.persistent:
+            return
+        if state.status.value not in ("success", "failed"):
+            return
+        if self.store.remove(running.config.name):
+            log.info(
+                "control: persistent watch %s ended (%s); removed from %s",
+                running.config.name,
+                state.status.value,
+                self.store.path,
+            )
+
+    # ------------------------------------------------------------ requests
+
+    def _on_message(
+        self, topic: str, payload: bytes, retain: bool, props: tuple[str | None, bytes | None]
+    ) -> None:
+        parsed = parse_topic(topic, self.prefix)
+        if parsed is None:
+            return
+        if retain:
+            log.warning("control: ignoring a retained request on %s", topic)
+            return
+        action, name = parsed
+        response_topic, correlation = props
+        try:
+            body = parse_body(payload)
+        except RequestRefused as err:
+            reply_to = reply_topic_for({}, response_topic, self.default_reply)
+            self._reply(
+                Request(action, name, {}, reply_to, correlation),
+                {"ok": False, "error": err.message, "problems": err.problems},
+            )
+            return
+        reply_to = reply_topic_for(body, response_topic, self.default_reply)
+        self._queue.put(Request(action, name, body, reply_to, correlation))
+
+    def _work(self) -> None:
+        while True:
+            request = self._queue.get()
+            if request is None:
+                return
+            self._reply(request, self.handle(request))
+
+    def handle(self, request: Request) -> dict[str, Any]:
+        """Do one request; return the reply (never raises)."""
+        try:
+            if self.host.stopping:
+                raise RequestRefused("Lookout is shutting down")
+            if request.action == "set":
+                reply = self._set(request.body)
+            elif request.action == "cancel":
+                reply = self._cancel(request.name or "")
+            else:
+                reply = {"ok": True, "watches": self.host.watch_list()}
+            self.stats.count(request.action, True)
+        except RequestRefused as err:
+            self.stats.count(request.action, False)
+            log.warning("control: %s refused: %s", request.action, "; ".join(err.problems))
+            reply = {"ok": False, "error": err.message, "problems": err.problems}
+        except Exception as exc:
+            self.stats.count(request.action, False)
+            text = redact(f"{type(exc).__name__}: {exc}")
+            log.error("control: %s failed: %s", request.action, text)
+            reply = {"ok": False, "error": text, "problems": [text]}
+        reply = {"action": request.action, **reply}
+        if request.name is not None:
+            reply.setdefault("watch", request.name)
+        if "correlation_id" in request.body:
+            reply["correlation_id"] = request.body["correlation_id"]
+        return reply
+
+    def _set(self, body: dict[str, Any]) -> dict[str, Any]:
+        watch = validate_watch(self.host.config, body)
+        known = {w["name"]: w for w in self.host.watch_list()}
+        existing = known.get(watch.name)
+        config_names = {w.name for w in self.host.config.watches}
+        if watch.name in config_names or (existing and existing.get("origin") == "config"):
+            raise RequestRefused(
+                f"watch '{watch.name}' is defined in the config file; choose another name"
+            )
+        runtime = [w for w in known.values() if w.get("origin") == "runtime"]
+        if existing is None and len(runtime) >= self.config.max_watches:
+            raise RequestRefused(
+                f"too many run-time watches ({len(runtime)}); "
+                f"control.max_watches is {self.config.max_watches}"
+            )
+        running = self.host.start_watch(watch, "runtime")
+        if watch.persistent:
+            self.store.put(watch)
+        else:
+            self.store.remove(watch.name)
+        return {
+            "ok": True,
+            "watch": watch.name,
+            "job_id": getattr(running, "job_id", None),
+            "replaced": existing is not None,
+            "persistent": watch.persistent,
+        }
+
+    def _cancel(self, name: str) -> dict[str, Any]:
+        known = {w["name"]: w for w in self.host.watch_list()}
+        if name not in known:
+            names = ", ".join(sorted(known)) or "none"
+            raise RequestRefused(f"no watch named '{name}'; known: {names}")
+        self.store.remove(name)
+        self.host.cancel_watch(name)
+        return {"ok": True, "watch": name, "status": "cancelled"}
+
+    def _reply(self, request: Request, reply: dict[str, Any]) -> None:
+        payload = orjson.dumps(reply)
+        try:
+            _publish_reply(self.mqtt, request.reply_topic, payload, request.correlation_data)
+        except Exception as exc:
+            log.error("control: cannot reply on %s: %s", request.reply_topic, redact(str(exc)))
+
+
+# ---------------------------------------------------------------- MQTT glue
+
+RawCallback = Callable[[str, bytes, bool, tuple[str | None, bytes | None]], None]
+
+
+def _paho_client(mqtt: MqttConnection) -> Any:
+    # MqttConnection's callbacks get (topic, payload) only; MQTT 5 response topic and
+    # correlation data need the paho message, hence its client (see the report).
+    return getattr(mqtt, "_client", None)
+
+
+def _subscribe_with_properties(mqtt: MqttConnection, topic: str, callback: RawCallback) -> None:
+    """Subscribe so ``callback`` gets topic, payload, retain flag and MQTT 5 reply properties."""
+    client = _paho_client(mqtt)
+    if client is None:  # pragma: no cover - MqttConnection without a paho client
+        mqtt.subscribe(topic, lambda t, p: callback(t, p, False, (None, None)))
+        return
+
+    def on_message(_client: Any, _userdata: Any, message: Any) -> None:
+        props = getattr(message, "properties", None)
+        response = getattr(props, "ResponseTopic", None) if props is not None else None
+        correlation = getattr(props, "CorrelationData", None) if props is not None else None
+        try:
+            callback(
+                message.topic, bytes(message.payload), bool(message.retain), (response, correlation)
+            )
+        except Exception as exc:
+            log.error("control: handling %s failed: %s", message.topic, redact(repr(exc)))
+
+    client.message_callback_add(topic, on_message)
+    # The connection keeps the subscription alive across reconnects; paho routes the
+    # messages to ``on_message`` above (a topic callback takes precedence).
+    mqtt.subscribe(topic, _ignore)
+
+
+def _ignore(_topic: str, _payload: bytes) -> None:
+    """Placeholder callback: the paho topic callback handles the message."""
+
+
+def _unsubscribe(mqtt: MqttConnection, topic: str) -> None:
+    client = _paho_client(mqtt)
+    if client is not None:
+        client.message_callback_remove(topic)
+    mqtt.unsubscribe(topic, _ignore)
+
+
+def _publish_reply(
+    mqtt: MqttConnection, topic: str, payload: bytes, correlation: bytes | None
+) -> None:
+    client = _paho_client(mqtt)
+    if correlation is not None and client is not None and mqtt.config.protocol == "5":
+        from paho.mqtt.packettypes import PacketTypes
+        from paho.mqtt.properties import Properties
+
+        props = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
+        props.CorrelationData = correlation
+        client.publish(topic, payload, qos=1, properties=props)
+        return
+    mqtt.publish(topic, payload, qos=1)
