@@ -123,6 +123,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="list: which events",
     )
     outbox.add_argument("--limit", type=int, default=100, help="list: at most this many")
+    from pipeline.replay.command import add_replay_parser
+
+    add_replay_parser(sub, common, fmt)
     return parser
 
 
@@ -220,11 +223,23 @@ def cmd_outbox(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_replay(args: argparse.Namespace) -> int:
+    """``replay``: run a watch over a video file on virtual time and evaluate it."""
+    cfg = _load_or_report(args.config)
+    if cfg is None:
+        return EXIT_CONFIG
+    _setup_logs(args, cfg)
+    from pipeline.replay.command import run_replay
+
+    return run_replay(cfg, args)
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "run": cmd_run,
     "check": cmd_check,
     "backends": cmd_backends,
     "outbox": cmd_outbox,
+    "replay": cmd_replay,
 }
 
 
