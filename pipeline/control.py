@@ -153,6 +153,7 @@ def validate_watch(cfg: LookoutConfig, body: dict[str, Any]) -> WatchConfig:
             ConfigProblem(f"watch.{p.path}" if p.path else "watch", p.message)
             for p in problems_from_validation(err)
         ]
+        problems += _reference_problems(cfg, fields, {p.path for p in problems})
         raise RequestRefused("invalid watch", [str(p) for p in problems]) from None
     except TypeError:
         raise RequestRefused("the watch fields must have string keys") from None
@@ -160,6 +161,18 @@ def validate_watch(cfg: LookoutConfig, body: dict[str, Any]) -> WatchConfig:
     if refs:
         raise RequestRefused("invalid watch", [str(p) for p in refs])
     return watch
+
+
+def _reference_problems(
+    cfg: LookoutConfig, fields: dict[str, Any], reported: set[str]
+) -> list[ConfigProblem]:
+    """Reference problems of a body that failed validation (so one reply lists them all)."""
+    try:
+        partial = WatchConfig.model_construct(**fields)
+        found = check_watch_references(cfg, partial, "watch")
+    except Exception:  # wrong types: the validation problems already say so
+        return []
+    return [p for p in found if p.path not in reported and p.path.split("[")[0] not in reported]
 
 
 class WatchStore:
@@ -473,6 +486,9 @@ def _subscribe_with_properties(mqtt: MqttConnection, topic: str, callback: RawCa
     # The connection keeps the subscription alive across reconnects; paho routes the
     # messages to ``on_message`` above (a topic callback takes precedence).
     mqtt.subscribe(topic, _ignore)
+    # Subscribe directly too: a subscription registered while the connection is
+    # between CONNACK and its "connected" flag would otherwise wait for a reconnect.
+    client.subscribe(topic, 1)
 
 
 def _ignore(_topic: str, _payload: bytes) -> None:

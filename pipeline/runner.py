@@ -718,6 +718,7 @@ class App:
         self.reload_results: Counter[str] = Counter()
         self.mqtt_down_since: float | None = None
         self._reload_lock = threading.Lock()
+        self._stopped = False
 
     def state_path(self) -> Path:
         """Where persistent run-time watches are kept (next to the config file)."""
@@ -836,7 +837,13 @@ class App:
         )
 
     def stop(self) -> None:
-        """Graceful stop: no reloads or control, drain looks, flush sinks, publish offline."""
+        """Graceful stop: no reloads or control, drain looks, flush sinks, publish offline.
+
+        Safe to call twice.
+        """
+        if self._stopped:
+            return
+        self._stopped = True
         if self.watcher is not None:
             self.watcher.stop()
         if self.control is not None:

@@ -1,0 +1,310 @@
+"""Watches at run time over MQTT: set, cancel, list, refusals, MQTT 5 and 3.1.1 replies, persistence."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from pipeline.config_loader import load_config, load_config_text
+from pipeline.control import (
+    RequestRefused,
+    WatchStore,
+    parse_body,
+    parse_topic,
+    reply_topic_for,
+    validate_watch,
+)
+from pipeline.runner import App
+from tests.pipeline.mqtt_client import Recorder, Requester
+from tests.support.clips import Clip
+from tests.support.model_server import Reply, ScriptedModelServer
+from tests.support.mosquitto import Mosquitto
+
+CFG = """
+[cameras.front]
+url = "clip.mp4"
+[cameras.front.zones.porch]
+points = [[0, 0], [1, 0], [1, 1]]
+[backends.vlm]
+type = "none"
+"""
+
+
+@pytest.mark.parametrize(
+    ("topic", "expected"),
+    [
+        ("lk/watches/set", ("set", None)),
+        ("lk/watches/list", ("list", None)),
+        ("lk/watches/gate/cancel", ("cancel", "gate")),
+        ("lk/watches/gate/state", None),
+        ("lk/watches/set/extra", None),
+        ("other/watches/set", None),
+        ("lk/watches//cancel", None),
+    ],
+)
+def test_parse_topic(topic: str, expected: tuple[str, str | None] | None) -> None:
+    assert parse_topic(topic, "lk") == expected
+
+
+@pytest.mark.parametrize(
+    ("payload", "error"),
+    [(b"{", "not valid JSON"), (b"[1]", "JSON object"), (b'"x"', "JSON object")],
+)
+def test_parse_body_refuses_what_is_not_an_object(payload: bytes, error: str) -> None:
+    with pytest.raises(RequestRefused, match=error):
+        parse_body(payload)
+
+
+def test_parse_body_accepts_empty_and_objects() -> None:
+    assert parse_body(b"") == {}
+    assert parse_body(b' {"a": 1} ') == {"a": 1}
+
+
+def test_reply_topic_prefers_mqtt5_then_body_then_default() -> None:
+    assert reply_topic_for({"reply_to": "b"}, "a", "d") == "a"
+    assert reply_topic_for({"reply_to": "b"}, None, "d") == "b"
+    assert reply_topic_for({"reply_to": "b/#"}, None, "d") == "d"
+    assert reply_topic_for({}, None, "d") == "d"
+
+
+@pytest.mark.parametrize(
+    ("body", "problem"),
+    [
+        (
+            {"name": "g", "camera": "back", "condition": "a cat"},
+            "watch.camera: unknown camera 'back'",
+        ),
+        ({"name": "g", "camera": "front", "condition": "a cat", "zones": ["yard"]}, "watch.zones:"),
+        ({"name": "g", "camera": "front", "condition": "a cat", "backend": "x"}, "watch.backend:"),
+        ({"name": "g", "camera": "front", "condition": "a cat", "sinks": ["x"]}, "watch.sinks[0]:"),
+        ({"name": "g", "camera": "front"}, "watch.condition: is required but missing"),
+        (
+            {"name": "g", "camera": "front", "condition": "cat", "colour": 1},
+            "watch.colour: unknown key",
+        ),
+        ({"name": "a b", "camera": "front", "condition": "a cat"}, "watch.name: must use only"),
+        ({"name": "g", "camera": "front", "condition": "a cat", "agree_looks": 3}, "agree_looks"),
+    ],
+)
+def test_validate_watch_gives_key_paths(body: dict[str, Any], problem: str) -> None:
+    cfg = load_config_text(CFG)
+    with pytest.raises(RequestRefused) as err:
+        validate_watch(cfg, body)
+    assert any(problem in p for p in err.value.problems), err.value.problems
+
+
+def test_validate_watch_ignores_control_keys() -> None:
+    cfg = load_config_text(CFG)
+    body = {
+        "name": "g",
+        "camera": "front",
+        "condition": "a cat",
+        "reply_to": "x",
+        "correlation_id": 1,
+    }
+    assert validate_watch(cfg, body).name == "g"
+
+
+def test_watch_store_round_trip(tmp_path: Path) -> None:
+    cfg = load_config_text(CFG)
+    store = WatchStore(tmp_path / "state" / "w.json")
+    assert store.load() == []
+    w = validate_watch(
+        cfg, {"name": "g", "camera": "front", "condition": "a cat", "persistent": True}
+    )
+    store.put(w)
+    store.put(w)
+    assert [b["name"] for b in store.load()] == ["g"]
+    assert validate_watch(cfg, store.load()[0]) == w
+    assert store.remove("g") and not store.remove("g")
+    assert store.load() == []
+    (tmp_path / "broken.json").write_text("{not json")
+    assert WatchStore(tmp_path / "broken.json").load() == []
+
+
+# ---------------------------------------------------------------- over a real broker
+
+
+def _responder(request: Any) -> Reply | None:
+    system = str(request["messages"][0]["content"])
+    if "the gate is open" in system:
+        return Reply(
+            '{"condition_met": true, "next_run_in": 5, "reasoning": "The gate stands open.",'
+            ' "notification_message": "Gate open"}'
+        )
+    return Reply('{"condition_met": false, "next_run_in": 2, "reasoning": "Nothing."}')
+
+
+def _write_config(
+    folder: Path, clip: Clip, broker: Mosquitto, model: ScriptedModelServer, protocol: str
+) -> Path:
+    path = folder / "pipeline.toml"
+    path.write_text(
+        f"""
+[mqtt]
+host = "{broker.host}"
+port = {broker.port}
+topic_prefix = "ctl"
+protocol = "{protocol}"
+
+[cameras.front]
+url = "{clip.path}"
+loop = true
+
+[cameras.front.zones.porch]
+points = [[0, 0], [1, 0], [1, 1]]
+
+[backends.vlm]
+type = "openai"
+base_url = "{model.base_url}"
+retries = 0
+
+[sinks.mqtt]
+type = "mqtt"
+
+[[watches]]
+name = "fixed"
+camera = "front"
+condition = "a cat on the porch"
+backend = "vlm"
+
+[reload]
+watch_file = false
+"""
+    )
+    return path
+
+
+@pytest.fixture
+def app_factory() -> Iterator[Any]:
+    apps: list[App] = []
+
+    def start(path: Path) -> App:
+        app = App(load_config(path), path)
+        apps.append(app)
+        app.start()
+        assert app.pipeline.mqtt is not None
+        app.pipeline.mqtt.wait_connected(10)
+        return app
+
+    try:
+        yield start
+    finally:
+        for app in apps:
+            app.stop()
+
+
+@pytest.mark.parametrize("protocol", ["5", "3.1.1"])
+def test_set_list_cancel_and_refusals_over_mqtt(
+    tmp_path: Path,
+    mosquitto: Mosquitto,
+    model_server_factory: Any,
+    h264_clip: Clip,
+    app_factory: Any,
+    protocol: str,
+) -> None:
+    model = model_server_factory(responder=_responder)
+    path = _write_config(tmp_path, h264_clip, mosquitto, model, protocol)
+    v5 = protocol == "5"
+    recorder = Recorder(mosquitto, "ctl")
+    requester = Requester(mosquitto, "client/replies" if v5 else "ctl/watches/reply", v5)
+    try:
+        app = app_factory(path)
+        requester.wait_ready("ctl")
+
+        # A valid watch starts, runs and alerts.
+        gate = {
+            "name": "gate",
+            "camera": "front",
+            "condition": "the gate is open",
+            "backend": "vlm",
+        }
+        reply = requester.request("ctl/watches/set", gate)
+        assert reply["ok"] is True and reply["action"] == "set" and reply["watch"] == "gate", reply
+        assert reply["job_id"] and reply["replaced"] is False
+        alert = orjson.loads(recorder.wait_topic("ctl/watches/gate/alert", 30))
+        assert alert["message"] == "Gate open" and alert["job_id"] == reply["job_id"]
+
+        # Refusals: invalid fields, unknown camera, bad JSON, a config watch's name, unknown cancel.
+        bad = requester.request(
+            "ctl/watches/set", {"name": "x", "camera": "back", "condition": "c"}
+        )
+        assert bad["ok"] is False
+        assert any("watch.camera: unknown camera 'back'" in p for p in bad["problems"]), bad
+        assert any("watch.condition" in p for p in bad["problems"]), bad
+        if v5:
+            broken = requester.request("ctl/watches/set", b"{not json")
+            assert broken["ok"] is False and "not valid JSON" in broken["error"]
+        clash = requester.request(
+            "ctl/watches/set", {"name": "fixed", "camera": "front", "condition": "a dog"}
+        )
+        assert clash["ok"] is False and "config file" in clash["error"]
+        missing = requester.request("ctl/watches/nope/cancel", None)
+        assert missing["ok"] is False and "no watch named 'nope'" in missing["error"]
+
+        # The list shows both watches with their origin.
+        listed = requester.request("ctl/watches/list", None)
+        assert listed["ok"] is True
+        by_name = {w["name"]: w for w in listed["watches"]}
+        assert by_name["fixed"]["origin"] == "config"
+        assert by_name["gate"]["origin"] == "runtime"
+        assert by_name["gate"]["status"] == "success"
+
+        # Cancel a running run-time watch.
+        slow = {"name": "slow", "camera": "front", "condition": "a fox", "backend": "vlm"}
+        assert requester.request("ctl/watches/set", slow)["ok"]
+        cancelled = requester.request("ctl/watches/slow/cancel", None)
+        assert cancelled == {**cancelled, "ok": True, "watch": "slow", "status": "cancelled"}
+        recorder.wait_topic("ctl/watches/slow/state", 10, b'"cancelled"')
+        names = {w["name"] for w in requester.request("ctl/watches/list", None)["watches"]}
+        assert "slow" not in names and "fixed" in names
+        assert app.control.stats.refused["set"] >= 2
+    finally:
+        requester.close()
+        recorder.close()
+
+
+def test_persistent_watch_survives_a_restart(
+    tmp_path: Path,
+    mosquitto: Mosquitto,
+    model_server_factory: Any,
+    h264_clip: Clip,
+    app_factory: Any,
+) -> None:
+    model = model_server_factory(responder=_responder)
+    path = _write_config(tmp_path, h264_clip, mosquitto, model, "3.1.1")
+    requester = Requester(mosquitto, "ctl/watches/reply", v5=False)
+    try:
+        app = app_factory(path)
+        requester.wait_ready("ctl")
+        keep = {
+            "name": "keep",
+            "camera": "front",
+            "condition": "a fox in the yard",
+            "backend": "vlm",
+            "persistent": True,
+        }
+        temp = {"name": "temp", "camera": "front", "condition": "a deer", "backend": "vlm"}
+        assert requester.request("ctl/watches/set", keep)["persistent"] is True
+        assert requester.request("ctl/watches/set", temp)["ok"]
+        state_file = tmp_path / "lookout-watches.json"
+        stored = json.loads(state_file.read_text())
+        assert [w["name"] for w in stored["watches"]] == ["keep"]
+        app.stop()
+
+        # A new process (here: a new App) starts the persistent watch again, and only it.
+        app2 = app_factory(path)
+        requester.wait_ready("ctl")
+        names = {w["name"]: w for w in app2.pipeline.watch_list()}
+        assert set(names) == {"fixed", "keep"}
+        assert names["keep"]["origin"] == "runtime" and names["keep"]["persistent"]
+        # Cancelling it removes it from the file.
+        assert requester.request("ctl/watches/keep/cancel", None)["ok"]
+        assert json.loads(state_file.read_text())["watches"] == []
+    finally:
+        requester.close()
