@@ -8,8 +8,11 @@ of ``inertia`` and ``loitering_time`` per object lives in :class:`ZoneTracker`;
 from __future__ import annotations
 
 import dataclasses
+import functools
+from array import array
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import cast
 
 import numpy as np
@@ -168,11 +171,103 @@ class Zone:
         return self.contains(detection.box, detection.frame_size)
 
 
+@dataclass(frozen=True, slots=True)
+class _Raster:
+    """Lookup grids of up to 64 zones over their common (padded) bounding box.
+
+    ``inside[cy * n + cx]`` has bit ``j`` set when cell ``(cx, cy)`` lies wholly
+    inside zone ``j``; ``edge`` marks the cells that an edge of zone ``j`` passes
+    through or comes near, where the exact polygon test decides.
+    """
+
+    x0: float
+    y0: float
+    sx: float  # cells per unit along x
+    sy: float
+    n: int
+    inside: array[int]
+    edge: array[int]
+
+
+def _zone_masks(
+    points: FloatArray, box: tuple[float, float, float, float], n: int
+) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.bool_]]:
+    """Return ``(inside, edge)`` cell masks of one polygon on an ``n`` x ``n`` grid over ``box``."""
+    x0, y0, x1, y1 = box
+    cw, ch = (x1 - x0) / n, (y1 - y0) / n
+    ex0, ey0 = points[:, 0], points[:, 1]
+    ex1, ey1 = np.roll(ex0, -1), np.roll(ey0, -1)
+    # Scanline fill at cell centres: crossing number by cumulative toggles.
+    ycol = (y0 + (np.arange(n) + 0.5) * ch)[:, None]
+    crosses = (ey0 > ycol) != (ey1 > ycol)
+    dy = np.where(ey1 == ey0, 1.0, ey1 - ey0)
+    xi = ex0 + (ycol - ey0) * (ex1 - ex0) / dy
+    col = np.clip(np.ceil((xi - x0) / cw - 0.5), 0, n).astype(np.intp)
+    rows, cols = np.nonzero(crosses)
+    toggles = np.zeros((n, n + 1), np.int32)
+    np.add.at(toggles, (rows, col[rows, cols]), 1)
+    inside = (np.cumsum(toggles, axis=1)[:, :n] & 1).astype(bool)
+    # Cells an edge passes through: sample each edge at a quarter cell, then
+    # widen by one cell so rounding can never leave an edge cell unmarked.
+    edge = np.zeros((n + 2, n + 2), bool)
+    step = 0.25 * min(cw, ch)
+    for ax, ay, bx, by in zip(ex0, ey0, ex1, ey1, strict=True):
+        t = np.linspace(0.0, 1.0, int(np.hypot(bx - ax, by - ay) / step) + 2)
+        cx = np.clip(((ax + (bx - ax) * t - x0) / cw).astype(np.intp), 0, n - 1)
+        cy = np.clip(((ay + (by - ay) * t - y0) / ch).astype(np.intp), 0, n - 1)
+        edge[cy + 1, cx + 1] = True
+    grown = np.zeros((n, n), bool)
+    for oy in (0, 1, 2):
+        for ox in (0, 1, 2):
+            grown |= edge[oy : oy + n, ox : ox + n]
+    return inside & ~grown, grown
+
+
+@functools.lru_cache(maxsize=16)
+def _raster(polygons: tuple[tuple[tuple[float, float], ...], ...], n: int) -> _Raster:
+    """Build (once per set of at most 64 polygons) the lookup grids of a zone group."""
+    arrays = [np.asarray(p, dtype=np.float64) for p in polygons]
+    x0 = min(float(a[:, 0].min()) for a in arrays)
+    y0 = min(float(a[:, 1].min()) for a in arrays)
+    x1 = max(float(a[:, 0].max()) for a in arrays)
+    y1 = max(float(a[:, 1].max()) for a in arrays)
+    # Pad by one cell: a point outside the padded box is in no zone of the group.
+    pad_x, pad_y = (x1 - x0) / (n - 2), (y1 - y0) / (n - 2)
+    box = (x0 - pad_x, y0 - pad_y, x1 + pad_x, y1 + pad_y)
+    inside = np.zeros((n, n), np.uint64)
+    edge = np.zeros((n, n), np.uint64)
+    for j, a in enumerate(arrays):
+        ins, edg = _zone_masks(a, box, n)
+        inside |= ins.astype(np.uint64) << np.uint64(j)
+        edge |= edg.astype(np.uint64) << np.uint64(j)
+    return _Raster(
+        box[0], box[1], n / (box[2] - box[0]), n / (box[3] - box[1]), n,
+        array("Q", inside.tobytes()), array("Q", edge.tobytes()),
+    )  # fmt: skip
+
+
+_GRID = 512
+"""Cells per side of a zone group's lookup grid (the exact test decides on edge cells)."""
+
+
 @dataclass(slots=True)
-class _Presence:
-    count: int = 0
-    since: float = 0.0
-    last_seen: float = 0.0
+class _Group:
+    """Up to 64 zones that share units and anchor: one lookup grid."""
+
+    zones: list[Zone]
+    offset: int  # bit of the first zone in the tracker's masks
+    relative: bool
+    anchor: str
+    raster: _Raster
+
+
+@dataclass(slots=True)
+class _Object:
+    """One tracked object: ``runs[k]`` has bit j when it was inside zone j for > k looks."""
+
+    runs: list[int]
+    since: dict[int, float]
+    last_seen: float
 
 
 class ZoneTracker:
@@ -183,6 +278,15 @@ class ZoneTracker:
     seconds (by detection time). Source zones (Frigate's) count at once: the
     source applied its own rules.
 
+    Everything runs on bit masks (bit j = zone j). Geometry is precomputed once
+    per set of zones: each group of zones with the same units and anchor gets a
+    512 x 512 grid of masks over the zones' bounding box (cells wholly inside
+    zone j, cells an edge of zone j touches), so a point costs one lookup and
+    only points in edge cells run the exact polygon test. Inertia keeps, per
+    object, the masks "inside for the last k looks" for k up to the largest
+    ``inertia``, so a look costs a few integer operations whatever the number
+    of zones.
+
     Example:
         >>> zones = {"yard": ZoneConfig(points=[(0, 0), (1, 0), (1, 1)], inertia=2)}
         >>> t = ZoneTracker(zones)
@@ -190,46 +294,171 @@ class ZoneTracker:
         ...               frame_size=(100, 100))
         >>> t.update(d), t.update(d)
         ((), ('yard',))
+        >>> t.update_batch([d, dataclasses.replace(d, label="dog")])
+        [('yard',), ()]
     """
 
     def __init__(self, zones: Mapping[str, ZoneConfig], forget_after_s: float = 60.0) -> None:
+        if forget_after_s <= 0:
+            raise ValueError(f"forget_after_s must be positive, got {forget_after_s}.")
         self.zones = [Zone(name, cfg) for name, cfg in zones.items()]
         self.forget_after_s = forget_after_s
-        self._state: dict[tuple[str, str, str], _Presence] = {}
+        config_index = {z.name: i for i, z in enumerate(self.zones)}
+        # Bit order: zones grouped by (units, anchor), 64 a group; "box" zones last.
+        groups: dict[tuple[bool, str], list[Zone]] = {}
+        exact: list[Zone] = []
+        for z in self.zones:
+            if z.config.anchor == "box":
+                exact.append(z)
+            else:
+                groups.setdefault((z.relative, z.config.anchor), []).append(z)
+        self._groups: list[_Group] = []
+        order: list[Zone] = []
+        for (relative, anchor), members in groups.items():
+            for i in range(0, len(members), 64):
+                chunk = members[i : i + 64]
+                polys = tuple(tuple((float(x), float(y)) for x, y in z.points) for z in chunk)
+                raster = _raster(polys, _GRID)
+                self._groups.append(_Group(chunk, len(order), relative, anchor, raster))
+                order.extend(chunk)
+        self._exact = [(len(order) + i, z) for i, z in enumerate(exact)]
+        order.extend(exact)
+        self._order = order
+        self._bit = {z.name: 1 << j for j, z in enumerate(order)}
+        self._config_pos = [config_index[z.name] for z in order]
+        self._all = (1 << len(order)) - 1
+        self._thresholds = [
+            (1 << j, z) for j, z in enumerate(order)
+            if z.config.min_score > 0 or z.config.min_area > 0
+        ]  # fmt: skip
+        self._depth = max((z.config.inertia for z in order), default=1)
+        by_inertia: dict[int, int] = {}
+        for j, z in enumerate(order):
+            by_inertia[z.config.inertia] = by_inertia.get(z.config.inertia, 0) | 1 << j
+        self._by_inertia = sorted(by_inertia.items())
+        self._one_inertia = len(by_inertia) <= 1
+        self._loiter = [(1 << j, j, z.config.loitering_time) for j, z in enumerate(order)
+                        if z.config.loitering_time > 0]  # fmt: skip
+        self._loiter_mask = sum(b for b, _, _ in self._loiter)
+        self._names_cache: dict[int, tuple[str, ...]] = {0: ()}
+        self._objects: dict[tuple[str, str], _Object] = {}
         self._last_prune = float("-inf")
+
+    def _names(self, mask: int) -> tuple[str, ...]:
+        names = self._names_cache.get(mask)
+        if names is None:
+            cols = [j for j in range(len(self._order)) if mask >> j & 1]
+            cols.sort(key=self._config_pos.__getitem__)
+            names = self._names_cache[mask] = tuple(self._order[j].name for j in cols)
+        return names
+
+    def _geo_bits(self, d: Detection) -> int:
+        """Zones (as a mask) whose polygon holds the detection's anchor."""
+        box = d.box
+        size = d.frame_size
+        bits = 0
+        for g in self._groups:
+            x = (box.x1 + box.x2) * 0.5
+            a = g.anchor
+            y = box.y2 if a == "bottom_center" else (
+                box.y1 if a == "top_center" else (box.y1 + box.y2) * 0.5)  # fmt: skip
+            if g.relative:
+                if size is None:
+                    continue
+                x, y = x * (1.0 / size[0]), y * (1.0 / size[1])  # as Zone.contains
+            r = g.raster
+            fx, fy = (x - r.x0) * r.sx, (y - r.y0) * r.sy
+            if not (0.0 <= fx < r.n and 0.0 <= fy < r.n):
+                continue  # outside the padded bounding box: in no zone of the group
+            cell = int(fy) * r.n + int(fx)
+            local = r.inside[cell]
+            edge = r.edge[cell]
+            while edge:
+                low = edge & -edge
+                if g.zones[low.bit_length() - 1].contains_point(x, y):
+                    local |= low
+                edge ^= low
+            bits |= local << g.offset
+        for j, z in self._exact:
+            if z.contains(box, size):
+                bits |= 1 << j
+        return bits
 
     def update(self, detection: Detection) -> tuple[str, ...]:
         """Feed one detection; return the names of the zones it now counts in."""
-        now = detection.time
-        key_obj = detection.object_id or detection.label
-        out: list[str] = []
-        for zone in self.zones:
-            key = (detection.camera, key_obj, zone.name)
-            if not zone.accepts(detection):
-                self._state.pop(key, None)
-                continue
-            if zone.name in detection.zones:
-                out.append(zone.name)
-                continue
-            p = self._state.get(key)
-            if p is None:
-                p = self._state[key] = _Presence(0, now, now)
-            p.count += 1
-            p.last_seen = now
-            if p.count >= zone.config.inertia and now - p.since >= zone.config.loitering_time:
-                out.append(zone.name)
-        # Source zones not configured here still count (Frigate-only zones).
-        known = {z.name for z in self.zones}
-        out.extend(z for z in detection.zones if z not in known)
+        d = detection
+        now = d.time
+        key = (d.camera, d.object_id or d.label)
+        obj = self._objects.get(key)
+        if obj is None:
+            obj = self._objects[key] = _Object([0] * self._depth, {}, now)
+        obj.last_seen = now
+        acc = self._geo_bits(d)
+        src = 0
+        if d.zones:
+            bit = self._bit
+            for name in d.zones:
+                src |= bit.get(name, 0)
+            acc |= src
+        if self._thresholds:
+            for b, z in self._thresholds:
+                if acc & b and not (d.score >= z.config.min_score and
+                                    z.area_ok(d.box, d.frame_size)):  # fmt: skip
+                    acc &= ~b
+        keep = acc & src  # the source says so: counts now, counters untouched
+        enter = acc & ~src
+        old = obj.runs
+        if keep:
+            runs = [enter | (keep & old[0])]
+            for p, r in pairwise(old):
+                runs.append((enter & p) | (keep & r))
+        elif len(old) == 3:  # the default inertia
+            runs = [enter, enter & old[0], enter & old[1]]
+        else:
+            runs = [enter]
+            for p in old[:-1]:
+                runs.append(enter & p)
+        obj.runs = runs
+        if self._one_inertia:
+            reached = runs[-1]
+        else:
+            reached = 0
+            for inertia, mask in self._by_inertia:
+                reached |= runs[inertia - 1] & mask
+        if self._loiter_mask:
+            new = enter & ~old[0] & self._loiter_mask
+            for b, j, loiter in self._loiter:
+                if new & b:
+                    obj.since[j] = now
+                if reached & b and now - obj.since.get(j, now) < loiter:
+                    reached &= ~b
+        out = (reached & enter) | keep
+        names = self._names_cache.get(out)
+        if names is None:
+            names = self._names(out)
+        if d.zones:
+            more = tuple(z for z in d.zones if z not in self._bit)
+            if more:
+                names += more  # source zones not configured here (Frigate-only zones)
         if now - self._last_prune > self.forget_after_s:
             self._prune(now)
-        return tuple(out)
+        return names
+
+    def update_batch(self, detections: Iterable[Detection]) -> list[tuple[str, ...]]:
+        """Feed a frame's detections in order; return each one's zones.
+
+        Example:
+            >>> ZoneTracker({}).update_batch([])
+            []
+        """
+        update = self.update
+        return [update(d) for d in detections]
 
     def _prune(self, now: float) -> None:
         self._last_prune = now
-        stale = [k for k, p in self._state.items() if now - p.last_seen > self.forget_after_s]
+        stale = [k for k, o in self._objects.items() if now - o.last_seen > self.forget_after_s]
         for k in stale:
-            del self._state[k]
+            del self._objects[k]
 
 
 def in_zones(
