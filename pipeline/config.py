@@ -215,6 +215,13 @@ class CameraConfig(Model):
     options: dict[str, str] = Field(
         default_factory=dict, description="Extra FFmpeg/PyAV options passed to av.open."
     )
+    format: str | None = Field(
+        None,
+        min_length=1,
+        pattern=r"^[A-Za-z0-9_,]+$",
+        description="FFmpeg input format such as mpjpeg, v4l2, hls or mpegts; probed when "
+        "unset (v4l2 for /dev/videoN). options.format is still read when this is unset.",
+    )
     transport: Literal["tcp", "udp"] = Field("tcp", description="RTSP transport.")
     decode: Literal["every_frame", "on_demand", "keyframes"] = Field(
         "on_demand", description="Decode strategy: what is decoded between looks."

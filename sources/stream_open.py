@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import errno
+import time
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import av
+import av.error
 
 from pipeline.config import CameraConfig
 from pipeline.redact import redact, redact_url, register_secret
@@ -48,9 +51,11 @@ def open_spec(config: CameraConfig) -> OpenSpec:
 
     RTSP gets ``rtsp_transport`` (tcp by default) and a socket ``timeout``; other
     network inputs get ``rw_timeout``; ``/dev/videoN`` and ``v4l2://`` get the
-    ``v4l2`` format. Options in ``config.options`` win over these defaults. The
-    password, if any, is registered with :func:`pipeline.redact.register_secret`
-    so that no error text can carry it.
+    ``v4l2`` format. ``config.format`` names the input format explicitly (the
+    older ``options["format"]`` is still read when ``format`` is not set); other
+    options in ``config.options`` win over these defaults. The password, if any,
+    is registered with :func:`pipeline.redact.register_secret` so that no error
+    text can carry it.
 
     Raises:
         ValueError: the URL is a ``frigate://`` URL (use ``FrigateSnapshotSource``).
@@ -84,7 +89,8 @@ def open_spec(config: CameraConfig) -> OpenSpec:
         elif scheme in _SOCKET_SCHEMES:
             options["rw_timeout"] = read_us
     user_options = dict(config.options)
-    fmt = user_options.pop("format", None) or fmt
+    legacy_format = user_options.pop("format", None)
+    fmt = config.format or legacy_format or fmt
     options.update(user_options)
     return OpenSpec(
         target=target,
@@ -110,12 +116,14 @@ def open_container(spec: OpenSpec) -> Any:
             container.close()
 
     Returns:
-        An ``av.container.InputContainer`` with at least one video stream.
+        An ``av.container.InputContainer`` whose first video stream can be decoded.
 
     Raises:
-        StreamOpenError: the stream could not be opened or has no video; the
-            message is free of credentials.
+        StreamOpenError: the stream could not be opened, has no video, or its video
+            codec cannot be decoded; the message says why in plain words (see
+            :func:`explain_open_error`) and is free of credentials.
     """
+    started = time.monotonic()
     try:
         container = av.open(
             spec.target,
@@ -125,11 +133,124 @@ def open_container(spec: OpenSpec) -> Any:
             timeout=(spec.open_timeout_s, spec.read_timeout_s),
         )
     except Exception as exc:  # PyAV raises many types; all mean "cannot open"
-        raise StreamOpenError(f"cannot open {spec.safe_url}: {safe_error(exc)}") from None
-    if not container.streams.video:
+        reason = explain_open_error(exc, spec, time.monotonic() - started)
+        raise StreamOpenError(f"cannot open {spec.safe_url}: {reason}") from None
+    try:
+        problem = _video_problem(container)
+    except Exception as exc:
+        problem = f"cannot read its streams ({safe_error(exc)})"
+    if problem is not None:
         container.close()
-        raise StreamOpenError(f"{spec.safe_url} has no video stream")
+        raise StreamOpenError(f"cannot open {spec.safe_url}: {problem}")
     return container
+
+
+def explain_open_error(exc: BaseException, spec: OpenSpec, elapsed_s: float = 0.0) -> str:
+    """Say in plain words why ``av.open`` failed on ``spec`` (no errno, no credential).
+
+    FFmpeg's own texts ("[Errno 1094995529] Invalid data found when processing
+    input: 'rtsp://user:pw@...'") name neither the problem a user can fix nor hide
+    the password. This maps the usual failures to sentences; anything else falls
+    back to FFmpeg's error string without the number and the URL.
+
+    Example:
+        >>> from pipeline.config import CameraConfig
+        >>> spec = open_spec(CameraConfig(url="rtsp://u:pw@127.0.0.1:8554/live"))
+        >>> explain_open_error(ConnectionRefusedError(111, "Connection refused"), spec)
+        'connection refused: nothing is listening at 127.0.0.1:8554'
+
+    Args:
+        exc: what ``av.open`` raised.
+        spec: what was being opened.
+        elapsed_s: how long the attempt took (a failure at the open timeout is a timeout).
+    """
+    device = spec.format == "v4l2"
+    network = spec.live and not device
+    timed_out = elapsed_s >= 0.9 * spec.open_timeout_s
+    code = getattr(exc, "errno", None)
+    if isinstance(exc, ConnectionRefusedError) or code == errno.ECONNREFUSED:
+        return f"connection refused: nothing is listening at {_host_port(spec)}"
+    if isinstance(exc, av.error.HTTPNotFoundError):
+        return "the server has no stream at this path (404 Not Found); check the URL's path"
+    if isinstance(exc, av.error.HTTPUnauthorizedError):
+        return "the server refused the user name or password (401 Unauthorized)"
+    if isinstance(exc, av.error.HTTPForbiddenError):
+        return "the server refused access to this stream (403 Forbidden)"
+    if isinstance(exc, av.error.HTTPClientError):
+        return "the server rejected the request (4XX client error); check the URL"
+    if isinstance(exc, av.error.HTTPServerError):
+        return "the server failed to answer (5XX server error)"
+    if isinstance(exc, FileNotFoundError) or code == errno.ENOENT:
+        if device:
+            return "no such device (is the camera plugged in, and is the /dev/videoN number right?)"
+        return "no such file" if not network else "the server has no stream at this path"
+    if isinstance(exc, PermissionError) or code in (errno.EACCES, errno.EPERM):
+        if device:
+            return "permission denied on the device (is the user in the 'video' group?)"
+        return "permission denied"
+    if code in (errno.EHOSTUNREACH, errno.ENETUNREACH):
+        return f"the host {_host_port(spec)} cannot be reached (no route to it)"
+    if isinstance(exc, (av.error.ExitError, TimeoutError)) or code == errno.ETIMEDOUT:
+        return f"no answer within {spec.open_timeout_s:g} s (the host is unreachable or hung)"
+    if isinstance(exc, av.error.InvalidDataError):
+        if network and timed_out:
+            return f"no answer within {spec.open_timeout_s:g} s (the host is unreachable or hung)"
+        if network:
+            return "the server's answer is not a video stream (is this the camera's stream URL?)"
+        if device:
+            return "the device gives no video this build can read"
+        return "not a readable video file (corrupt, truncated, or not a video)"
+    if isinstance(exc, av.error.EOFError):
+        return "the input ended before any video (empty file or closed connection)"
+    if isinstance(exc, ConnectionResetError) or code == errno.ECONNRESET:
+        return "the server closed the connection"
+    if isinstance(exc, av.error.ProtocolNotFoundError):
+        return "this FFmpeg build does not support the URL's protocol"
+    if isinstance(exc, av.error.DemuxerNotFoundError) or (
+        isinstance(exc, ValueError) and spec.format is not None and spec.format in str(exc)
+    ):
+        return f"unknown input format {spec.format!r}"
+    if code == errno.EIO and network:
+        return "input/output error (does the host name resolve? did the connection drop?)"
+    if isinstance(exc, IsADirectoryError):
+        return "this is a folder, not a video file"
+    if timed_out and network:
+        return f"no answer within {spec.open_timeout_s:g} s (the host is unreachable or hung)"
+    strerror = getattr(exc, "strerror", None)
+    if isinstance(strerror, str) and strerror:
+        return redact(strerror.strip().rstrip(".").lower())
+    return safe_error(exc)
+
+
+def _video_problem(container: Any) -> str | None:
+    """Why ``container`` cannot give pictures, or ``None`` when its first video stream decodes."""
+    streams = list(container.streams)
+    video = [s for s in streams if s.type == "video"]
+    if not video:
+        kinds: dict[str, int] = {}
+        for stream in streams:
+            kinds[str(stream.type)] = kinds.get(str(stream.type), 0) + 1
+        found = ", ".join(
+            f"{n} {kind} stream{'s' if n > 1 else ''}" for kind, n in sorted(kinds.items())
+        )
+        found = found or "no streams at all"
+        return f"no video stream in the input (found {found})"
+    if video[0].codec_context is None:
+        return (
+            "unsupported video codec: this FFmpeg build has no decoder for the stream's "
+            "codec (re-encode to H.264 or H.265, or change the camera's codec)"
+        )
+    return None
+
+
+def _host_port(spec: OpenSpec) -> str:
+    try:
+        parts = urlsplit(spec.safe_url)
+        host = parts.hostname or "?"
+        port = parts.port
+    except ValueError:
+        return "the camera's address"
+    return f"{host}:{port}" if port else host
 
 
 class StreamOpenError(RuntimeError):
