@@ -32,6 +32,10 @@ class StreamStalled(RuntimeError):
     """No video packet arrived for longer than the stall timeout."""
 
 
+class StreamUndecodable(RuntimeError):
+    """Video packets arrive, but none of them decodes into a picture."""
+
+
 class _EndOfFile(Exception):
     """A file (not looped) reached its end."""
 
@@ -287,7 +291,7 @@ class CameraSource:
                     while self._holders > 0 and not self._stop.is_set():
                         self._lock.wait()
                 continue
-            except (StreamOpenError, StreamStalled) as exc:
+            except (StreamOpenError, StreamStalled, StreamUndecodable) as exc:
                 error = redact(str(exc))
             except Exception as exc:
                 error = f"{self.safe_url}: {safe_error(exc)}"
@@ -340,6 +344,8 @@ class CameraSource:
         start_mono: float | None = None
         start_t = 0.0
         last_video = time.monotonic()
+        opened = last_video
+        pictured = False  # a picture was decoded on this connection (or pass over a file)
         last_t = offset
         stall_s = self.config.stall_timeout_s
         for packet in container.demux():
@@ -373,15 +379,22 @@ class CameraSource:
                 size=packet.size,
             )
             decoder.push(packet, info)
-            if not self._state.online and decoder.has_picture:
-                self._backoff.reset()
-                self._set_state(online=True, last_error=None)
-                log.info("camera %s: online (%s)", self.name, spec.safe_url)
+            if not pictured:
+                # Online means a picture was decoded, not merely that packets arrive.
+                pictured = decoder.has_picture and decoder.newest() is not None
+                if pictured and not self._state.online:
+                    self._backoff.reset()
+                    self._set_state(online=True, last_error=None)
+                    log.info("camera %s: online (%s)", self.name, spec.safe_url)
+                elif not pictured and now - opened > stall_s:
+                    raise StreamUndecodable(_undecodable(spec, decoder, f"in {stall_s:g} s"))
             with self._lock:
                 self._lock.notify_all()
                 taps = list(self._taps)
             if taps:
                 self._feed_taps(taps, decoder, pace_t if stream_time is None else stream_time)
+        if not pictured:
+            raise StreamUndecodable(_undecodable(spec, decoder, "in the whole input"))
         return last_t + frame_s
 
     def _feed_taps(self, taps: list[_Tap], decoder: GopDecoder, t: float) -> None:
@@ -426,6 +439,19 @@ class CameraSource:
             state = self._state
             self._lock.notify_all()
         self._states.on_next(state)
+
+
+def _undecodable(spec: OpenSpec, decoder: GopDecoder, where: str) -> str:
+    if decoder.errors:
+        why = f"the decoder rejected {decoder.errors} packets"
+    elif not decoder.has_picture:
+        why = "no keyframe arrived"
+    else:
+        why = "the decoder gave no picture"
+    return (
+        f"{spec.safe_url}: the video cannot be decoded ({why} {where}; "
+        "corrupt data, or a codec profile this FFmpeg cannot decode)"
+    )
 
 
 def _safe_call(fn: Callable[..., Any], *args: Any) -> None:
