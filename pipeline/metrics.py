@@ -329,11 +329,12 @@ def pipeline_metrics(p: Pipeline, extra: Callable[[MetricsText], None] | None = 
         "Times the camera came online (one per successful connection).",
         [(lab, p.camera_connects[n]) for n, lab in cam],
     )
+    offline = dict(p.offline_since)
     t.add(
-        "lookout_camera_state_age_seconds",
+        "lookout_camera_offline_seconds",
         "gauge",
-        "Seconds since the camera last went online or offline.",
-        [(lab, max(0.0, now - (states[n].since or now))) for n, lab in cam],
+        "Seconds the camera has been offline (0 while online).",
+        [(lab, max(0.0, now - offline[n]) if n in offline else 0.0) for n, lab in cam],
     )
     t.add(
         "lookout_camera_last_frame_age_seconds",
@@ -513,12 +514,13 @@ def pipeline_health(
         cameras = dict(p.cameras)
         sink_names = list(p.sinks.sinks)
         sinks = dict(p.sinks.sinks)
+    offline = dict(p.offline_since)
     for n, c in sorted(cameras.items()):
-        state = c.state
-        if c.connected and not state.online and now - (state.since or now) > camera_offline_s:
+        since = offline.get(n)
+        if c.connected and since is not None and now - since > camera_offline_s:
+            error = c.state.last_error
             problems.append(
-                f"camera {n}: offline for {now - (state.since or now):.0f} s"
-                + (f" ({state.last_error})" if state.last_error else "")
+                f"camera {n}: offline for {now - since:.0f} s" + (f" ({error})" if error else "")
             )
     for n in sink_names:
         since = p.sink_failing_since(n)

@@ -224,6 +224,8 @@ class Pipeline:
         self.watch_stats: dict[str, WatchStats] = {}
         self.camera_connects: Counter[str] = Counter()
         self.last_frame_time: dict[str, float] = {}
+        self.offline_since: dict[str, float] = {}
+        self._seen_cameras: set[str] = set()
         self.started_at = time.time()
         self.reloads: Counter[str] = Counter()
         self.on_watch_ended: list[Callable[[RunningWatch, WatchState], None]] = []
@@ -508,17 +510,27 @@ class Pipeline:
             return None if entry is None else entry[2]
 
     def _publish_camera_state(self, state: CameraState) -> None:
-        level = logging.INFO if state.online else logging.WARNING
-        if state.online:
-            self.camera_connects[state.camera] += 1
-        log.log(
-            level,
-            "camera %s: %s%s",
-            state.camera,
-            "online" if state.online else "offline",
-            f" ({state.last_error})" if state.last_error and not state.online else "",
-            extra=_extra(state.camera),
-        )
+        now = time.time()
+        with self._lock:
+            was_online = state.camera not in self.offline_since
+            changed = state.online != was_online or state.camera not in self._seen_cameras
+            self._seen_cameras.add(state.camera)
+            if state.online:
+                self.offline_since.pop(state.camera, None)
+                if changed:
+                    self.camera_connects[state.camera] += 1
+            else:
+                self.offline_since.setdefault(state.camera, now)
+        if changed and (state.online or state.last_error):
+            # One line per change; reconnect attempts are logged by the camera itself.
+            log.log(
+                logging.INFO if state.online else logging.WARNING,
+                "camera %s: %s%s",
+                state.camera,
+                "online" if state.online else "offline",
+                f" ({state.last_error})" if state.last_error and not state.online else "",
+                extra=_extra(state.camera),
+            )
         self._deliver(lambda: self.sinks.send_camera_state(state))
 
     # ------------------------------------------------------------ reload
@@ -617,6 +629,8 @@ class Pipeline:
 
     def _close_camera(self, name: str) -> None:
         source = self.cameras.pop(name, None)
+        self.offline_since.pop(name, None)
+        self._seen_cameras.discard(name)
         self.detections.pop(name, None)
         sub = self._camera_subscriptions.pop(name, None)
         if sub is not None:

@@ -1,0 +1,189 @@
+"""Prometheus text, the metrics HTTP server, and real values scraped from a running pipeline."""
+
+from __future__ import annotations
+
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from pipeline.config_loader import load_config
+from pipeline.metrics import Health, Histogram, MetricsServer, MetricsText, format_labels
+from pipeline.runner import App
+from tests.support.clips import Clip
+from tests.support.model_server import Reply
+
+
+def test_text_format_families_and_escaping() -> None:
+    t = MetricsText()
+    t.add("a_total", "counter", "A.", [({"x": 'q"\\\n'}, 2), ({}, 0.5)])
+    t.add("b", "gauge", "B.", [])
+    h = Histogram((0.1, 1.0))
+    for v in (0.05, 0.1, 0.5, 3.0):
+        h.observe(v)
+    t.add_histograms("lat_seconds", "L.", [({"watch": "w"}, h)])
+    assert t.render().splitlines() == [
+        "# HELP a_total A.",
+        "# TYPE a_total counter",
+        'a_total{x="q\\"\\\\\\n"} 2',
+        "a_total 0.5",
+        "# HELP b B.",
+        "# TYPE b gauge",
+        "# HELP lat_seconds L.",
+        "# TYPE lat_seconds histogram",
+        'lat_seconds_bucket{watch="w",le="0.1"} 2',
+        'lat_seconds_bucket{watch="w",le="1"} 3',
+        'lat_seconds_bucket{watch="w",le="+Inf"} 4',
+        'lat_seconds_sum{watch="w"} 3.65',
+        'lat_seconds_count{watch="w"} 4',
+    ]
+    with pytest.raises(ValueError, match="twice"):
+        t.add("b", "gauge", "B.", [])
+    with pytest.raises(ValueError, match="kind"):
+        t.add("c", "summary", "C.", [])
+    with pytest.raises(ValueError, match="increasing"):
+        Histogram((2.0, 1.0))
+
+
+def test_label_values_are_redacted() -> None:
+    assert "hunter2" not in format_labels({"url": "rtsp://u:hunter2@cam/x"})
+
+
+def _get(url: str) -> tuple[int, bytes]:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as r:
+            return r.status, r.read()
+    except urllib.error.HTTPError as err:
+        with err:
+            return err.code, err.read()
+
+
+def test_server_serves_metrics_health_and_404() -> None:
+    healthy = [True]
+    srv = MetricsServer(
+        lambda: "up 1\n",
+        lambda: Health(healthy[0], () if healthy[0] else ("camera x: offline",)),
+        port=0,
+    ).start()
+    try:
+        base = f"http://127.0.0.1:{srv.port}"
+        assert _get(base + "/metrics") == (200, b"up 1\n")
+        assert _get(base + "/healthz") == (200, b'{"status":"ok","problems":[]}')
+        healthy[0] = False
+        code, body = _get(base + "/healthz")
+        assert code == 503 and orjson.loads(body)["problems"] == ["camera x: offline"]
+        assert _get(base + "/nope")[0] == 404
+    finally:
+        srv.close()
+        srv.close()
+
+
+def _parse(text: str) -> dict[str, float]:
+    out = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            key, _, value = line.rpartition(" ")
+            out[key] = float(value)
+    return out
+
+
+def test_metrics_and_health_of_a_running_pipeline(
+    tmp_path: Path, h264_clip: Clip, model_server_factory: Any
+) -> None:
+    model = model_server_factory(
+        [
+            Reply('{"condition_met": false, "next_run_in": 1, "reasoning": "Empty."}'),
+            Reply(
+                '```json\n{"condition_met": false, "next_run_in": "1", "reasoning": "Still."}\n```'
+            ),
+            Reply('{"condition_met": true, "next_run_in": 1, "reasoning": "A box."}'),
+        ]
+    )
+    path = tmp_path / "pipeline.toml"
+    path.write_text(
+        f"""
+[cameras.front]
+url = "{h264_clip.path}"
+loop = true
+[cameras.dead]
+url = "rtsp://127.0.0.1:9/none"
+open_timeout_s = 1
+reconnect_max_s = 1
+[backends.vlm]
+type = "openai"
+base_url = "{model.base_url}"
+retries = 0
+[backends.idle]
+type = "none"
+[sinks.log]
+type = "jsonl"
+path = "{tmp_path / "out.jsonl"}"
+[[watches]]
+name = "package"
+camera = "front"
+condition = "a package"
+backend = "vlm"
+mode = "repeat"
+quiet_period_s = 60
+[[watches]]
+name = "blind"
+camera = "dead"
+condition = "anything"
+backend = "idle"
+[metrics]
+enabled = true
+port = 0
+camera_offline_s = 1
+[reload]
+watch_file = false
+"""
+    )
+    app = App(load_config(path), path)
+    app.start()
+    try:
+        base = f"http://127.0.0.1:{app.metrics.port}"
+        deadline = time.monotonic() + 30
+        while True:
+            code, body = _get(base + "/metrics")
+            m = _parse(body.decode())
+            if m.get('lookout_watch_alerts_total{watch="package"}') == 1:
+                break
+            assert time.monotonic() < deadline, body.decode()
+            time.sleep(0.2)
+        assert code == 200
+        assert m['lookout_watch_looks_total{watch="package",kind="not_met"}'] == 2
+        assert m['lookout_watch_looks_total{watch="blind",kind="no_frame"}'] >= 1
+        assert m['lookout_camera_offline_seconds{camera="front"}'] == 0
+        assert m['lookout_camera_reconnects_total{camera="dead"}'] >= 1
+        assert m['lookout_watch_looks_total{watch="package",kind="met"}'] == 1
+        assert m['lookout_watch_look_seconds_count{watch="package"}'] == 3
+        assert m['lookout_watch_look_seconds_sum{watch="package"}'] > 0
+        assert m['lookout_watch_state{watch="package",camera="front",status="running"}'] == 1
+        assert m['lookout_camera_connected{camera="front"}'] == 1
+        assert m['lookout_camera_connected{camera="dead"}'] == 0
+        assert m['lookout_camera_frames_decoded_total{camera="front"}'] >= 3
+        assert m['lookout_camera_connects_total{camera="front"}'] == 1
+        assert m['lookout_camera_last_frame_age_seconds{camera="front"}'] < 60
+        assert m['lookout_backend_looks_total{backend="vlm"}'] == 3
+        assert m['lookout_backend_requests_total{backend="vlm"}'] == 3
+        assert m['lookout_backend_errors_total{backend="vlm"}'] == 0
+        assert m['lookout_backend_circuit_state{backend="vlm",state="closed"}'] == 1
+        assert m['lookout_sink_delivered_total{sink="log"}'] >= 4
+        assert m['lookout_sink_failures_total{sink="log"}'] == 0
+
+        # The dead camera has been offline past camera_offline_s: /healthz fails and says why.
+        while True:
+            code, body = _get(base + "/healthz")
+            if code == 503:
+                break
+            assert time.monotonic() < deadline, body
+            time.sleep(0.2)
+        problems = orjson.loads(body)["problems"]
+        assert len(problems) == 1 and problems[0].startswith("camera dead: offline for"), problems
+    finally:
+        app.stop()
+    assert app.metrics._httpd is None
