@@ -13,12 +13,10 @@ from array import array
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from itertools import pairwise
-from typing import cast
 
 import numpy as np
 import numpy.typing as npt
-from reactivex import Observable
-from reactivex import operators as ops
+from reactivex import Observable, abc
 
 from pipeline.config import ZoneConfig
 from pipeline.detection import Box, Detection
@@ -340,7 +338,14 @@ class ZoneTracker:
         self._loiter = [(1 << j, j, z.config.loitering_time) for j, z in enumerate(order)
                         if z.config.loitering_time > 0]  # fmt: skip
         self._loiter_mask = sum(b for b, _, _ in self._loiter)
+        self._plain = self._one_inertia and not self._thresholds and not self._loiter_mask
         self._names_cache: dict[int, tuple[str, ...]] = {0: ()}
+        anchors = {"bottom_center": 0, "top_center": 1, "center": 2}
+        self._lookups = [
+            (g.offset, g.relative, anchors[g.anchor], g.raster.x0, g.raster.sx, g.raster.y0,
+             g.raster.sy, g.raster.n, g.raster.inside, g.raster.edge, g.zones)
+            for g in self._groups
+        ]  # fmt: skip
         self._objects: dict[tuple[str, str], _Object] = {}
         self._last_prune = float("-inf")
 
@@ -357,31 +362,31 @@ class ZoneTracker:
         box = d.box
         size = d.frame_size
         bits = 0
-        for g in self._groups:
-            x = (box.x1 + box.x2) * 0.5
-            a = g.anchor
-            y = box.y2 if a == "bottom_center" else (
-                box.y1 if a == "top_center" else (box.y1 + box.y2) * 0.5)  # fmt: skip
-            if g.relative:
+        xm = (box.x1 + box.x2) * 0.5
+        for offset, relative, anchor, x0, sx, y0, sy, n, inside, edges, zones in self._lookups:
+            y = box.y2 if anchor == 0 else (box.y1 if anchor == 1 else (box.y1 + box.y2) * 0.5)
+            x = xm
+            if relative:
                 if size is None:
                     continue
                 x, y = x * (1.0 / size[0]), y * (1.0 / size[1])  # as Zone.contains
-            r = g.raster
-            fx, fy = (x - r.x0) * r.sx, (y - r.y0) * r.sy
-            if not (0.0 <= fx < r.n and 0.0 <= fy < r.n):
+            fx = (x - x0) * sx
+            fy = (y - y0) * sy
+            if not (0.0 <= fx < n and 0.0 <= fy < n):
                 continue  # outside the padded bounding box: in no zone of the group
-            cell = int(fy) * r.n + int(fx)
-            local = r.inside[cell]
-            edge = r.edge[cell]
+            cell = int(fy) * n + int(fx)
+            local = inside[cell]
+            edge = edges[cell]
             while edge:
                 low = edge & -edge
-                if g.zones[low.bit_length() - 1].contains_point(x, y):
+                if zones[low.bit_length() - 1].contains_point(x, y):
                     local |= low
                 edge ^= low
-            bits |= local << g.offset
-        for j, z in self._exact:
-            if z.contains(box, size):
-                bits |= 1 << j
+            bits |= local << offset
+        if self._exact:
+            for j, z in self._exact:
+                if z.contains(box, size):
+                    bits |= 1 << j
         return bits
 
     def update(self, detection: Detection) -> tuple[str, ...]:
@@ -394,6 +399,19 @@ class ZoneTracker:
             obj = self._objects[key] = _Object([0] * self._depth, {}, now)
         obj.last_seen = now
         acc = self._geo_bits(d)
+        if self._plain and not d.zones:
+            # The common case (no source zones, thresholds or loitering, one
+            # inertia): the general path below reduces to this.
+            old = obj.runs
+            runs = [acc, acc & old[0], acc & old[1]] if len(old) == 3 else [acc] + [
+                acc & p for p in old[:-1]]  # fmt: skip
+            obj.runs = runs
+            names = self._names_cache.get(runs[-1])
+            if names is None:
+                names = self._names(runs[-1])
+            if now - self._last_prune > self.forget_after_s:
+                self._prune(now)
+            return names
         src = 0
         if d.zones:
             bit = self._bit
@@ -461,6 +479,53 @@ class ZoneTracker:
             del self._objects[k]
 
 
+_DETECTION_FIELDS = (
+    "camera", "label", "score", "box", "time", "frame_size", "object_id", "zones",
+    "source", "stationary", "event", "extra",
+)  # fmt: skip
+_SLOT = {name: getattr(Detection, name) for name in _DETECTION_FIELDS}
+_new = object.__new__
+(_set_camera, _set_label, _set_score, _set_box, _set_time, _set_frame_size, _set_object_id,
+ _set_zones, _set_source, _set_stationary, _set_event, _set_extra) = (
+    _SLOT[name].__set__ for name in _DETECTION_FIELDS
+)  # fmt: skip
+
+
+def with_zones(d: Detection, zones: tuple[str, ...]) -> Detection:
+    """Return a copy of ``d`` with ``zones`` (``dataclasses.replace`` without its cost).
+
+    ``replace`` re-runs ``__init__`` and validation (about 4x slower); the
+    detection was already validated, so the slots are copied as they are.
+
+    Example:
+        >>> d = Detection(camera="c", label="cat", score=1, box=Box(0, 0, 1, 1), time=0)
+        >>> with_zones(d, ("yard",)).zones
+        ('yard',)
+    """
+    if _FAST_COPY:
+        new = _new(Detection)
+        _set_camera(new, d.camera)
+        _set_label(new, d.label)
+        _set_score(new, d.score)
+        _set_box(new, d.box)
+        _set_time(new, d.time)
+        _set_frame_size(new, d.frame_size)
+        _set_object_id(new, d.object_id)
+        _set_zones(new, zones)
+        _set_source(new, d.source)
+        _set_stationary(new, d.stationary)
+        _set_event(new, d.event)
+        _set_extra(new, d.extra)
+        return new
+    return dataclasses.replace(d, zones=zones)
+
+
+# Only when Detection still has exactly these slots (a new field falls back to replace).
+_FAST_COPY = tuple(f.name for f in dataclasses.fields(Detection)) == _DETECTION_FIELDS and all(
+    hasattr(v, "__set__") for v in _SLOT.values()
+)
+
+
 def in_zones(
     zones: Mapping[str, ZoneConfig],
     names: Iterable[str] = (),
@@ -485,6 +550,7 @@ def in_zones(
         ValueError: when a name is not among ``zones`` or a zone is malformed.
     """
     wanted = tuple(names)
+    wanted_set = frozenset(wanted)
     unknown = [n for n in wanted if n not in zones]
     if unknown:
         raise ValueError(f"Unknown zone(s): {', '.join(unknown)}; known: {', '.join(zones)}.")
@@ -492,23 +558,27 @@ def in_zones(
         Zone(name, cfg)  # validate now
 
     def _op(source: Observable[Detection]) -> Observable[Detection]:
-        from reactivex import defer
-
-        def _factory(_: object) -> Observable[Detection]:
+        # One stage (not map + filter): this sits on every detection of a camera.
+        def subscribe(
+            observer: abc.ObserverBase[Detection], scheduler: abc.SchedulerBase | None = None
+        ) -> abc.DisposableBase:
             tracker = ZoneTracker(zones)
+            update = tracker.update
 
-            def _tag(d: Detection) -> Detection | None:
-                inside = tracker.update(d)
-                if wanted and not any(n in inside for n in wanted):
-                    return None
-                return dataclasses.replace(d, zones=inside) if inside != d.zones else d
+            def on_next(d: Detection) -> None:
+                try:
+                    inside = update(d)
+                except Exception as exc:  # a malformed detection: report, do not raise
+                    observer.on_error(exc)
+                    return
+                if wanted and wanted_set.isdisjoint(inside):
+                    return
+                observer.on_next(d if inside == d.zones else with_zones(d, inside))
 
-            def _present(d: Detection | None) -> bool:
-                return d is not None
+            return source.subscribe(
+                on_next, observer.on_error, observer.on_completed, scheduler=scheduler
+            )
 
-            tagged: Observable[Detection | None] = source.pipe(ops.map(_tag))
-            return cast(Observable[Detection], tagged.pipe(ops.filter(_present)))
-
-        return defer(_factory)
+        return Observable(subscribe)
 
     return _op
