@@ -50,7 +50,8 @@ def open_spec(config: CameraConfig) -> OpenSpec:
     """Work out the format, options and timeouts of ``config``'s stream (pure; opens nothing).
 
     RTSP gets ``rtsp_transport`` (tcp by default) and a socket ``timeout``; other
-    network inputs get ``rw_timeout``; ``/dev/videoN`` and ``v4l2://`` get the
+    network inputs get ``rw_timeout`` (RTMP also a 1 s ``analyzeduration``, not
+    5 s); ``/dev/videoN`` and ``v4l2://`` get the
     ``v4l2`` format. ``config.format`` names the input format explicitly (the
     older ``options["format"]`` is still read when ``format`` is not set); other
     options in ``config.options`` win over these defaults. The password, if any,
@@ -88,6 +89,10 @@ def open_spec(config: CameraConfig) -> OpenSpec:
             options["timeout"] = read_us
         elif scheme in _SOCKET_SCHEMES:
             options["rw_timeout"] = read_us
+            if scheme in ("rtmp", "rtmps"):
+                # FLV from a live server is probed for 5 s by default: every (re)connect
+                # would wait that long for its first picture. One second finds the video.
+                options["analyzeduration"] = "1000000"
     user_options = dict(config.options)
     legacy_format = user_options.pop("format", None)
     fmt = config.format or legacy_format or fmt
@@ -164,6 +169,15 @@ def explain_open_error(exc: BaseException, spec: OpenSpec, elapsed_s: float = 0.
         spec: what was being opened.
         elapsed_s: how long the attempt took (a failure at the open timeout is a timeout).
     """
+    reason = _explain(exc, spec, elapsed_s)
+    if spec.format not in (None, "v4l2") and isinstance(
+        exc, (av.error.InvalidDataError, av.error.EOFError)
+    ):
+        reason += f"; it was read as format {spec.format!r}: is that the right one?"
+    return reason
+
+
+def _explain(exc: BaseException, spec: OpenSpec, elapsed_s: float) -> str:
     device = spec.format == "v4l2"
     network = spec.live and not device
     timed_out = elapsed_s >= 0.9 * spec.open_timeout_s
@@ -204,6 +218,9 @@ def explain_open_error(exc: BaseException, spec: OpenSpec, elapsed_s: float = 0.
         return "the input ended before any video (empty file or closed connection)"
     if isinstance(exc, ConnectionResetError) or code == errno.ECONNRESET:
         return "the server closed the connection"
+    if code == errno.EPROTONOSUPPORT and spec.options.get("rtsp_transport"):
+        transport = spec.options["rtsp_transport"]
+        return f"the RTSP server does not offer transport {transport!r} (try the other transport)"
     if isinstance(exc, av.error.ProtocolNotFoundError):
         return "this FFmpeg build does not support the URL's protocol"
     if isinstance(exc, av.error.DemuxerNotFoundError) or (
