@@ -59,8 +59,9 @@ def adaptive_sampler(
         ... # doctest: +SKIP
 
     Args:
-        look: the blocking look; called with its trigger (``"timer"`` or
-            ``"wake"``) on ``look_scheduler``; what it returns is emitted.
+        look: the blocking look; called with its trigger (``"start"`` for the
+            first look, then ``"timer"`` or ``"wake"``) on ``look_scheduler``;
+            what it returns is emitted.
         next_delay: seconds from a look's end to the next look, given its result
             (called after the result was emitted, so it may read state the
             subscriber updated).
@@ -163,7 +164,7 @@ def adaptive_sampler(
                 timer.dispose()
                 running.dispose()
 
-            schedule(first_delay, "timer")
+            schedule(first_delay, "start")
             sub = wakes.subscribe(on_wake, on_error, lambda: None, scheduler=default)
             return CompositeDisposable(sub, Disposable(stop))
 

@@ -41,7 +41,9 @@ from pipeline.redact import redact
 from pipeline.verdict import AnswerKind, Verdict, clamp_next_run
 
 FRAME_WAIT_S = 2.0
-"""How long one look waits for a frame before it counts as "no frame"."""
+"""How long a look waits for a frame before it counts as "no frame"."""
+FIRST_FRAME_WAIT_S = 10.0
+"""How long the first look waits: an RTSP camera may still be connecting."""
 RECENT_DETECTIONS_S = 10.0
 """Matching detections this recent are passed to the backend with a look."""
 RECENT_DETECTIONS_MAX = 20
@@ -74,6 +76,7 @@ def run_watch(
     scheduler: abc.SchedulerBase | None = None,
     look_scheduler: abc.SchedulerBase | None = None,
     job_id: str | None = None,
+    first_frame_timeout_s: float = FIRST_FRAME_WAIT_S,
 ) -> Observable[WatchEvent]:
     """Run one watch; emit its state changes, its looks and its alerts.
 
@@ -83,7 +86,8 @@ def run_watch(
         >>> events.subscribe(print)  # doctest: +SKIP
 
     What comes out, in order: ``WatchState`` queued, running; then per look a
-    ``LookRecord``, an ``Alert`` when the condition is met (and agreed), and a
+    ``LookRecord`` (``trigger`` ``start`` for the first look, then ``timer`` or
+    ``wake``), an ``Alert`` when the condition is met (and agreed), and a
     ``WatchState``; finally a ``WatchState`` success (``mode = "once"``),
     failed ("timed out after N minutes") or cancelled, and completion.
     ``repeat`` mode never succeeds: after an alert it stays quiet for
@@ -101,6 +105,9 @@ def run_watch(
         look_scheduler: where frame grabs and backend calls run (default: a
             shared thread pool).
         job_id: id of this run; default a fresh uuid.
+        first_frame_timeout_s: how long the first look waits for a frame (a
+            camera that is still connecting); later looks wait
+            ``FRAME_WAIT_S`` (2 s) and retry in 10 s when there is none.
 
     Returns:
         A cold observable of ``WatchState | LookRecord | Alert``. It never
@@ -108,8 +115,13 @@ def run_watch(
         delay; an unexpected internal error ends the watch as failed.
 
     Raises:
-        ValueError: when the watch names zones missing from ``zones``.
+        ValueError: when the watch names zones missing from ``zones``, or for a
+            negative ``first_frame_timeout_s``.
     """
+    if first_frame_timeout_s < 0:
+        raise ValueError(
+            f"first_frame_timeout_s must not be negative, got {first_frame_timeout_s}."
+        )
     zone_map: Mapping[str, ZoneConfig] = zones or {}
     missing = [z for z in config.zones if z not in zone_map]
     if missing:
@@ -133,6 +145,7 @@ def run_watch(
         subs.add(looks_sub)
         ended = [False]
         quiet_until = [float("-inf")]
+        first_look = [True]
         state = [
             WatchState(
                 id=jid,
@@ -171,7 +184,9 @@ def run_watch(
             frame: Frame | None = None
             jpeg: bytes | None = None
             try:
-                frame = frames.latest(FRAME_WAIT_S)
+                wait = first_frame_timeout_s if first_look[0] else FRAME_WAIT_S
+                first_look[0] = False
+                frame = frames.latest(wait)
                 if frame is None:
                     verdict = Verdict.failed(
                         AnswerKind.NO_FRAME, f"no frame from camera {config.camera!r}"

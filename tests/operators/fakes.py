@@ -57,7 +57,9 @@ class StaticFrames:
         self.name = name
         self.frame = frame
         self.calls = 0
+        self.timeouts: list[float | None] = []
 
     def latest(self, timeout: float | None = None) -> Frame | None:
         self.calls += 1
+        self.timeouts.append(timeout)
         return self.frame

@@ -107,7 +107,7 @@ def test_sampler_drops_wakes_while_a_look_is_in_flight() -> None:
     # Looks end 5 s after they start: at 5 (timer), 55 (wake at 50; the one at 52 is
     # dropped), 125 (wake at 120 cut the wait short), then every 100 + 5 s.
     assert _collect(s, ws.pipe(op), 400.0) == [
-        (5.0, "timer"), (55.0, "wake"), (125.0, "wake"), (230.0, "timer"), (335.0, "timer")
+        (5.0, "start"), (55.0, "wake"), (125.0, "wake"), (230.0, "timer"), (335.0, "timer")
     ]  # fmt: skip
 
 

@@ -75,7 +75,7 @@ def test_once_mode_looks_on_next_run_in_and_alerts() -> None:
     assert states[1].status == WatchStatus.RUNNING and states[1].started_at == 0.0
     # First look at once, then 20 s, then clamped to 300 s.
     assert _looks(ev) == [
-        (0.0, "timer", AnswerKind.NOT_MET),
+        (0.0, "start", AnswerKind.NOT_MET),
         (20.0, "timer", AnswerKind.NOT_MET),
         (320.0, "timer", AnswerKind.MET),
     ]
@@ -103,11 +103,11 @@ def test_bad_answers_and_no_frame_use_baseline_retries() -> None:
     backend = ScriptedBackend(["", "nonsense", _no(7)])
     ev = _run(_cfg(max_duration_minutes=1), backend, until=60.0)
     assert _looks(ev)[:3] == [
-        (0.0, "timer", AnswerKind.EMPTY),
+        (0.0, "start", AnswerKind.EMPTY),
         (30.0, "timer", AnswerKind.UNPARSEABLE),
         (60.0, "timer", AnswerKind.NOT_MET),
     ] or _looks(ev)[:2] == [
-        (0.0, "timer", AnswerKind.EMPTY),
+        (0.0, "start", AnswerKind.EMPTY),
         (30.0, "timer", AnswerKind.UNPARSEABLE),
     ]
     # The empty answer left no dangling turn; the unparseable one is kept.
@@ -140,7 +140,7 @@ def test_wake_without_zones_waits_for_cooldown() -> None:
     backend = ScriptedBackend([], default=_no(300))
     ev = _run(_cfg(labels=["person"]), backend, detections=dets, until=400.0)
     # Cooldown starts at 100 s, the wake comes at 110 s; the cat is filtered out.
-    assert _looks(ev) == [(0.0, "timer", AnswerKind.NOT_MET), (110.0, "wake", AnswerKind.NOT_MET)]
+    assert _looks(ev) == [(0.0, "start", AnswerKind.NOT_MET), (110.0, "wake", AnswerKind.NOT_MET)]
     assert [d.time for d in backend.requests[1].detections] == [100.0, 101.0, 105.0]
 
 
@@ -156,7 +156,7 @@ def test_wake_with_zones_is_immediate_and_respects_inertia() -> None:
     ev = _run(_cfg(zones=["door"]), ScriptedBackend([], default=_no(300)), detections=dets,
               zones=zones, until=400.0)  # fmt: skip
     assert [(t, trig) for t, trig, _ in _looks(ev)] == [
-        (0.0, "timer"),
+        (0.0, "start"),
         (101.0, "wake"),
     ]
 
@@ -210,3 +210,23 @@ def test_runs_on_real_threads_with_default_schedulers() -> None:
         sub.dispose()
     assert events[-1].status == WatchStatus.SUCCESS
     assert sum(isinstance(e, Alert) for e in events) == 1
+
+
+def test_first_look_waits_longer_for_a_first_frame() -> None:
+    frames = StaticFrames(None)
+    ev = _run(_cfg(), ScriptedBackend([]), frames=frames, until=25.0)
+    # No frame: "start" at 0, then the 10 s no-frame retries, each a short wait.
+    assert _looks(ev) == [
+        (0.0, "start", AnswerKind.NO_FRAME),
+        (10.0, "timer", AnswerKind.NO_FRAME),
+        (20.0, "timer", AnswerKind.NO_FRAME),
+    ]
+    assert frames.timeouts == [10.0, 2.0, 2.0]
+    custom = StaticFrames(rgb_frame())
+    s = TestScheduler()
+    run_watch(_cfg(), frames=custom, backend=ScriptedBackend([]), scheduler=s, look_scheduler=s,
+              first_frame_timeout_s=30.0).subscribe(lambda _: None)  # fmt: skip
+    s.advance_to(1.0)
+    assert custom.timeouts == [30.0]
+    with pytest.raises(ValueError, match="first_frame_timeout_s"):
+        run_watch(_cfg(), frames=custom, backend=ScriptedBackend([]), first_frame_timeout_s=-1)
