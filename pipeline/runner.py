@@ -524,7 +524,7 @@ class Pipeline:
         if changed and (state.online or state.last_error):
             # One line per change; reconnect attempts are logged by the camera itself.
             log.log(
-                logging.INFO if state.online else logging.WARNING,
+                logging.DEBUG if state.online else logging.WARNING,  # sources log "online"
                 "camera %s: %s%s",
                 state.camera,
                 "online" if state.online else "offline",
