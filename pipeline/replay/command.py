@@ -60,7 +60,7 @@ def add_replay_parser(
     p.add_argument(
         "--compare",
         nargs="+",
-        default=[],
+        default=None,
         metavar="NAME",
         help="more watch variants replayed over the same clip, figures side by side",
     )
@@ -90,7 +90,7 @@ def run_replay(config: LookoutConfig, args: argparse.Namespace) -> int:
     from pipeline.replay.report import ReportEntry, write_report
 
     try:
-        names = [args.watch, *[n for n in args.compare if n != args.watch]]
+        names = list(dict.fromkeys([args.watch, *(args.compare or [])]))
         watches = [find_watch(config, n) for n in names]
         parse_speed(args.speed)
         if args.tolerance < 0:
@@ -108,7 +108,8 @@ def run_replay(config: LookoutConfig, args: argparse.Namespace) -> int:
                 if bar is None:
                     return
                 bar.total_s = run.duration_s or bar.total_s
-                bar.update(done, f"looks {len(run.looks)}  alerts {len(run.alerts)}")
+                status = f"looks {len(run.looks)}  alerts {len(run.alerts)}"
+                bar.update(done, f"{status}  model {run.model_time_s:.1f} s")
 
             try:
                 run = replay_watch(

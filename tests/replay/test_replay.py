@@ -64,7 +64,7 @@ def test_detections_backend_figures_match_known_times(
     yard_clip: Clip, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # det: met after 2 looks in a row with a lawn detection at most 2 s old; 5 s between looks.
-    # t=0 timer look: nothing (next in 5 s). 4.0: the shape wakes the watch, look 1 of 2
+    # t=0 first look: nothing (next in 5 s). 4.0: the shape wakes the watch, look 1 of 2
     # (next in 2 s); the wakes at 4.2..4.8 wait for the 1 s gap: look at 5.0 is 2 of 2,
     # alert. Quiet for 6 s: look at 11.0 (last lawn motion at 8.0, too old). 13.0: woken,
     # 1 of 2; 14.0: alert; quiet until 20.0, the end. The sky crossing never wakes it.
@@ -80,7 +80,7 @@ def test_detections_backend_figures_match_known_times(
     variant = data["variants"][0]
     fig = variant["figures"]
     assert [(lk["time"], lk["trigger"], lk["answer"]) for lk in variant["looks"]] == [
-        (0.0, "timer", "not_met"),
+        (0.0, "start", "not_met"),
         (4.0, "wake", "not_met"),
         (5.0, "wake", "met"),
         (11.0, "timer", "not_met"),
@@ -100,7 +100,7 @@ def test_detections_backend_figures_match_known_times(
     ]
     assert fig["not_reached"] == []
     assert fig["looks"] == 6
-    assert fig["looks_by_trigger"] == {"timer": 2, "wake": 4}
+    assert fig["looks_by_trigger"] == {"start": 1, "timer": 1, "wake": 4}
     assert fig["looks_per_minute"] == 18.0
     assert fig["model_time_s"] == 0.0
     assert fig["precision"] == 1.0
@@ -137,7 +137,9 @@ def test_scripted_model_figures_match_known_times(
 ) -> None:
     # The model's answers, in the order of the looks, and when each look happens:
     steps = [
-        _answer(True, 5, "A person on the lawn.", "Someone on the lawn"),  # 0.0 timer: false alert
+        _answer(
+            True, 5, "A person on the lawn.", "Someone on the lawn"
+        ),  # 0.0 first look: false alert
         Reply("I am not sure what I see."),  # 6.0 timer (quiet ended): unparseable, retry in 30
         _answer(True, 5, "A shape crosses the lawn.", "Visitor"),  # 7.0: woken at 6.2 + 1 s gap
         _answer(False, 10, "The lawn is empty."),  # 13.0 timer (quiet ended)
@@ -160,7 +162,7 @@ retries = 0
     assert len(server.chat_requests()) == 6
     looks = [(run.clip_time(lk.time), lk.trigger, lk.verdict.kind.value) for lk in run.looks]
     assert looks == [
-        (0.0, "timer", "met"),
+        (0.0, "start", "met"),
         (6.0, "timer", "unparseable"),
         (7.0, "wake", "met"),
         (13.0, "timer", "not_met"),
@@ -231,7 +233,7 @@ def test_paced_replay_gives_the_same_looks(yard_clip: Clip) -> None:
     fast = replay_watch(cfg, "visitor", yard_clip.path, until_s=6.0)
     paced = replay_watch(cfg, "visitor", yard_clip.path, until_s=6.0, speed="6x")
     times = [(fast.clip_time(lk.time), lk.trigger) for lk in fast.looks]
-    assert times == [(0.0, "timer"), (4.0, "wake"), (5.0, "wake")]
+    assert times == [(0.0, "start"), (4.0, "wake"), (5.0, "wake")]
     assert [(paced.clip_time(lk.time), lk.trigger) for lk in paced.looks] == times
     assert fast.duration_s == paced.duration_s == 6.0
 
