@@ -33,6 +33,8 @@ class Interval:
     note: str = ""
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "start", float(self.start))
+        object.__setattr__(self, "end", float(self.end))
         if self.start < 0:
             raise ValueError(f"An interval cannot start before 0 s, got {self.start}.")
         if self.end <= self.start:

@@ -10,7 +10,7 @@ Example:
     >>> bar.update(30.0, "looks 4, alerts 1")
     >>> bar.close()
     >>> out.getvalue().splitlines()[0]
-    'porch  50%  0:30 / 1:00  looks 4, alerts 1'
+    'porch   50%  0:30 / 1:00  looks 4, alerts 1'
 """
 
 from __future__ import annotations

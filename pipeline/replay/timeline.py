@@ -15,7 +15,7 @@ the clip is greyed out.
 
 Example:
     >>> img = draw_timeline(run, intervals)  # doctest: +SKIP
-    >>> img.size
+    >>> img.size  # doctest: +SKIP
     (1200, 360)
 """
 
@@ -76,7 +76,7 @@ def nice_step(span_s: float, max_ticks: int = 12) -> float:
 
     Example:
         >>> nice_step(80), nice_step(600), nice_step(5)
-        (10.0, 60.0, 1.0)
+        (10.0, 60.0, 0.5)
     """
     steps = (0.5, 1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200)
     for step in steps:

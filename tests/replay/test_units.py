@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import doctest
+import importlib
 import io
 
 import pytest
@@ -171,3 +173,9 @@ def test_nice_step(span: float, step: float) -> None:
 
 def test_tick_label() -> None:
     assert [tick_label(t) for t in (0, 75, 2.5, 600)] == ["0:00", "1:15", "0:02.5", "10:00"]
+
+
+@pytest.mark.parametrize("name", ["labels", "metrics", "progress", "timeline", "engine", "compare"])
+def test_docstring_examples_run(name: str) -> None:
+    module = importlib.import_module(f"pipeline.replay.{name}")
+    assert doctest.testmod(module, optionflags=doctest.ELLIPSIS).failed == 0
