@@ -81,6 +81,31 @@ def _extra(camera: str | None = None, watch: str | None = None) -> dict[str, Any
     return extra
 
 
+def private_frame(frame: Frame) -> Frame:
+    """A copy of ``frame`` with its own ``av.VideoFrame``.
+
+    The camera hands the same decoded frame to every watch that looks at the same
+    moment, and PyAV caches one swscale context per ``VideoFrame``: two threads
+    resizing the same frame at once crash the process (seen with two watches per
+    720p camera). A plane copy (no swscale) gives each look its own frame.
+    """
+    import dataclasses
+
+    import av
+
+    video: Any = frame.video
+    try:
+        copy = av.VideoFrame.from_ndarray(video.to_ndarray(), format=video.format.name)
+    except (ValueError, TypeError):
+        from av.video.reformatter import VideoReformatter
+
+        copy = VideoReformatter().reformat(video, format="rgb0")
+    copy.pts = video.pts
+    if video.time_base is not None:
+        copy.time_base = video.time_base
+    return dataclasses.replace(frame, video=copy)
+
+
 class LookGate:
     """A camera seen through one watch: counts looks in flight and can stop new ones.
 
@@ -90,9 +115,15 @@ class LookGate:
     cancelled and then gets no frame; its result is dropped with the watch.
     """
 
-    def __init__(self, camera: CameraSource, max_wait_s: float = 60.0) -> None:
+    def __init__(
+        self,
+        camera: CameraSource,
+        max_wait_s: float = 60.0,
+        copy_lock: threading.Lock | None = None,
+    ) -> None:
         self.camera = camera
         self.name = camera.name
+        self._copy_lock = copy_lock or threading.Lock()
         self.max_wait_s = max_wait_s
         self._lock = threading.Condition()
         self._started: list[float] = []
@@ -108,7 +139,11 @@ class LookGate:
         if closed:
             self._released.wait(self.max_wait_s)
             return None
-        return self.camera.latest(timeout)
+        frame = self.camera.latest(timeout)
+        if frame is not None and frame.video is not None:
+            with self._copy_lock:
+                frame = private_frame(frame)
+        return frame
 
     def finished(self) -> float | None:
         """Count one look as done; return its duration in seconds (``None`` if unknown)."""
@@ -232,6 +267,7 @@ class Pipeline:
         self.stopping = False
         self._camera_subscriptions: dict[str, DisposableBase] = {}
         self._look_pools: dict[str, ThreadPoolScheduler] = {}
+        self._copy_locks: dict[str, threading.Lock] = {}
         self._sink_health: dict[str, tuple[int, int, float | None]] = {}
         self._lock = threading.RLock()
         self._auto: tuple[Backend, str] | None = None
@@ -367,7 +403,11 @@ class Pipeline:
             job_id = uuid.uuid4().hex[:12]
             cancel: Subject[Any] = Subject()
             connection = camera.connect()
-            gate = LookGate(camera, max_wait_s=self.config.shutdown.grace_s + 30)
+            gate = LookGate(
+                camera,
+                max_wait_s=self.config.shutdown.grace_s + 30,
+                copy_lock=self._copy_locks.setdefault(watch.camera, threading.Lock()),
+            )
             try:
                 events = run_watch(
                     watch,
