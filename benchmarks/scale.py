@@ -25,6 +25,7 @@ The last line is one JSON object.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import statistics
@@ -77,7 +78,7 @@ class LookClock:
             out = []
             for ts in self.times.values():
                 ts = [t for t in ts if t >= since]
-                out += [b - a for a, b in zip(ts, ts[1:], strict=False)]
+                out += [b - a for a, b in itertools.pairwise(ts)]
             return out
 
     def watches_seen(self, since: float) -> int:
