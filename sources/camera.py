@@ -338,6 +338,9 @@ class CameraSource:
         with self._lock:
             self._decoder = decoder
         tb: Fraction | None = stream.time_base
+        # pts * num / den: exact enough, and Fraction arithmetic per packet is not free.
+        tb_num, tb_den = (tb.numerator, tb.denominator) if tb else (0, 1)
+        index = stream.index
         rate = stream.average_rate or stream.base_rate or 25
         frame_s = float(1 / rate) if rate else 0.04
         pace = not spec.live and self.config.realtime
@@ -355,13 +358,14 @@ class CameraSource:
             with self._lock:
                 if self._holders == 0:
                     return None
-            if packet.stream.index != stream.index or packet.size == 0:
+                taps = list(self._taps) if self._taps else None
+            if packet.stream_index != index or packet.size == 0:
                 if now - last_video > stall_s:
                     raise StreamStalled(f"{spec.safe_url}: no video for {stall_s:g} s")
                 continue
             last_video = now
             pts = packet.pts if packet.pts is not None else packet.dts
-            stream_time = None if pts is None or tb is None else float(pts * tb) + offset
+            stream_time = None if pts is None or tb is None else pts * tb_num / tb_den + offset
             pace_t = stream_time if stream_time is not None else last_t + frame_s
             last_t = pace_t
             if pace:
@@ -382,15 +386,15 @@ class CameraSource:
             if not pictured:
                 # Online means a picture was decoded, not merely that packets arrive.
                 pictured = decoder.has_picture and decoder.newest() is not None
-                if pictured and not self._state.online:
-                    self._backoff.reset()
-                    self._set_state(online=True, last_error=None)
-                    log.info("camera %s: online (%s)", self.name, spec.safe_url)
-                elif not pictured and now - opened > stall_s:
+                if pictured:
+                    with self._lock:
+                        self._lock.notify_all()  # wake latest() callers waiting for a picture
+                    if not self._state.online:
+                        self._backoff.reset()
+                        self._set_state(online=True, last_error=None)
+                        log.info("camera %s: online (%s)", self.name, spec.safe_url)
+                elif now - opened > stall_s:
                     raise StreamUndecodable(_undecodable(spec, decoder, f"in {stall_s:g} s"))
-            with self._lock:
-                self._lock.notify_all()
-                taps = list(self._taps)
             if taps:
                 self._feed_taps(taps, decoder, pace_t if stream_time is None else stream_time)
         if not pictured:
