@@ -326,7 +326,7 @@ class CameraSource:
             if end is None:
                 return  # released or stopped
             if spec.live:
-                raise StreamStalled(f"{spec.safe_url}: end of stream")
+                raise StreamStalled(f"{spec.safe_url}: the stream ended (the server closed it)")
             if not self.config.loop:
                 raise _EndOfFile()
             offset = end

@@ -15,6 +15,10 @@ from pipeline.config import CameraConfig
 from pipeline.redact import redact, redact_url, register_secret
 
 _SOCKET_SCHEMES = ("http", "https", "rtmp", "rtmps", "tcp", "udp", "srt")
+# FFmpeg probes a live input for 5 s by default, so every (re)connect would wait about
+# 3 s (RTSP) or 5 s (RTMP) for its first picture. RTSP's SDP and RTMP's FLV header carry
+# the codec parameters; one second is plenty to find the video stream.
+_LIVE_ANALYZE_US = "1000000"
 
 
 @dataclass(frozen=True)
@@ -24,8 +28,8 @@ class OpenSpec:
     Example:
         >>> from pipeline.config import CameraConfig
         >>> spec = open_spec(CameraConfig(url="rtsp://u:pw@cam.lan/live"))
-        >>> spec.options["rtsp_transport"], spec.safe_url, spec.live
-        ('tcp', 'rtsp://u:***@cam.lan/live', True)
+        >>> spec.options["rtsp_transport"], spec.options["analyzeduration"], spec.safe_url
+        ('tcp', '1000000', 'rtsp://u:***@cam.lan/live')
 
     Attributes:
         target: the path or URL handed to ``av.open`` (may hold a password: never log it).
@@ -50,8 +54,8 @@ def open_spec(config: CameraConfig) -> OpenSpec:
     """Work out the format, options and timeouts of ``config``'s stream (pure; opens nothing).
 
     RTSP gets ``rtsp_transport`` (tcp by default) and a socket ``timeout``; other
-    network inputs get ``rw_timeout`` (RTMP also a 1 s ``analyzeduration``, not
-    5 s); ``/dev/videoN`` and ``v4l2://`` get the
+    network inputs get ``rw_timeout``; RTSP and RTMP are probed for 1 s
+    (``analyzeduration``), not FFmpeg's 5 s; ``/dev/videoN`` and ``v4l2://`` get the
     ``v4l2`` format. ``config.format`` names the input format explicitly (the
     older ``options["format"]`` is still read when ``format`` is not set); other
     options in ``config.options`` win over these defaults. The password, if any,
@@ -87,12 +91,11 @@ def open_spec(config: CameraConfig) -> OpenSpec:
         elif scheme in ("rtsp", "rtsps"):
             options["rtsp_transport"] = config.transport
             options["timeout"] = read_us
+            options["analyzeduration"] = _LIVE_ANALYZE_US
         elif scheme in _SOCKET_SCHEMES:
             options["rw_timeout"] = read_us
             if scheme in ("rtmp", "rtmps"):
-                # FLV from a live server is probed for 5 s by default: every (re)connect
-                # would wait that long for its first picture. One second finds the video.
-                options["analyzeduration"] = "1000000"
+                options["analyzeduration"] = _LIVE_ANALYZE_US
     user_options = dict(config.options)
     legacy_format = user_options.pop("format", None)
     fmt = config.format or legacy_format or fmt
