@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -9,6 +10,20 @@ import numpy as np
 import numpy.typing as npt
 
 RgbArray = npt.NDArray[np.uint8]
+
+_reformatters = threading.local()
+
+
+def _reformatter() -> Any:
+    # PyAV caches one swscale context on each VideoFrame; two threads scaling the
+    # same shared frame through it crash the process. One reformatter per thread
+    # (each caches its own context) makes scaling a shared frame safe.
+    rf = getattr(_reformatters, "rf", None)
+    if rf is None:
+        from av.video.reformatter import VideoReformatter
+
+        rf = _reformatters.rf = VideoReformatter()
+    return rf
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -54,6 +69,34 @@ class Frame:
         if self.width <= 0 or self.height <= 0:
             raise ValueError(f"Frame size must be positive, got {self.width}x{self.height}.")
 
+    def reformat(
+        self,
+        width: int | None = None,
+        height: int | None = None,
+        format: str | None = None,
+        interpolation: str | None = "AREA",
+    ) -> Any:
+        """Scale and/or convert the decoder frame in swscale; safe from any thread.
+
+        Use this instead of ``frame.video.reformat(...)``: a camera hands the same
+        decoded frame to every watch and detector, and PyAV's own per-frame
+        scaler must not be used from two threads at once.
+
+        Example:
+            >>> small = frame.reformat(854, 480, format="yuv420p")  # doctest: +SKIP
+
+        Returns:
+            A new ``av.VideoFrame`` (or the frame itself when nothing changes).
+
+        Raises:
+            ValueError: the frame has no decoder frame (``video`` is ``None``).
+        """
+        if self.video is None:
+            raise ValueError("This frame has no decoder frame to reformat; use to_rgb().")
+        return _reformatter().reformat(
+            self.video, width, height, format, interpolation=interpolation, threads=1
+        )
+
     def to_rgb(self, width: int | None = None, height: int | None = None) -> RgbArray:
         """Return the picture as an RGB array, scaled to ``width`` x ``height`` if given.
 
@@ -63,11 +106,8 @@ class Frame:
         w = width or self.width
         h = height or self.height
         if self.video is not None:
-            if (w, h) == (self.width, self.height):
-                return self.video.to_ndarray(format="rgb24")  # type: ignore[no-any-return]
-            return self.video.to_ndarray(  # type: ignore[no-any-return]
-                width=w, height=h, format="rgb24", interpolation="AREA"
-            )
+            rgb = self.reformat(w, h, format="rgb24")
+            return rgb.to_ndarray()  # type: ignore[no-any-return]
         assert self.rgb is not None
         if (w, h) == (self.width, self.height):
             return self.rgb
