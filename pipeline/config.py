@@ -185,6 +185,21 @@ class FrigateDetectConfig(Model):
     topic_prefix: str = Field("frigate", description="Frigate's MQTT topic prefix.")
     camera: str | None = Field(None, description="Frigate's name for the camera; default the same.")
     include_false_positives: bool = Field(False, description="Keep events marked false positive.")
+    detect_width: int | None = Field(
+        None,
+        gt=0,
+        description="Width of Frigate's detect stream in pixels (Frigate's boxes refer to it); "
+        "needed for relative zones here.",
+    )
+    detect_height: int | None = Field(
+        None, gt=0, description="Height of Frigate's detect stream in pixels (with detect_width)."
+    )
+
+    @model_validator(mode="after")
+    def _detect_size(self) -> FrigateDetectConfig:
+        if (self.detect_width is None) != (self.detect_height is None):
+            raise ValueError("set both detect_width and detect_height, or neither")
+        return self
 
 
 class MqttJsonDetectConfig(Model):

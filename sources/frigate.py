@@ -37,8 +37,12 @@ class FrigateEventParser:
         >>> d.camera, d.label, d.zones, d.object_id
         ('porch', 'person', ('steps',), '1.2-abc')
 
+    Boxes are in pixels of Frigate's detect stream; with ``detect_width`` and
+    ``detect_height`` set each detection carries that ``frame_size``, so
+    relative zones configured here apply to Frigate's boxes too.
+
     Args:
-        config: the detect table (``include_false_positives``).
+        config: the detect table (``include_false_positives``, detect size).
         cameras: Frigate camera name -> Lookout camera name; events of other
             cameras are skipped.
     """
@@ -48,6 +52,8 @@ class FrigateEventParser:
         self.cameras = dict(cameras)
         self.malformed = 0
         self._lock = threading.Lock()
+        w, h = config.detect_width, config.detect_height
+        self._frame_size = (w, h) if w is not None and h is not None else None
 
     def parse(self, payload: bytes | str) -> Detection | None:
         """Return the detection in ``payload``, or ``None`` when it is skipped."""
@@ -85,7 +91,7 @@ class FrigateEventParser:
             score=min(1.0, max(0.0, float(score))),
             box=Box(x1, y1, x2, y2),
             time=float(after.get("frame_time") or event.get("frame_time") or 0.0),
-            frame_size=None,
+            frame_size=self._frame_size,
             object_id=str(after["id"]) if after.get("id") is not None else None,
             zones=tuple(str(z) for z in zones),
             source="frigate",

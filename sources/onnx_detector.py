@@ -11,6 +11,7 @@ model's ``names`` metadata (what Ultralytics writes), else ``class<N>``.
 from __future__ import annotations
 
 import ast
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -19,6 +20,9 @@ import numpy.typing as npt
 import reactivex
 from reactivex import Observable, abc
 from reactivex import operators as ops
+from reactivex.disposable import CompositeDisposable, Disposable, SerialDisposable
+from reactivex.scheduler import ThreadPoolScheduler
+from reactivex.scheduler.virtualtimescheduler import VirtualTimeScheduler
 
 from pipeline.config import OnnxDetectConfig
 from pipeline.detection import Box, Detection
@@ -209,11 +213,25 @@ class OnnxDetector:
         return out
 
 
+_shared_pool: ThreadPoolScheduler | None = None
+_pool_lock = threading.Lock()
+
+
+def shared_detect_scheduler() -> ThreadPoolScheduler:
+    """Return the process-wide pool where ONNX inference runs by default."""
+    global _shared_pool
+    with _pool_lock:
+        if _shared_pool is None:
+            _shared_pool = ThreadPoolScheduler(max_workers=4)
+        return _shared_pool
+
+
 def detect_onnx(
     config: OnnxDetectConfig,
     *,
     detector: OnnxDetector | None = None,
     scheduler: abc.SchedulerBase | None = None,
+    detect_scheduler: abc.SchedulerBase | None = None,
 ) -> Callable[[Observable[Frame]], Observable[Detection]]:
     """Rx operator: frames in, ONNX detections out, at most ``config.fps`` frames analysed.
 
@@ -221,24 +239,93 @@ def detect_onnx(
         >>> frames.pipe(detect_onnx(OnnxDetectConfig(model="yolo11n.onnx", fps=2)))
         ... # doctest: +SKIP
 
-    Inference blocks the thread that delivers the frame: put an
-    ``ops.observe_on(pool)`` before it when frames come from a decode thread.
+    Inference never blocks the thread that delivers the frames (a camera's
+    decode thread): a frame that passes the rate limit is analysed on
+    ``detect_scheduler``, and frames that arrive while one is being analysed
+    are dropped, never queued (a slow model lowers the rate, it does not build
+    a backlog). With a virtual-time ``scheduler`` (replays, tests) and no
+    ``detect_scheduler``, inference runs inline so results are deterministic.
 
     Args:
         config: ``[cameras.NAME.detect]`` with ``type = "onnx"``.
         detector: a loaded detector to share (default: loaded now from ``config``).
         scheduler: time source for the rate limit.
+        detect_scheduler: where inference runs (default: a shared pool of 4
+            threads; ``reactivex.scheduler.ImmediateScheduler()`` runs inline).
+
+    Returns:
+        An operator from frames to detections; an inference error goes to
+        ``on_error``.
 
     Raises:
         ValueError: the model cannot be loaded (at once, not on subscribe).
     """
     det = detector or OnnxDetector(config)
+    inline = detect_scheduler is None and isinstance(scheduler, VirtualTimeScheduler)
 
     def _op(source: Observable[Frame]) -> Observable[Detection]:
-        return source.pipe(
-            ops.throttle_first(1.0 / config.fps, scheduler=scheduler),
-            ops.map(det.detect),
-            ops.flat_map(reactivex.from_iterable),
-        )
+        sampled = source.pipe(ops.throttle_first(1.0 / config.fps, scheduler=scheduler))
+        if inline:
+            return sampled.pipe(ops.map(det.detect), ops.flat_map(reactivex.from_iterable))
+
+        def subscribe(
+            observer: abc.ObserverBase[Detection], default: abc.SchedulerBase | None = None
+        ) -> abc.DisposableBase:
+            pool = detect_scheduler or shared_detect_scheduler()
+            # Re-entrant: completing disposes the subscription, which takes it again.
+            lock = threading.RLock()
+            state = {"busy": False, "done": False, "complete": False}
+            work = SerialDisposable()
+
+            def analyse(frame: Frame) -> None:
+                try:
+                    found = det.detect(frame)
+                except Exception as exc:
+                    with lock:
+                        state["done"] = True
+                    observer.on_error(exc)
+                    return
+                with lock:
+                    if state["done"]:
+                        return
+                    for d in found:
+                        observer.on_next(d)
+                    state["busy"] = False
+                    if state["complete"]:  # the frames ended during this analysis
+                        state["done"] = True
+                        observer.on_completed()
+
+            def on_next(frame: Frame) -> None:
+                with lock:
+                    if state["busy"] or state["done"]:
+                        return  # one frame in flight: drop, never queue
+                    state["busy"] = True
+
+                def run(_s: abc.SchedulerBase, _st: Any = None) -> None:
+                    analyse(frame)
+
+                work.disposable = pool.schedule(run)
+
+            def on_completed() -> None:
+                with lock:
+                    if state["busy"]:
+                        state["complete"] = True  # after the frame in flight
+                        return
+                    state["done"] = True
+                    observer.on_completed()
+
+            def on_error(exc: Exception) -> None:
+                with lock:
+                    state["done"] = True
+                observer.on_error(exc)
+
+            def stop() -> None:
+                with lock:
+                    state["done"] = True
+
+            sub = sampled.subscribe(on_next, on_error, on_completed, scheduler=default)
+            return CompositeDisposable(sub, work, Disposable(stop))
+
+        return reactivex.create(subscribe)
 
     return _op
