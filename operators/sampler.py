@@ -141,6 +141,11 @@ def adaptive_sampler(
                     schedule(delay, "timer")
 
             def on_wake(_: Any) -> None:
+                # Most wakes come while a look is in flight (detections are
+                # frequent, looks slow): drop them without taking the lock. A
+                # wake racing with a look's end is dropped as if it came earlier.
+                if st["in_flight"] or st["done"]:
+                    return
                 with lock:
                     if st["done"] or st["in_flight"]:
                         return
