@@ -80,15 +80,17 @@ def encode_jpeg(frame: Frame, max_height: int = 480, quality: int = 85) -> bytes
     w, h = scaled_size(frame.width, frame.height, max_height)
     buf = io.BytesIO()
     if frame.video is not None:
-        video = frame.video
+        # Frame.reformat: a camera shares one decoded frame between threads, and
+        # PyAV's per-frame scaler must not be used from two at once.
         if (w, h) != (frame.width, frame.height):
             # Scale in the decoder's own pixel format (YUV 4:2:0: half the bytes
-            # of RGB) with one swscale thread: the CPU cost is the same, and
-            # looks already run in parallel on the look pool.
-            video = video.reformat(w, h, interpolation="AREA", threads=1)
+            # of RGB), one swscale thread; the small frame is this thread's own.
+            small = frame.reformat(w, h, interpolation="AREA")
+            rgbx = small.reformat(format="rgb0", threads=1)
+        else:
+            rgbx = frame.reformat(format="rgb0")
         # RGBX is Pillow's own pixel layout: the image maps the plane without
         # a copy, and libjpeg-turbo reads RGBX directly.
-        rgbx = video.reformat(format="rgb0", threads=1)
         plane = rgbx.planes[0]
         image = Image.frombuffer("RGBX", (w, h), plane, "raw", "RGBX", plane.line_size, 1)
         image.save(buf, format="JPEG", quality=quality)

@@ -59,7 +59,7 @@ class MotionDetector:
         w = min(self.config.width, frame.width)
         h = max(CELL, round(frame.height * w / frame.width))
         if frame.video is not None:
-            small = frame.video.reformat(w, h, format="gray", interpolation="AREA")
+            small = frame.reformat(w, h, format="gray", interpolation="AREA")  # thread-safe
             return np.asarray(small.to_ndarray(), dtype=np.uint8)[:h, :w]
         from PIL import Image
 

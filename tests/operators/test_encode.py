@@ -79,3 +79,17 @@ def test_frame_to_jpeg_operator() -> None:
     reactivex.of(f).pipe(frame_to_jpeg(max_height=24)).subscribe(out.append)
     assert out[0][0] is f
     assert _decode(out[0][1]).size == (32, 24)
+
+
+def test_threads_sharing_one_decoded_frame_get_the_same_jpeg() -> None:
+    # A camera hands one decoded frame to every watch; their looks encode it at once.
+    from concurrent.futures import ThreadPoolExecutor
+
+    frame = _video_frame(640, 480)
+    expected = encode_jpeg(frame, max_height=240)
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = list(pool.map(lambda _: encode_jpeg(frame, max_height=240), range(64)))
+    assert all(r == expected for r in results)
+    with ThreadPoolExecutor(max_workers=4) as pool:  # no scaling: the RGBX conversion only
+        same_size = list(pool.map(lambda _: encode_jpeg(frame, 480), range(16)))
+    assert len(set(same_size)) == 1
