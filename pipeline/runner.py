@@ -81,31 +81,6 @@ def _extra(camera: str | None = None, watch: str | None = None) -> dict[str, Any
     return extra
 
 
-def private_frame(frame: Frame) -> Frame:
-    """A copy of ``frame`` with its own ``av.VideoFrame``.
-
-    The camera hands the same decoded frame to every watch that looks at the same
-    moment, and PyAV caches one swscale context per ``VideoFrame``: two threads
-    resizing the same frame at once crash the process (seen with two watches per
-    720p camera). A plane copy (no swscale) gives each look its own frame.
-    """
-    import dataclasses
-
-    import av
-
-    video: Any = frame.video
-    try:
-        copy = av.VideoFrame.from_ndarray(video.to_ndarray(), format=video.format.name)
-    except (ValueError, TypeError):
-        from av.video.reformatter import VideoReformatter
-
-        copy = VideoReformatter().reformat(video, format="rgb0")
-    copy.pts = video.pts
-    if video.time_base is not None:
-        copy.time_base = video.time_base
-    return dataclasses.replace(frame, video=copy)
-
-
 class LookGate:
     """A camera seen through one watch: counts looks in flight and can stop new ones.
 
@@ -119,11 +94,9 @@ class LookGate:
         self,
         camera: CameraSource,
         max_wait_s: float = 60.0,
-        copy_lock: threading.Lock | None = None,
     ) -> None:
         self.camera = camera
         self.name = camera.name
-        self._copy_lock = copy_lock or threading.Lock()
         self.max_wait_s = max_wait_s
         self._lock = threading.Condition()
         self._started: list[float] = []
@@ -139,11 +112,7 @@ class LookGate:
         if closed:
             self._released.wait(self.max_wait_s)
             return None
-        frame = self.camera.latest(timeout)
-        if frame is not None and frame.video is not None:
-            with self._copy_lock:
-                frame = private_frame(frame)
-        return frame
+        return self.camera.latest(timeout)
 
     def finished(self) -> float | None:
         """Count one look as done; return its duration in seconds (``None`` if unknown)."""
@@ -267,7 +236,6 @@ class Pipeline:
         self.stopping = False
         self._camera_subscriptions: dict[str, DisposableBase] = {}
         self._look_pools: dict[str, ThreadPoolScheduler] = {}
-        self._copy_locks: dict[str, threading.Lock] = {}
         self._sink_health: dict[str, tuple[int, int, float | None]] = {}
         self._lock = threading.RLock()
         self._auto: tuple[Backend, str] | None = None
@@ -316,10 +284,8 @@ class Pipeline:
             elif isinstance(detect, OnnxDetectConfig):
                 from sources.onnx_detector import detect_onnx
 
-                # Inference must not block the demuxing thread.
-                pool = ThreadPoolScheduler(1)
-                frames = self.camera(name).frames(detect.fps)
-                stream = frames.pipe(ops.observe_on(pool), detect_onnx(detect))
+                # detect_onnx runs inference on its own pool, dropping frames while busy.
+                stream = self.camera(name).frames(detect.fps).pipe(detect_onnx(detect))
             elif isinstance(detect, FrigateDetectConfig | MqttJsonDetectConfig):
                 stream = self._mqtt_detections(name, detect)
             if stream is not None:
@@ -403,11 +369,7 @@ class Pipeline:
             job_id = uuid.uuid4().hex[:12]
             cancel: Subject[Any] = Subject()
             connection = camera.connect()
-            gate = LookGate(
-                camera,
-                max_wait_s=self.config.shutdown.grace_s + 30,
-                copy_lock=self._copy_locks.setdefault(watch.camera, threading.Lock()),
-            )
+            gate = LookGate(camera, max_wait_s=self.config.shutdown.grace_s + 30)
             try:
                 events = run_watch(
                     watch,
