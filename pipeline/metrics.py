@@ -352,7 +352,7 @@ def pipeline_metrics(p: Pipeline, extra: Callable[[MetricsText], None] | None = 
     t.add(
         "lookout_watch_wakes_total",
         "counter",
-        "Looks by trigger (timer or wake).",
+        "Looks by trigger (start, timer or wake).",
         [
             ({"watch": n, "trigger": k}, v)
             for n in names
