@@ -117,6 +117,9 @@ class ClipReader:
         self._packets = self._container.demux(stream)
         self._lock = threading.RLock()
         self._taps: list[_Tap] = []
+        self._when_ready: list[Callable[[], None]] = []
+        self.ready = False
+        """Whether a first picture has decoded (a live camera is online from then)."""
         self._t0: float | None = None
         self._last_t = 0.0
         self._last_dur = 1.0 / self.fps if self.fps else 0.1
@@ -216,9 +219,31 @@ class ClipReader:
             self._pending = None
             taps = list(self._taps)
         self._decoder.push(packet, info)
+        if not self.ready and self._decoder.newest() is not None:
+            self._became_ready()
         if taps:
             self._feed(taps)
         self._read_next()
+
+    def when_ready(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` (on the scheduler) once the first picture has decoded.
+
+        A replayed watch starts then, as a live watch's first look waits for its
+        camera's first frame; H.264 decoders hold back their first picture for a
+        few packets. Called at once when the reader is already ready.
+        """
+        with self._lock:
+            if not self.ready:
+                self._when_ready.append(callback)
+                return
+        callback()
+
+    def _became_ready(self) -> None:
+        with self._lock:
+            self.ready = True
+            callbacks, self._when_ready = self._when_ready, []
+        for callback in callbacks:
+            callback()
 
     def _feed(self, taps: list[_Tap]) -> None:
         now = self.scheduler.now

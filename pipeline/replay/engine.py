@@ -399,8 +399,10 @@ def replay_watch(
             done[0] = True
             sched.stop()
 
-        reader.start()  # first: a packet at time t is published before a look at t
-        subs.add(events.subscribe(on_event, on_error, finish))
+        # The watch starts at the first decoded picture, as a live watch's first
+        # look waits for its camera's first frame.
+        reader.when_ready(lambda: subs.add(events.subscribe(on_event, on_error, finish)))
+        reader.start()
         wall0 = time.perf_counter()
         k = 0
         while not done[0] and not reader.ended:

@@ -35,15 +35,16 @@ def test_latest_is_the_frame_at_the_clock_and_decodes_only_what_it_needs(yard_cl
         assert clip.latest() is None  # nothing played yet
         clip.start()
         sched.advance_to(clip.at(15.05))
-        assert clip.decoded == 0  # demuxed, not decoded
+        # Demuxed, not decoded: only the first picture, to know the clip is ready.
+        assert clip.ready and clip.decoded == 1
         frame = clip.latest()
         assert frame is not None and frame.stream_time == 15.0 and frame.seq == 150
         # A look decodes from the GOP's keyframe (15.0 s here) forward, not the 150 frames before.
-        assert clip.decoded == 1
+        assert clip.decoded == 2
         sched.advance_to(clip.at(15.55))
         frame = clip.latest()
         assert frame is not None and frame.stream_time == 15.5
-        assert clip.decoded == 6
+        assert clip.decoded == 7
         # The shape's position in the picture is the one drawn at that time.
         rgb = frame.to_rgb()
         box = yard_clip.boxes[155][0]
