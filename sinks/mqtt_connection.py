@@ -9,15 +9,30 @@ running its network loop in a background thread:
 - ``publish()`` never blocks. QoS 1/2 messages wait in a bounded queue while
   the broker is away (paho's own outgoing queue, sized by ``queue_size``) and
   are sent again after a reconnect; a message that does not fit is dropped,
-  counted and logged. Delivery is tracked through ``on_publish``.
-- ``subscribe()`` registrations survive reconnects (re-subscribed on connect).
+  counted and logged. Delivery is tracked through ``on_publish``, per
+  connection (:meth:`MqttConnection.stats`) and, for a caller that passes an
+  :class:`MqttTally`, per caller (one tally per sink).
+- MQTT 5 properties both ways: ``publish(..., response_topic=, correlation_data=,
+  user_properties=, content_type=)``, and :meth:`MqttConnection.subscribe_messages`
+  hands each message over as an :class:`MqttMessage` (retain flag, response
+  topic, correlation data, user properties). ``subscribe()`` keeps the plain
+  ``(topic, payload)`` callback that detection sources use.
+- Subscriptions survive reconnects: every connect sends the full list, and a
+  ``subscribe()`` while connected sends its SUBSCRIBE at once. Both happen
+  under one lock, so a subscription made while a connect is being handled is
+  never left out until the next reconnect.
 - The latest retained payload of each topic is remembered and published again
-  after a reconnect, so retained state comes back after a broker lost it.
+  after a reconnect, so retained state comes back after a broker lost it (an
+  empty retained payload, which deletes the topic on the broker, is forgotten).
+- ``disconnected_since`` says since when (epoch seconds) a started connection
+  has been without a broker, for ``/healthz``.
 
 Example:
     >>> conn = MqttConnection(MqttConfig(host="127.0.0.1"))  # doctest: +SKIP
     >>> conn.start()  # doctest: +SKIP
-    >>> conn.publish(conn.topic("watches", "porch", "alert"), b"{}")  # doctest: +SKIP
+    >>> conn.subscribe_messages("lookout/watches/list", lambda m: print(m.response_topic))
+    ... # doctest: +SKIP
+    >>> conn.publish("client/replies", b"{}", correlation_data=b"c1")  # doctest: +SKIP
     >>> conn.stop(timeout=5)  # doctest: +SKIP
 """
 
@@ -35,6 +50,8 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from pipeline.config import MqttConfig, MqttTlsConfig
@@ -44,6 +61,111 @@ log = logging.getLogger(__name__)
 
 MessageCallback = Callable[[str, bytes], None]
 """A subscriber: called with (topic, payload) on the MQTT network thread; keep it quick."""
+
+
+@dataclass(frozen=True, slots=True)
+class MqttMessage:
+    """One received message, with its MQTT 5 properties (empty under MQTT 3.1.1).
+
+    Example:
+        >>> m = MqttMessage("lookout/watches/list", b"", response_topic="me/replies")
+        >>> m.response_topic, m.correlation_data, m.retain
+        ('me/replies', None, False)
+
+    Attributes:
+        topic: the topic it was published on.
+        payload: its bytes.
+        qos: the QoS it was delivered with.
+        retain: whether the broker delivered it as a retained message.
+        response_topic: MQTT 5 response topic (where a request wants its reply).
+        correlation_data: MQTT 5 correlation data (to echo in the reply).
+        user_properties: MQTT 5 user properties, in order, as (key, value).
+        content_type: MQTT 5 content type.
+    """
+
+    topic: str
+    payload: bytes
+    qos: int = 0
+    retain: bool = False
+    response_topic: str | None = None
+    correlation_data: bytes | None = None
+    user_properties: tuple[tuple[str, str], ...] = ()
+    content_type: str | None = None
+
+    @classmethod
+    def from_paho(cls, message: mqtt.MQTTMessage) -> MqttMessage:
+        """Copy a paho message (its properties, when it has any) into a plain value."""
+        props = getattr(message, "properties", None)
+        response = getattr(props, "ResponseTopic", None)
+        correlation = getattr(props, "CorrelationData", None)
+        content_type = getattr(props, "ContentType", None)
+        user = getattr(props, "UserProperty", None) or ()
+        return cls(
+            topic=message.topic,
+            payload=bytes(message.payload),
+            qos=int(message.qos),
+            retain=bool(message.retain),
+            response_topic=str(response) if response else None,
+            correlation_data=bytes(correlation) if correlation is not None else None,
+            user_properties=tuple((str(k), str(v)) for k, v in user),
+            content_type=str(content_type) if content_type else None,
+        )
+
+
+MessageHandler = Callable[[MqttMessage], None]
+"""A subscriber that wants the whole :class:`MqttMessage` (see ``subscribe_messages``)."""
+
+
+@dataclass(frozen=True, slots=True)
+class TallyStats:
+    """Counters of one :class:`MqttTally` (one user of the connection, such as a sink).
+
+    Attributes:
+        accepted: messages handed to the client (queued or sent).
+        sent: messages the broker acknowledged (QoS 1/2) or that were written (QoS 0).
+        queued: accepted messages still waiting for their acknowledgement.
+        dropped: messages lost: the queue was full, QoS 0 while disconnected, or
+            still unacknowledged when the connection stopped.
+        rejected: messages the broker refused (MQTT 5 negative PUBACK).
+    """
+
+    accepted: int
+    sent: int
+    queued: int
+    dropped: int
+    rejected: int
+
+
+class MqttTally:
+    """Thread-safe delivery counters of one publisher; pass it to ``publish(..., tally=)``.
+
+    Example:
+        >>> tally = MqttTally()
+        >>> tally.stats()
+        TallyStats(accepted=0, sent=0, queued=0, dropped=0, rejected=0)
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._counts = dict.fromkeys(("accepted", "sent", "rejected", "refused", "lost"), 0)
+
+    def _count(self, outcome: str) -> None:
+        """Count one outcome: accepted, sent, rejected, refused (not queued) or lost."""
+        with self._lock:
+            self._counts[outcome] += 1
+
+    def stats(self) -> TallyStats:
+        """A snapshot of the counters (``queued`` = accepted and not yet settled)."""
+        with self._lock:
+            c = dict(self._counts)
+        settled = c["sent"] + c["rejected"] + c["lost"]
+        return TallyStats(
+            accepted=c["accepted"],
+            sent=c["sent"],
+            queued=max(0, c["accepted"] - settled),
+            dropped=c["refused"] + c["lost"],
+            rejected=c["rejected"],
+        )
 
 
 class MqttError(RuntimeError):
@@ -176,6 +298,14 @@ def default_client_id() -> str:
     return f"lookout-{socket.gethostname()}-{os.getpid()}"
 
 
+@dataclass(frozen=True, slots=True)
+class _Subscriber:
+    callback: Callable[..., None]
+    qos: int
+    full: bool
+    """Whether ``callback`` takes an :class:`MqttMessage` (else topic and payload)."""
+
+
 class MqttConnection:
     """One paho-mqtt client for the whole process (see the module docstring).
 
@@ -218,19 +348,27 @@ class MqttConnection:
         self._client.on_message = self._on_message
         self._client.on_connect_fail = self._on_connect_fail
 
+        # _lock: publish bookkeeping and counters. _sub_lock: the subscription list and
+        # whether SUBSCRIBE can go out now (_live); on_connect sends the whole list and
+        # sets _live under it, so a concurrent subscribe() is either in that list or
+        # sends its own SUBSCRIBE. Neither lock is held while calling user code.
         self._lock = threading.Lock()
         self._flushed = threading.Condition(self._lock)
         self._connected = threading.Event()
-        self._pending: set[int] = set()
-        self._acked_early: set[int] = set()
-        self._retained: dict[str, tuple[bytes, int, int]] = {}
-        self._subscriptions: dict[str, list[tuple[MessageCallback, int]]] = {}
+        self._pending: dict[int, MqttTally | None] = {}
+        self._acked_early: dict[int, bool] = {}
+        self._retained: dict[str, tuple[bytes, int, int, Properties | None]] = {}
+        self._sub_lock = threading.Lock()
+        self._live = False
+        self._subscriptions: dict[str, list[_Subscriber]] = {}
+        self._wildcards: set[str] = set()
         self._accepted = 0
         self._sent = 0
         self._dropped = 0
         self._rejected = 0
         self._connects = 0
         self._state = "new"
+        self._down_since: float | None = None
         self.last_error: str | None = None
         self._last_drop_log = 0.0
 
@@ -254,6 +392,20 @@ class MqttConnection:
         """Whether the client is connected to the broker now."""
         return self._connected.is_set()
 
+    @property
+    def disconnected_since(self) -> float | None:
+        """Epoch seconds since when the started connection has had no broker, else ``None``.
+
+        Counts from ``start()`` until the first connect, and from each lost
+        connection until the next connect. ``None`` while connected, before
+        ``start()`` and after ``stop()`` (an intended disconnect is no outage).
+
+        Example:
+            >>> MqttConnection(MqttConfig()).disconnected_since is None
+            True
+        """
+        return self._down_since
+
     def start(self, wait_s: float | None = None) -> None:
         """Connect in the background and start the network thread.
 
@@ -271,6 +423,7 @@ class MqttConnection:
             if self._state == "started":
                 return
             self._state = "started"
+            self._down_since = time.time()
         if self._ssl_context is not None:
             try:
                 check_tls(self.config.host, self.config.port, self._ssl_context)
@@ -278,6 +431,7 @@ class MqttConnection:
                 self.last_error = str(exc)
                 with self._lock:
                     self._state = "stopped"
+                    self._down_since = None
                 raise
         self._client.connect_async(self.config.host, self.config.port, self.config.keepalive)
         self._client.loop_start()
@@ -302,7 +456,7 @@ class MqttConnection:
 
         Returns:
             Whether every queued message was acknowledged before the disconnect.
-            Messages still queued are lost (and counted as dropped).
+            Messages still queued are lost (and counted as dropped, on their tally too).
         """
         with self._lock:
             if self._state != "started":
@@ -316,10 +470,15 @@ class MqttConnection:
         self._client.loop_stop()
         with self._lock:
             self._state = "stopped"
-            left = len(self._pending)
-            self._dropped += left
-        if left:
-            log.warning("MQTT stopped with %d unacknowledged message(s); they are lost", left)
+            self._down_since = None
+            lost = list(self._pending.values())
+            self._pending.clear()
+            self._dropped += len(lost)
+        for tally in lost:
+            if tally is not None:
+                tally._count("lost")
+        if lost:
+            log.warning("MQTT stopped with %d unacknowledged message(s); they are lost", len(lost))
         return flushed
 
     def flush(self, timeout: float) -> bool:
@@ -343,44 +502,100 @@ class MqttConnection:
     # -- publish / subscribe -----------------------------------------------------
 
     def publish(
-        self, topic: str, payload: bytes, qos: int | None = None, retain: bool = False
+        self,
+        topic: str,
+        payload: bytes,
+        qos: int | None = None,
+        retain: bool = False,
+        *,
+        response_topic: str | None = None,
+        correlation_data: bytes | None = None,
+        user_properties: tuple[tuple[str, str], ...] = (),
+        content_type: str | None = None,
+        tally: MqttTally | None = None,
     ) -> bool:
         """Queue ``payload`` for ``topic``; never blocks.
+
+        Example:
+            >>> conn.publish("me/replies", b'{"ok": true}', qos=1,
+            ...              correlation_data=b"c1")  # doctest: +SKIP
+            True
 
         Args:
             topic: full topic (see :meth:`topic`).
             payload: the bytes to send.
             qos: 0, 1 or 2; default ``config.qos``.
-            retain: ask the broker to keep it as the topic's last value.
+            retain: ask the broker to keep it as the topic's last value (an empty
+                payload deletes the retained value).
+            response_topic: MQTT 5 response topic.
+            correlation_data: MQTT 5 correlation data.
+            user_properties: MQTT 5 user properties, as (key, value) pairs.
+            content_type: MQTT 5 content type.
+            tally: counters of the caller (for example one sink), updated when the
+                message is accepted, acknowledged, refused or lost.
+
+        The MQTT 5 properties are left out under MQTT 3.1.1, which has none.
 
         Returns:
             ``True`` when sent or queued, ``False`` when dropped (counted and logged).
 
         Raises:
             MqttError: the connection was stopped.
+            ValueError: ``qos`` is not 0, 1 or 2.
         """
         if self._state == "stopped":
             raise MqttError("This MQTT connection was stopped; create a new one.")
         q = self.config.qos if qos is None else qos
-        info = self._client.publish(topic, payload, qos=q, retain=retain)
+        if q not in (0, 1, 2):
+            raise ValueError(f"The MQTT QoS must be 0, 1 or 2, got {q!r}.")
+        props = self._properties(response_topic, correlation_data, user_properties, content_type)
+        info = self._client.publish(topic, payload, qos=q, retain=retain, properties=props)
         ok = info.rc == MQTTErrorCode.MQTT_ERR_SUCCESS or (
             info.rc == MQTTErrorCode.MQTT_ERR_NO_CONN and q > 0
         )
+        early: bool | None = None
         with self._lock:
-            if retain:
-                self._retained[topic] = (payload, q, info.mid)
+            if retain and payload:
+                self._retained[topic] = (payload, q, info.mid, props)
+            elif retain:
+                self._retained.pop(topic, None)
             if not ok:
                 self._dropped += 1
                 dropped = self._dropped
             else:
                 self._accepted += 1
-                if info.mid in self._acked_early:
-                    self._acked_early.discard(info.mid)
-                else:
-                    self._pending.add(info.mid)
+                early = self._acked_early.pop(info.mid, None)
+                if early is None:
+                    self._pending[info.mid] = tally
+        if tally is not None:
+            tally._count("accepted" if ok else "refused")
+            if early is not None:
+                tally._count("sent" if early else "rejected")
         if not ok:
             self._log_drop(topic, info.rc, dropped)
         return ok
+
+    def _properties(
+        self,
+        response_topic: str | None,
+        correlation_data: bytes | None,
+        user_properties: tuple[tuple[str, str], ...],
+        content_type: str | None,
+    ) -> Properties | None:
+        if not self._v5 or not (
+            response_topic or correlation_data is not None or user_properties or content_type
+        ):
+            return None
+        props = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
+        if response_topic:
+            props.ResponseTopic = response_topic
+        if correlation_data is not None:
+            props.CorrelationData = correlation_data
+        if user_properties:
+            props.UserProperty = list(user_properties)
+        if content_type:
+            props.ContentType = content_type
+        return props
 
     def _log_drop(self, topic: str, rc: MQTTErrorCode, total: int) -> None:
         now = time.monotonic()
@@ -398,24 +613,59 @@ class MqttConnection:
     def subscribe(self, topic: str, callback: MessageCallback, qos: int = 1) -> None:
         """Call ``callback(topic, payload)`` for every message matching ``topic`` (wildcards ok).
 
-        The subscription is renewed after every reconnect. Callback errors are logged.
-        """
-        with self._lock:
-            self._subscriptions.setdefault(topic, []).append((callback, qos))
-        if self.connected:
-            self._client.subscribe(topic, qos)
+        Example:
+            >>> conn.subscribe("frigate/events", lambda t, p: print(t, len(p)))  # doctest: +SKIP
 
-    def unsubscribe(self, topic: str, callback: MessageCallback | None = None) -> None:
-        """Remove ``callback`` (or every callback) from ``topic``."""
-        with self._lock:
-            subs = self._subscriptions.get(topic, [])
-            subs = [s for s in subs if callback is not None and s[0] is not callback]
+        The subscription is renewed after every reconnect; while connected the
+        SUBSCRIBE goes out at once (each call sends one, so the broker sends
+        the topic's retained message again). Callbacks run on the network
+        thread; their errors are logged.
+        """
+        self._add_subscriber(topic, _Subscriber(callback, qos, full=False))
+
+    def subscribe_messages(self, topic: str, handler: MessageHandler, qos: int = 1) -> None:
+        """Like :meth:`subscribe`, but ``handler`` gets an :class:`MqttMessage`.
+
+        Use it for the retain flag or MQTT 5 properties (response topic,
+        correlation data, user properties) of each message.
+
+        Example:
+            >>> conn.subscribe_messages(
+            ...     "lookout/watches/list", lambda m: print(m.response_topic, m.retain)
+            ... )  # doctest: +SKIP
+        """
+        self._add_subscriber(topic, _Subscriber(handler, qos, full=True))
+
+    def _add_subscriber(self, topic: str, sub: _Subscriber) -> None:
+        if not topic:
+            raise ValueError("The MQTT topic must not be empty.")
+        if sub.qos not in (0, 1, 2):
+            raise ValueError(f"The MQTT QoS must be 0, 1 or 2, got {sub.qos!r}.")
+        with self._sub_lock:
+            subs = self._subscriptions.setdefault(topic, [])
+            subs.append(sub)
+            if "+" in topic or "#" in topic:
+                self._wildcards.add(topic)
+            if self._live:
+                self._client.subscribe(topic, max(s.qos for s in subs))
+
+    def unsubscribe(
+        self, topic: str, callback: MessageCallback | MessageHandler | None = None
+    ) -> None:
+        """Remove ``callback`` (or every callback) from ``topic``; the last one unsubscribes."""
+        with self._sub_lock:
+            subs = [
+                s
+                for s in self._subscriptions.get(topic, [])
+                if callback is not None and s.callback is not callback
+            ]
             if subs:
                 self._subscriptions[topic] = subs
             else:
                 self._subscriptions.pop(topic, None)
-        if not subs and self.connected:
-            self._client.unsubscribe(topic)
+                self._wildcards.discard(topic)
+                if self._live:
+                    self._client.unsubscribe(topic)
 
     def stats(self) -> MqttStats:
         """Return a snapshot of the counters."""
@@ -447,24 +697,37 @@ class MqttConnection:
         with self._lock:
             self._connects += 1
             reconnect = self._connects > 1
-            subs = [(t, max(q for _, q in cbs)) for t, cbs in self._subscriptions.items() if cbs]
             retained = [
-                (t, p, q)
-                for t, (p, q, mid) in self._retained.items()
+                (t, p, q, props)
+                for t, (p, q, mid, props) in self._retained.items()
                 if mid not in self._pending and t != self.availability_topic
             ]
+        with self._sub_lock:
+            for topic, subs in self._subscriptions.items():
+                client.subscribe(topic, max(s.qos for s in subs))
+            self._live = True
         self.last_error = None
         log.info(
             "MQTT connected to %s:%s as %s", self.config.host, self.config.port, self.client_id
         )
         if self._state == "started":
             self.publish(self.availability_topic, b"online", qos=1, retain=True)
-        for topic, qos in subs:
-            client.subscribe(topic, qos)
+        self._down_since = None
         self._connected.set()
         if reconnect:
-            for topic, payload, qos in retained:
-                self.publish(topic, payload, qos=qos, retain=True)
+            for topic, payload, qos, props in retained:
+                self._republish(topic, payload, qos, props)
+
+    def _republish(self, topic: str, payload: bytes, qos: int, props: Properties | None) -> None:
+        info = self._client.publish(topic, payload, qos=qos, retain=True, properties=props)
+        if info.rc == MQTTErrorCode.MQTT_ERR_SUCCESS:
+            with self._lock:
+                self._accepted += 1
+                early = self._acked_early.pop(info.mid, None)
+                if early is None:
+                    self._pending[info.mid] = None
+                if topic in self._retained:
+                    self._retained[topic] = (payload, qos, info.mid, props)
 
     def _on_disconnect(
         self,
@@ -474,18 +737,23 @@ class MqttConnection:
         reason_code: ReasonCode,
         properties: Any,
     ) -> None:
+        with self._sub_lock:
+            self._live = False
         was = self._connected.is_set()
         self._connected.clear()
         with self._flushed:
             self._flushed.notify_all()
-        if self._state == "started" and was:
-            self.last_error = f"connection lost: {reason_code}"
-            log.warning(
-                "MQTT disconnected from %s:%s (%s); reconnecting",
-                self.config.host,
-                self.config.port,
-                reason_code,
-            )
+        if self._state == "started":
+            if self._down_since is None:
+                self._down_since = time.time()
+            if was:
+                self.last_error = f"connection lost: {reason_code}"
+                log.warning(
+                    "MQTT disconnected from %s:%s (%s); reconnecting",
+                    self.config.host,
+                    self.config.port,
+                    reason_code,
+                )
 
     def _on_connect_fail(self, client: mqtt.Client, userdata: Any) -> None:
         self.last_error = "cannot connect (broker unreachable or TLS failed)"
@@ -499,31 +767,41 @@ class MqttConnection:
         reason_code: ReasonCode,
         properties: Any,
     ) -> None:
+        ok = not reason_code.is_failure
+        tally: MqttTally | None = None
         with self._flushed:
             if mid in self._pending:
-                self._pending.discard(mid)
+                tally = self._pending.pop(mid)
             else:
-                self._acked_early.add(mid)
-            if reason_code.is_failure:
-                self._rejected += 1
-            else:
+                self._acked_early[mid] = ok
+            if ok:
                 self._sent += 1
+            else:
+                self._rejected += 1
             if not self._pending:
                 self._flushed.notify_all()
-        if reason_code.is_failure:
+        if tally is not None:
+            tally._count("sent" if ok else "rejected")
+        if not ok:
             log.error("MQTT broker refused message %d: %s", mid, reason_code)
 
     def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
         topic = message.topic
-        with self._lock:
-            targets = [
-                cb
-                for sub, cbs in self._subscriptions.items()
-                if mqtt.topic_matches_sub(sub, topic)
-                for cb, _ in cbs
-            ]
-        for cb in targets:
+        with self._sub_lock:
+            # A received topic has no wildcards: exact subscriptions by lookup, the rest by match.
+            targets = list(self._subscriptions.get(topic, ()))
+            for sub in self._wildcards:
+                if mqtt.topic_matches_sub(sub, topic):
+                    targets.extend(self._subscriptions[sub])
+        if not targets:
+            return
+        payload = bytes(message.payload)
+        full = MqttMessage.from_paho(message) if any(s.full for s in targets) else None
+        for s in targets:
             try:
-                cb(topic, bytes(message.payload))
+                if full is not None and s.full:
+                    s.callback(full)
+                else:
+                    s.callback(topic, payload)
             except Exception as exc:
                 log.error("MQTT subscriber for %s failed: %s", topic, redact(repr(exc)))
