@@ -31,7 +31,6 @@ import logging
 import os
 import queue
 import threading
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -49,7 +48,7 @@ from pipeline.redact import redact
 
 if TYPE_CHECKING:
     from pipeline.events import WatchState
-    from sinks.mqtt_connection import MqttConnection
+    from sinks.mqtt_connection import MqttConnection, MqttMessage
 
 log = logging.getLogger("lookout.control")
 
@@ -239,8 +238,8 @@ class WatchHost(Protocol):
         """Start (or replace) a watch."""
         ...
 
-    def cancel_watch(self, name: str, wait_s: float = 5.0) -> bool:
-        """Cancel a watch."""
+    def cancel_watch(self, name: str, wait_s: float = 5.0, *, forget: bool = False) -> bool:
+        """Cancel a watch; ``forget``: it is gone for good (sinks drop what they keep of it)."""
         ...
 
     def watch_list(self) -> list[dict[str, Any]]:
@@ -318,14 +317,14 @@ class WatchControl:
         self._thread = threading.Thread(target=self._work, name="control", daemon=True)
         self._thread.start()
         for topic in self._topics:
-            _subscribe_with_properties(self.mqtt, topic, self._on_message)
+            self.mqtt.subscribe_messages(topic, self._on_message)
         log.info("control: listening on %s/watches/{set,list,<name>/cancel}", self.prefix)
         return self
 
     def stop(self) -> None:
         """Unsubscribe and stop the worker (requests queued are dropped)."""
         for topic in self._topics:
-            _unsubscribe(self.mqtt, topic)
+            self.mqtt.unsubscribe(topic, self._on_message)
         self._queue.put(None)
         if self._thread is not None:
             self._thread.join(10)
@@ -350,19 +349,19 @@ class WatchControl:
 
     # ------------------------------------------------------------ requests
 
-    def _on_message(
-        self, topic: str, payload: bytes, retain: bool, props: tuple[str | None, bytes | None]
-    ) -> None:
+    def _on_message(self, message: MqttMessage) -> None:
+        """Parse a request on the MQTT network thread and queue it for the worker."""
+        topic = message.topic
         parsed = parse_topic(topic, self.prefix)
         if parsed is None:
             return
-        if retain:
+        if message.retain:
             log.warning("control: ignoring a retained request on %s", topic)
             return
         action, name = parsed
-        response_topic, correlation = props
+        response_topic, correlation = message.response_topic, message.correlation_data
         try:
-            body = parse_body(payload)
+            body = parse_body(message.payload)
         except RequestRefused as err:
             reply_to = reply_topic_for({}, response_topic, self.default_reply)
             self._reply(
@@ -442,76 +441,17 @@ class WatchControl:
             names = ", ".join(sorted(known)) or "none"
             raise RequestRefused(f"no watch named '{name}'; known: {names}")
         self.store.remove(name)
-        self.host.cancel_watch(name)
+        self.host.cancel_watch(name, forget=True)
         return {"ok": True, "watch": name, "status": "cancelled"}
 
     def _reply(self, request: Request, reply: dict[str, Any]) -> None:
-        payload = orjson.dumps(reply)
+        """Publish ``reply`` on the request's reply topic, echoing its correlation data."""
         try:
-            _publish_reply(self.mqtt, request.reply_topic, payload, request.correlation_data)
-        except Exception as exc:
-            log.error("control: cannot reply on %s: %s", request.reply_topic, redact(str(exc)))
-
-
-# ---------------------------------------------------------------- MQTT glue
-
-RawCallback = Callable[[str, bytes, bool, tuple[str | None, bytes | None]], None]
-
-
-def _paho_client(mqtt: MqttConnection) -> Any:
-    # MqttConnection's callbacks get (topic, payload) only; MQTT 5 response topic and
-    # correlation data need the paho message, hence its client (see the report).
-    return getattr(mqtt, "_client", None)
-
-
-def _subscribe_with_properties(mqtt: MqttConnection, topic: str, callback: RawCallback) -> None:
-    """Subscribe so ``callback`` gets topic, payload, retain flag and MQTT 5 reply properties."""
-    client = _paho_client(mqtt)
-    if client is None:  # pragma: no cover - MqttConnection without a paho client
-        mqtt.subscribe(topic, lambda t, p: callback(t, p, False, (None, None)))
-        return
-
-    def on_message(_client: Any, _userdata: Any, message: Any) -> None:
-        props = getattr(message, "properties", None)
-        response = getattr(props, "ResponseTopic", None) if props is not None else None
-        correlation = getattr(props, "CorrelationData", None) if props is not None else None
-        try:
-            callback(
-                message.topic, bytes(message.payload), bool(message.retain), (response, correlation)
+            self.mqtt.publish(
+                request.reply_topic,
+                orjson.dumps(reply),
+                qos=1,
+                correlation_data=request.correlation_data,
             )
         except Exception as exc:
-            log.error("control: handling %s failed: %s", message.topic, redact(repr(exc)))
-
-    client.message_callback_add(topic, on_message)
-    # The connection keeps the subscription alive across reconnects; paho routes the
-    # messages to ``on_message`` above (a topic callback takes precedence).
-    mqtt.subscribe(topic, _ignore)
-    # Subscribe directly too: a subscription registered while the connection is
-    # between CONNACK and its "connected" flag would otherwise wait for a reconnect.
-    client.subscribe(topic, 1)
-
-
-def _ignore(_topic: str, _payload: bytes) -> None:
-    """Placeholder callback: the paho topic callback handles the message."""
-
-
-def _unsubscribe(mqtt: MqttConnection, topic: str) -> None:
-    client = _paho_client(mqtt)
-    if client is not None:
-        client.message_callback_remove(topic)
-    mqtt.unsubscribe(topic, _ignore)
-
-
-def _publish_reply(
-    mqtt: MqttConnection, topic: str, payload: bytes, correlation: bytes | None
-) -> None:
-    client = _paho_client(mqtt)
-    if correlation is not None and client is not None and mqtt.config.protocol == "5":
-        from paho.mqtt.packettypes import PacketTypes
-        from paho.mqtt.properties import Properties
-
-        props = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
-        props.CorrelationData = correlation
-        client.publish(topic, payload, qos=1, properties=props)
-        return
-    mqtt.publish(topic, payload, qos=1)
+            log.error("control: cannot reply on %s: %s", request.reply_topic, redact(str(exc)))

@@ -462,31 +462,34 @@ def _sink_metrics(t: MetricsText, p: Pipeline, hub: Any) -> None:
         "1 while every recent delivery to the sink failed.",
         [({"sink": n}, 0 if p.sink_failing_since(n) is None else 1) for n in names],
     )
-    webhooks = []
-    for n in names:
-        stats_fn = getattr(hub.sinks[n], "stats", None)
-        if stats_fn is None:
-            continue
-        s = stats_fn()
-        if hasattr(s, "failed_attempts"):
-            webhooks.append((n, s))
-    for metric, kind, text, value in (
-        ("lookout_sink_sent_total", "counter", "Webhook events answered 2xx.", "delivered"),
+    per_sink = [(n, c) for n in names if (c := sink_counters(hub.sinks[n])) is not None]
+    for metric, kind, text, key in (
+        (
+            "lookout_sink_sent_total",
+            "counter",
+            "Messages the far end accepted (webhook 2xx, MQTT acknowledgement).",
+            "sent",
+        ),
         (
             "lookout_sink_retried_total",
             "counter",
-            "Webhook attempts without 2xx.",
-            "failed_attempts",
+            "Attempts that did not deliver and will be retried (webhook).",
+            "retried",
         ),
-        ("lookout_sink_dropped_total", "counter", "Webhook events given up.", "dead"),
+        (
+            "lookout_sink_dropped_total",
+            "counter",
+            "Messages given up (webhook dead letters; MQTT overflow, refusal or loss at stop).",
+            "dropped",
+        ),
+        (
+            "lookout_sink_queue_depth",
+            "gauge",
+            "Messages waiting for delivery or an acknowledgement.",
+            "queued",
+        ),
     ):
-        t.add(metric, kind, text, [({"sink": n}, getattr(s, value)) for n, s in webhooks])
-    t.add(
-        "lookout_sink_queue_depth",
-        "gauge",
-        "Webhook events stored and not yet delivered or given up.",
-        [({"sink": n}, max(0, s.stored - s.delivered - s.dead)) for n, s in webhooks],
-    )
+        t.add(metric, kind, text, [({"sink": n}, c[key]) for n, c in per_sink if key in c])
     mqtt = p.mqtt
     if mqtt is not None:
         m = mqtt.stats()
@@ -496,17 +499,52 @@ def _sink_metrics(t: MetricsText, p: Pipeline, hub: Any) -> None:
         t.add("lookout_mqtt_dropped_total", "counter", "Messages lost.", [({}, m.dropped)])
         t.add("lookout_mqtt_rejected_total", "counter", "Messages refused.", [({}, m.rejected)])
         t.add("lookout_mqtt_queue_depth", "gauge", "Messages awaiting an ack.", [({}, m.queued)])
+        since = mqtt.disconnected_since
+        t.add(
+            "lookout_mqtt_disconnected_seconds",
+            "gauge",
+            "Seconds without a broker (0 while connected).",
+            [({}, 0.0 if since is None else max(0.0, time.time() - since))],
+        )
 
 
-def pipeline_health(
-    p: Pipeline, camera_offline_s: float, sink_failing_s: float, mqtt_down_since: float | None
-) -> Health:
+def sink_counters(sink: Any) -> dict[str, float] | None:
+    """Per-sink delivery counters from a sink's ``stats()``, or ``None`` without one.
+
+    Webhook sinks give sent, retried, dropped and queued; MQTT sinks sent,
+    dropped and queued (paho retries on its own, so nothing counts as retried).
+
+    Example:
+        >>> from sinks.mqtt_connection import MqttTally
+        >>> class S:
+        ...     def stats(self): return MqttTally().stats()
+        >>> sink_counters(S())
+        {'sent': 0, 'dropped': 0, 'queued': 0}
+    """
+    stats_fn = getattr(sink, "stats", None)
+    if stats_fn is None:
+        return None
+    s = stats_fn()
+    if hasattr(s, "failed_attempts"):  # sinks.webhook
+        return {
+            "sent": s.delivered,
+            "retried": s.failed_attempts,
+            "dropped": s.dead,
+            "queued": max(0, s.stored - s.delivered - s.dead),
+        }
+    if hasattr(s, "accepted") and hasattr(s, "rejected"):  # sinks.mqtt
+        return {"sent": s.sent, "dropped": s.dropped + s.rejected, "queued": s.queued}
+    return None
+
+
+def pipeline_health(p: Pipeline, camera_offline_s: float, sink_failing_s: float) -> Health:
     """Decide ``/healthz``: fail on a camera offline too long, or a failing sink or MQTT.
 
     A camera counts only while held (used by a watch or detector) and offline for
     more than ``camera_offline_s``; a sink when every delivery failed for more
     than ``sink_failing_s`` (or a webhook endpoint is disabled); MQTT when
-    disconnected for more than ``sink_failing_s``.
+    disconnected for more than ``sink_failing_s`` (the connection's
+    ``disconnected_since``).
     """
     now = time.time()
     problems = []
@@ -530,6 +568,7 @@ def pipeline_health(
         disabled = getattr(stats_fn(), "disabled", None) if stats_fn is not None else None
         if disabled:
             problems.append(f"sink {n}: disabled ({disabled})")
+    mqtt_down_since = p.mqtt.disconnected_since if p.mqtt is not None else None
     if mqtt_down_since is not None and now - mqtt_down_since > sink_failing_s:
         problems.append(f"mqtt: disconnected for {now - mqtt_down_since:.0f} s")
     return Health(not problems, tuple(problems))

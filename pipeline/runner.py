@@ -419,8 +419,12 @@ class Pipeline:
             )
             return running
 
-    def cancel_watch(self, name: str, wait_s: float = 5.0) -> bool:
-        """Cancel a watch and forget it; returns whether it existed."""
+    def cancel_watch(self, name: str, wait_s: float = 5.0, *, forget: bool = False) -> bool:
+        """Cancel a watch and forget it; returns whether it existed.
+
+        ``forget``: the watch is gone for good (a run-time cancel, a reload that
+        removed it), so sinks drop what they keep of it (``Sink.forget_watch``).
+        """
         with self._lock:
             running = self.watches.pop(name, None)
         if running is None:
@@ -435,6 +439,12 @@ class Pipeline:
             name,
             extra=_extra(running.config.camera, name),
         )
+        if forget:
+            for sink in list(self.sinks.sinks.values()):
+                try:
+                    sink.forget_watch(name)
+                except Exception as exc:
+                    log.error("sink %s: forget watch %s: %s", sink.name, name, redact(str(exc)))
         return True
 
     def watch_list(self) -> list[dict[str, Any]]:
@@ -600,7 +610,7 @@ class Pipeline:
         for n in (*plan.watches_removed, *plan.watches_changed):
             running = self.watches.get(n)
             if running is not None and running.origin == "config":
-                self.cancel_watch(n)
+                self.cancel_watch(n, forget=n in plan.watches_removed)
         restart: list[WatchConfig] = []
         for n, running in list(self.watches.items()):
             if running.origin != "runtime" or running.done.is_set():
@@ -612,7 +622,7 @@ class Pipeline:
                     n,
                     extra=_extra(w.camera, n),
                 )
-                self.cancel_watch(n)
+                self.cancel_watch(n, forget=True)
             elif depends_on_changes(w, new, cams, backends, set(plan.sinks.touched)):
                 self.cancel_watch(n)
                 restart.append(w)
@@ -809,12 +819,9 @@ class App:
             return True
 
     def tick(self) -> None:
-        """Periodic bookkeeping (MQTT outage start for /healthz)."""
+        """Periodic bookkeeping: ``mqtt_down_since`` mirrors the connection's outage start."""
         mqtt = self.pipeline.mqtt
-        if mqtt is None or mqtt.connected:
-            self.mqtt_down_since = None
-        elif self.mqtt_down_since is None:
-            self.mqtt_down_since = time.time()
+        self.mqtt_down_since = mqtt.disconnected_since if mqtt is not None else None
 
     def collect_metrics(self) -> str:
         """The Prometheus text (pipeline plus control and reload counters)."""
@@ -846,11 +853,8 @@ class App:
         """The /healthz verdict."""
         from pipeline.metrics import pipeline_health
 
-        self.tick()
         m = self.config.metrics
-        return pipeline_health(
-            self.pipeline, m.camera_offline_s, m.sink_failing_s, self.mqtt_down_since
-        )
+        return pipeline_health(self.pipeline, m.camera_offline_s, m.sink_failing_s)
 
     def stop(self) -> None:
         """Graceful stop: no reloads or control, drain looks, flush sinks, publish offline.

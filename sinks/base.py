@@ -75,6 +75,18 @@ class Sink:
         self._check_open()
         self._write_camera_state(state)
 
+    def forget_watch(self, name: str) -> None:
+        """The watch ``name`` is gone for good (cancelled at run time or removed by a reload).
+
+        Sinks drop what they published or keep about it (the MQTT sink clears
+        its Home Assistant discovery topics). Not called when a watch merely
+        ends, restarts or the process stops. The default does nothing; a closed
+        or never-opened sink ignores it.
+        """
+        if self._state != "open":
+            return
+        self._forget_watch(name)
+
     def close(self) -> None:
         """Flush what can be flushed and release resources. Closing twice is a no-op."""
         with self._lock:
@@ -114,6 +126,9 @@ class Sink:
 
     def _write_camera_state(self, state: CameraState) -> None:
         """Write one camera state."""
+
+    def _forget_watch(self, name: str) -> None:
+        """Drop what the sink keeps about a removed watch (default: nothing)."""
 
     def _close(self) -> None:
         """Flush and release resources."""

@@ -8,11 +8,15 @@ Topics (``<p>`` is ``[mqtt] topic_prefix``):
 - ``<p>/cameras/<camera>/state``: the camera state JSON, retained.
 - ``<frigate_prefix>/camera_monitoring``: the baseline's notification JSON (``frigate_compat``).
 - ``<discovery_prefix>/binary_sensor|sensor/<p>/<watch>_.../config``: Home Assistant
-  discovery, published once per watch (``home_assistant``).
+  discovery, published once per watch (``home_assistant``), and cleared (an
+  empty retained payload, which removes the entities) when the watch is removed
+  for good: cancelled at run time or dropped from the config by a reload.
 
 While the broker is away, messages wait in the connection's bounded queue
 (see :class:`sinks.mqtt_connection.MqttConnection`); ``close()`` does not close
-the shared connection, whose ``stop()`` flushes it.
+the shared connection, whose ``stop()`` flushes it. Each sink counts its own
+messages (``stats()``: accepted, sent, queued, dropped, rejected), apart from
+the connection's totals.
 
 Example:
     >>> sink = MqttSink("mqtt", MqttSinkConfig(), connection)  # doctest: +SKIP
@@ -30,7 +34,7 @@ import orjson
 from pipeline.config import MqttSinkConfig
 from pipeline.events import Alert, CameraState, WatchState
 from sinks.base import Sink
-from sinks.mqtt_connection import MqttConnection
+from sinks.mqtt_connection import MqttConnection, MqttTally, TallyStats
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_\-]")
 
@@ -105,8 +109,21 @@ class MqttSink(Sink):
         super().__init__(name)
         self.config = config
         self.connection = connection
+        self.tally = MqttTally()
         self._discovered: set[str] = set()
         self._topics: dict[tuple[str, str, str], str] = {}
+
+    def stats(self) -> TallyStats:
+        """Delivery counters of this sink (accepted, sent, queued, dropped, rejected).
+
+        Example:
+            >>> sink.stats().dropped  # doctest: +SKIP
+            0
+        """
+        return self.tally.stats()
+
+    def _publish(self, topic: str, payload: bytes, retain: bool = False) -> None:
+        self.connection.publish(topic, payload, retain=retain, tally=self.tally)
 
     def _topic(self, group: str, name: str, leaf: str) -> str:
         key = (group, name, leaf)
@@ -123,25 +140,32 @@ class MqttSink(Sink):
         for topic, payload in discovery_messages(
             watch, self.connection, self.config.discovery_prefix
         ):
-            self.connection.publish(topic, payload, retain=True)
+            self._publish(topic, payload, retain=True)
+
+    def _forget_watch(self, name: str) -> None:
+        # Cleared even when not discovered in this process: a previous run may have.
+        self._discovered.discard(name)
+        for key in [k for k in self._topics if k[:2] == ("watches", name)]:
+            del self._topics[key]
+        if not self.config.home_assistant:
+            return
+        for topic, _ in discovery_messages(name, self.connection, self.config.discovery_prefix):
+            self._publish(topic, b"", retain=True)
 
     def _write_alert(self, alert: Alert) -> None:
-        conn = self.connection
         self._discover(alert.watch)
-        conn.publish(self._topic("watches", alert.watch, "alert"), alert.to_json())
+        self._publish(self._topic("watches", alert.watch, "alert"), alert.to_json())
         if self.config.snapshots and alert.jpeg is not None:
-            conn.publish(self._topic("watches", alert.watch, "snapshot"), alert.jpeg, retain=True)
+            self._publish(self._topic("watches", alert.watch, "snapshot"), alert.jpeg, retain=True)
         if self.config.frigate_compat:
-            conn.publish(
+            self._publish(
                 f"{self.config.frigate_prefix}/camera_monitoring",
                 orjson.dumps(alert.frigate_notification()),
             )
 
     def _write_state(self, state: WatchState) -> None:
         self._discover(state.name)
-        conn = self.connection
-        conn.publish(self._topic("watches", state.name, "state"), state.to_json(), retain=True)
+        self._publish(self._topic("watches", state.name, "state"), state.to_json(), retain=True)
 
     def _write_camera_state(self, state: CameraState) -> None:
-        conn = self.connection
-        conn.publish(self._topic("cameras", state.camera, "state"), state.to_json(), retain=True)
+        self._publish(self._topic("cameras", state.camera, "state"), state.to_json(), retain=True)
