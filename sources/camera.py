@@ -15,11 +15,11 @@ from reactivex import abc
 from reactivex.disposable import Disposable
 from reactivex.subject import BehaviorSubject
 
+from pipeline.backoff import Backoff
 from pipeline.config import CameraConfig
 from pipeline.events import CameraState
 from pipeline.frame import Frame
 from pipeline.redact import redact
-from sources.backoff import Backoff
 from sources.decode import GopDecoder, PacketInfo
 from sources.stream_open import OpenSpec, StreamOpenError, open_container, open_spec, safe_error
 

@@ -14,10 +14,10 @@ import av
 import numpy as np
 import pytest
 
+from pipeline.backoff import Backoff
 from pipeline.config import CameraConfig
 from pipeline.events import CameraState
 from pipeline.frame import Frame
-from sources.backoff import Backoff
 from sources.camera import CameraSource
 from sources.stream_open import StreamOpenError, open_container, open_spec
 from tests.support.clips import Clip

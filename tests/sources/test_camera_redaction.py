@@ -11,9 +11,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from pydantic import SecretStr
 
+from pipeline.backoff import Backoff
 from pipeline.config import CameraConfig
 from pipeline.events import CameraState
-from sources.backoff import Backoff
 from sources.camera import CameraSource
 from sources.stream_open import open_container, open_spec
 from tests.sources.conftest import SilentServer
