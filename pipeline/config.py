@@ -397,6 +397,11 @@ class LlamaServerBackendConfig(Model):
     image_width: int = Field(default=512, ge=32, description="Frames are shrunk to this width.")
     image_height: int = Field(default=288, ge=32, description="Frames are shrunk to this height.")
     jpeg_quality: int = Field(default=40, ge=1, le=100, description="JPEG quality of frames sent.")
+    history_images: int = Field(
+        default=1,
+        ge=0,
+        description="Earlier looks that keep their (shrunk) image; older ones go as text only.",
+    )
     max_concurrency: int = Field(default=1, ge=1, description="Requests in flight.")
     read_timeout_s: float = Field(default=120.0, gt=0, description="Read timeout in seconds.")
 
@@ -561,6 +566,16 @@ class WebhookSinkConfig(Model):
     read_timeout_s: float = Field(default=15.0, gt=0, description="Read timeout.")
     backoff_initial_s: float = Field(default=1.0, gt=0, description="First retry delay.")
     backoff_max_s: float = Field(default=600.0, gt=0, description="Longest retry delay.")
+    keep_delivered_s: float = Field(
+        default=7 * 86400.0,
+        ge=0,
+        description="Delete delivered events from the outbox this many seconds after delivery.",
+    )
+    keep_dead_s: float = Field(
+        default=30 * 86400.0,
+        ge=0,
+        description="Delete dead letters from the outbox this many seconds after giving up.",
+    )
 
     @field_validator("url")
     @classmethod

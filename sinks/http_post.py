@@ -1,8 +1,10 @@
 """One keep-alive HTTP(S) connection that POSTs bytes: no redirects, connect and read timeouts.
 
 Built on :mod:`http.client`, which never follows redirects: a 3xx comes back
-as an answer like any other. Errors never raise; they come back as text with
-the URL's password removed.
+as an answer like any other. Errors never raise; they come back as text that
+names only the URL's scheme, host and port (:func:`endpoint_label`): webhook
+URLs often carry their secret in the path, which is registered as a secret
+(:func:`register_url_secrets`) so it is removed from any other text too.
 
 Example:
     >>> poster = HttpPoster("http://127.0.0.1:9/hook", connect_timeout_s=1, read_timeout_s=1)
@@ -17,10 +19,9 @@ import base64
 import http.client
 import ssl
 from dataclasses import dataclass, field
-from email.utils import parsedate_to_datetime
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
-from pipeline.redact import redact, redact_url, register_secret
+from pipeline.redact import redact, register_secret
 
 MAX_BODY = 64 * 1024
 
@@ -40,34 +41,74 @@ class HttpResult:
     error: str | None = None
 
 
-def retry_after_s(value: str | None, now: float) -> float | None:
-    """Return the seconds a ``Retry-After`` value asks to wait (seconds or HTTP date).
+def endpoint_label(url: str) -> str:
+    """Return ``scheme://host[:port]`` of a URL, with ``/...`` when it has more: safe to log.
+
+    Webhook URLs often carry their secret in the path (Discord and Slack
+    ``/api/webhooks/<id>/<token>``, Home Assistant ``/api/webhook/<id>``) or the
+    query, so logs, errors and listings name only the host.
 
     Example:
-        >>> retry_after_s("120", now=0.0)
-        120.0
-        >>> retry_after_s("Thu, 01 Jan 1970 00:01:00 GMT", now=30.0)
-        30.0
-        >>> retry_after_s("soon", now=0.0) is None
-        True
+        >>> endpoint_label("https://bot:pw@discord.com/api/webhooks/1/tok?wait=true")
+        'https://discord.com/...'
+        >>> endpoint_label("http://[::1]:8123")
+        'http://[::1]:8123'
     """
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
     try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    return max(0.0, when.timestamp() - now)
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return "<invalid URL>"
+    host = parts.hostname or "?"
+    if ":" in host:
+        host = f"[{host}]"
+    label = f"{parts.scheme or '?'}://{host}" + (f":{port}" if port is not None else "")
+    if parts.path.strip("/") or parts.query or parts.fragment:
+        label += "/..."
+    return label
+
+
+def register_url_secrets(url: str) -> None:
+    """Register a URL's password, path, long path segments and query values as secrets.
+
+    After this, :func:`pipeline.redact.redact` removes them from any text (an
+    exception's message, a redirect's ``Location``...), not only from logs that
+    use :func:`endpoint_label`. Paths shorter than 8 characters (``/hook``) are
+    not treated as secret; path segments of 16 characters or more and query
+    values of 8 or more (tokens, ids) are, on their own too.
+
+    Example:
+        >>> from pipeline.redact import redact
+        >>> register_url_secrets("https://discord.com/api/webhooks/42/AbCdEfGhIjKlMnOpQrSt")
+        >>> redact("POST failed: /api/webhooks/42/AbCdEfGhIjKlMnOpQrSt/ 404")
+        'POST failed: ***/ 404'
+    """
+    try:
+        parts = urlsplit(url)
+        password = parts.password
+    except ValueError:
+        return
+    if password:
+        register_secret(password)
+        register_secret(unquote(password))
+    target = parts.path + (f"?{parts.query}" if parts.query else "")
+    if len(target) >= 8:
+        register_secret(target)
+        register_secret(unquote(target))
+    for segment in parts.path.split("/"):
+        if len(segment) >= 16:
+            register_secret(segment)
+    for _key, value in parse_qsl(parts.query):
+        if len(value) >= 8:
+            register_secret(value)
 
 
 class HttpPoster:
     """POST to one URL over a reused connection.
 
     Args:
-        url: http:// or https:// URL; ``user:password@`` becomes basic auth.
+        url: http:// or https:// URL; ``user:password@`` becomes basic auth. Its
+            secrets are registered with :func:`pipeline.redact.register_secret`.
         connect_timeout_s: seconds to open the TCP (and TLS) connection.
         read_timeout_s: seconds each read of the answer may take.
         ssl_context: for https; the system's default (verifying) context when None.
@@ -84,7 +125,8 @@ class HttpPoster:
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError("The webhook URL must be http:// or https:// with a host.")
         self.url = url
-        self.safe_url = redact_url(url)
+        self.safe_url = endpoint_label(url)
+        register_url_secrets(url)
         self._https = parts.scheme == "https"
         self._host = parts.hostname
         self._port = parts.port or (443 if self._https else 80)

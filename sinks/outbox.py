@@ -9,6 +9,10 @@ An event is stored *before* its first delivery attempt and keeps the same id
   these with :func:`list_events` and :func:`replay_events` (the CLI's
   ``outbox list`` / ``outbox replay``).
 
+Delivered and dead events are deleted by :meth:`Outbox.prune` once older than
+their retention (the webhook sink runs it periodically with its
+``keep_delivered_s`` and ``keep_dead_s``); pending events are never deleted.
+
 The database runs in WAL mode with ``synchronous=NORMAL``: a committed event
 survives the process being killed (``kill -9``); a power cut may lose the
 last few commits. One file can hold several sinks (column ``sink``).
@@ -31,6 +35,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from sinks.http_post import endpoint_label
+
 Status = Literal["pending", "delivered", "dead"]
 
 _SCHEMA = """
@@ -50,6 +56,7 @@ CREATE TABLE IF NOT EXISTS events (
     done_at REAL
 );
 CREATE INDEX IF NOT EXISTS events_due ON events (sink, status, next_attempt);
+CREATE INDEX IF NOT EXISTS events_done ON events (sink, status, done_at);
 CREATE TABLE IF NOT EXISTS endpoints (
     sink TEXT NOT NULL,
     url TEXT NOT NULL,
@@ -95,11 +102,15 @@ class OutboxEvent:
     done_at: float | None
 
     def summary(self) -> dict[str, Any]:
-        """Return the event without its body, for listings."""
+        """Return the event without its body, for listings.
+
+        The URL is reduced to scheme, host and port (webhook URLs carry secrets
+        in their password, path or query).
+        """
         return {
             "id": self.id,
             "sink": self.sink,
-            "url": self.url,
+            "url": endpoint_label(self.url),
             "kind": self.kind,
             "status": self.status,
             "attempts": self.attempts,
@@ -136,6 +147,8 @@ class Outbox:
         self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
         self._lock = threading.Lock()
         with self._lock:
+            # Only takes effect in a new file: pruned pages can then be handed back.
+            self._db.execute("PRAGMA auto_vacuum=INCREMENTAL")
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.execute("PRAGMA busy_timeout=5000")
@@ -257,6 +270,58 @@ class Outbox:
             "WHERE sink=? AND status='pending'",
             (now, error, sink),
         )
+
+    def prune(
+        self, now: float, keep_delivered_s: float, keep_dead_s: float, sink: str | None = None
+    ) -> int:
+        """Delete delivered and dead events done longer ago than their retention; return how many.
+
+        Pending events are never deleted. Freed pages go back to the file system
+        in files created by this version (``auto_vacuum=INCREMENTAL``); in older
+        files SQLite reuses them, so the file stops growing.
+
+        Example:
+            >>> box = Outbox(Path(":memory:"))
+            >>> ev = box.add("hook", "https://example.com/h", b"{}", "application/json", now=0.0)
+            >>> box.mark_delivered(ev.id, now=1.0, http_status=200)
+            >>> box.prune(now=50.0, keep_delivered_s=60.0, keep_dead_s=600.0)
+            0
+            >>> box.prune(now=100.0, keep_delivered_s=60.0, keep_dead_s=600.0)
+            1
+            >>> box.close()
+
+        Args:
+            now: epoch seconds.
+            keep_delivered_s: how long delivered events are kept after delivery.
+            keep_dead_s: how long dead letters are kept after they were given up.
+            sink: only this sink's events (all sinks by default).
+
+        Raises:
+            ValueError: for a negative retention.
+        """
+        if keep_delivered_s < 0 or keep_dead_s < 0:
+            raise ValueError("Retention times must not be negative.")
+        where = "" if sink is None else " AND sink = ?"
+        extra: tuple[Any, ...] = () if sink is None else (sink,)
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                gone = self._db.execute(
+                    f"DELETE FROM events WHERE status = 'delivered' AND done_at < ?{where}",
+                    (now - keep_delivered_s, *extra),
+                ).rowcount
+                gone += self._db.execute(
+                    f"DELETE FROM events WHERE status = 'dead' AND done_at < ?{where}",
+                    (now - keep_dead_s, *extra),
+                ).rowcount
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            if gone:
+                # executescript steps it to the end (execute() frees one page per step)
+                self._db.executescript("PRAGMA incremental_vacuum;")
+        return gone
 
     def list(
         self, status: Status | None = None, sink: str | None = None, limit: int = 100

@@ -15,6 +15,9 @@ What happens to an alert:
    has one; once an event is older than ``max_age_s`` it becomes a dead letter.
 4. ``close()`` stops the worker after the attempt in flight; what is still
    pending stays in the outbox and is sent on the next start.
+5. Delivered events are deleted ``keep_delivered_s`` after delivery, dead
+   letters ``keep_dead_s`` after they were given up (pruned at start, then
+   every :func:`prune_every_s`); pending events are never deleted.
 
 Example:
     >>> cfg = WebhookSinkConfig(url="https://example.com/h", secret="whsec_...")  # doctest: +SKIP
@@ -34,14 +37,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urljoin
 
 import orjson
 
+from pipeline.backoff import backoff_delay, parse_retry_after
 from pipeline.config import WebhookSinkConfig, read_secret
 from pipeline.events import Alert, WatchState
-from pipeline.redact import redact, redact_url, register_secret
+from pipeline.redact import redact, register_secret
 from sinks.base import Sink
-from sinks.http_post import HttpPoster, HttpResult, retry_after_s
+from sinks.http_post import HttpPoster, HttpResult, endpoint_label, register_url_secrets
 from sinks.outbox import Outbox, OutboxEvent
 from sinks.signing import parse_secrets, signature_header
 
@@ -50,19 +55,14 @@ log = logging.getLogger(__name__)
 USER_AGENT = "lookout-webhook/0.1"
 
 
-def backoff_delay(attempts: int, initial_s: float, max_s: float, rng: random.Random) -> float:
-    """Return the wait after the ``attempts``-th failure: exponential, capped, jittered.
-
-    The result lies in ``[d / 2, d]`` where ``d = min(max_s, initial_s * 2 ** (attempts - 1))``.
+def prune_every_s(config: WebhookSinkConfig) -> float:
+    """How often the sink prunes its outbox: half the shorter retention, within 1 s .. 1 h.
 
     Example:
-        >>> 0.5 <= backoff_delay(1, 1.0, 60.0, random.Random(1)) <= 1.0
-        True
+        >>> prune_every_s(WebhookSinkConfig(url="https://example.com/h"))
+        3600.0
     """
-    if attempts < 1:
-        raise ValueError("attempts must be at least 1.")
-    base = min(max_s, initial_s * 2.0 ** min(attempts - 1, 60))
-    return base * rng.uniform(0.5, 1.0)
+    return min(3600.0, max(1.0, min(config.keep_delivered_s, config.keep_dead_s) / 2))
 
 
 def _iso(epoch: float) -> str:
@@ -151,7 +151,8 @@ class WebhookSink(Sink):
     ) -> None:
         super().__init__(name)
         self.config = config
-        self.safe_url = redact_url(config.url)
+        register_url_secrets(config.url)
+        self.safe_url = endpoint_label(config.url)
         self._keys = load_keys(config)
         self._clock = clock
         self._rng = rng or random.Random()
@@ -162,6 +163,7 @@ class WebhookSink(Sink):
         self._stop = threading.Event()
         self._idle = threading.Event()
         self._thread: threading.Thread | None = None
+        self._next_prune = float("-inf")
         self._counts = {"stored": 0, "delivered": 0, "failed_attempts": 0, "dead": 0}
         self._count_lock = threading.Lock()
 
@@ -260,11 +262,28 @@ class WebhookSink(Sink):
 
     # -- delivery (worker thread) -------------------------------------------------
 
+    def prune(self) -> int:
+        """Delete this sink's delivered and dead events past their retention; return how many.
+
+        The worker runs this at start and then every ``prune_every_s`` (by the
+        sink's clock); call it to prune now.
+        """
+        now = self._clock()
+        gone = self.outbox.prune(
+            now, self.config.keep_delivered_s, self.config.keep_dead_s, sink=self.name
+        )
+        self._next_prune = now + prune_every_s(self.config)
+        if gone:
+            log.info("webhook sink %r: pruned %d old event(s) from the outbox", self.name, gone)
+        return gone
+
     def _run(self) -> None:
         box = self.outbox
         while not self._stop.is_set():
             self._wake.clear()
             try:
+                if self._clock() >= self._next_prune:
+                    self.prune()
                 if box.disabled(self.name, self.config.url):
                     batch: list[OutboxEvent] = []
                 else:
@@ -327,10 +346,10 @@ class WebhookSink(Sink):
         error = self._describe(result)
         attempts = ev.attempts + 1
         delay = backoff_delay(
-            attempts, self.config.backoff_initial_s, self.config.backoff_max_s, self._rng
+            ev.attempts, self.config.backoff_initial_s, self.config.backoff_max_s, rng=self._rng
         )
         if status in (429, 503):
-            asked = retry_after_s(result.headers.get("retry-after"), now)
+            asked = parse_retry_after(result.headers.get("retry-after"), now)
             if asked is not None:
                 delay = asked
         if now + delay - ev.created > self.config.max_age_s:
@@ -350,11 +369,9 @@ class WebhookSink(Sink):
         if result.status is None:
             return result.error or "no answer"
         if 300 <= result.status < 400:
-            where = result.headers.get("location", "?")
-            return (
-                f"HTTP {result.status} redirect to {redact_url(where)} not followed; "
-                "configure the final URL"
-            )
+            where = endpoint_label(urljoin(self.config.url, result.headers.get("location", "")))
+            return f"HTTP {result.status} redirect to {where} not followed; configure the final URL"
+
         return f"HTTP {result.status}"
 
     def _give_up(

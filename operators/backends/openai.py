@@ -40,7 +40,8 @@ from operators.backends.prompt import (
     system_prompt_for,
     user_content,
 )
-from operators.backends.retry import backoff_delay, is_retryable_status, parse_retry_after
+from operators.backends.retry import is_retryable_status
+from pipeline.backoff import backoff_delay, parse_retry_after
 from pipeline.config import OpenAIBackendConfig
 from pipeline.redact import redact, redact_url, register_secret
 from pipeline.verdict import MAX_NEXT_RUN_S, AnswerKind, Verdict
@@ -318,7 +319,7 @@ class OpenAIBackend:
             if attempt >= self.config.retries or self._stopping.is_set():
                 raise _Failure(Verdict.failed(kind, f"{self.name}: {why}"))
             delay = backoff_delay(
-                attempt, self.config.backoff_initial_s, self.config.backoff_max_s, self._rng
+                attempt, self.config.backoff_initial_s, self.config.backoff_max_s, rng=self._rng
             )
             if isinstance(resp, HttpResponse):
                 after = parse_retry_after(resp.headers.get("retry-after"))

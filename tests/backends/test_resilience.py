@@ -11,7 +11,7 @@ import pytest
 
 from operators.backends.circuit import CircuitBreaker, CircuitState
 from operators.backends.openai import OpenAIBackend
-from operators.backends.retry import backoff_delay
+from pipeline.backoff import backoff_delay
 from pipeline.verdict import AnswerKind, Verdict
 from tests.backends.conftest import look
 from tests.support.model_server import Drop, Hang, Reply, ScriptedModelServer, Status
@@ -222,6 +222,6 @@ def test_backoff_is_capped_and_jittered(attempt: int) -> None:
 
     rng = random.Random(attempt)
     for _ in range(50):
-        d = backoff_delay(attempt, 0.5, 4.0, rng)
+        d = backoff_delay(attempt, 0.5, 4.0, rng=rng)
         base = min(4.0, 0.5 * 2**attempt)
         assert base / 2 <= d <= base

@@ -12,10 +12,11 @@ from typing import Any
 import orjson
 import pytest
 
+from pipeline.backoff import backoff_delay
 from pipeline.config import WebhookSinkConfig
 from sinks.outbox import list_events, replay_events
 from sinks.signing import parse_secret, verify
-from sinks.webhook import WebhookSink, backoff_delay
+from sinks.webhook import WebhookSink
 from tests.sinks.conftest import Reply, WebhookReceiver, make_alert, make_state, wait_until
 
 SECRET = "whsec_" + base64.b64encode(b"a-very-secret-key-0123456789abcd").decode()
@@ -119,15 +120,16 @@ def test_500_n_times_then_200_keeps_id_and_backoff(
 
 
 def test_backoff_delay_bounds() -> None:
+    """The sink's n-th failure waits within [d / 2, d], d = min(max, initial * 2**(n-1))."""
     import random
 
     rng = random.Random(7)
     for attempts in range(1, 30):
         d = min(60.0, 1.0 * 2 ** (attempts - 1))
         for _ in range(20):
-            assert d / 2 <= backoff_delay(attempts, 1.0, 60.0, rng) <= d
-    with pytest.raises(ValueError, match="at least 1"):
-        backoff_delay(0, 1.0, 2.0, rng)
+            assert d / 2 <= backoff_delay(attempts - 1, 1.0, 60.0, rng=rng) <= d
+    with pytest.raises(ValueError, match="must not be negative"):
+        backoff_delay(-1, 1.0, 2.0, rng=rng)
 
 
 def test_429_retry_after_is_honoured(
