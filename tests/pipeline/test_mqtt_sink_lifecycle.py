@@ -1,0 +1,141 @@
+"""The MQTT sink in a running App: discovery cleared for removed watches, per-sink metrics, health."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pipeline.config_loader import load_config
+from pipeline.runner import App
+from tests.pipeline.mqtt_client import Recorder, Requester
+from tests.support.clips import Clip
+from tests.support.mosquitto import Mosquitto
+
+
+def _config(clip: Clip, broker: Mosquitto, watches: list[str]) -> str:
+    text = f"""
+[mqtt]
+host = "{broker.host}"
+port = {broker.port}
+topic_prefix = "ha"
+reconnect_max_s = 1
+
+[cameras.front]
+url = "{clip.path}"
+loop = true
+
+[backends.vlm]
+type = "none"
+
+[sinks.mqtt]
+type = "mqtt"
+home_assistant = true
+
+[metrics]
+sink_failing_s = 0.5
+
+[reload]
+watch_file = false
+"""
+    for name in watches:
+        text += f'\n[[watches]]\nname = "{name}"\ncamera = "front"\ncondition = "a {name}"\n'
+    return text
+
+
+def _config_topics(watch: str) -> list[str]:
+    return [
+        f"homeassistant/binary_sensor/ha/{watch}_met/config",
+        f"homeassistant/sensor/ha/{watch}_reasoning/config",
+    ]
+
+
+def _metrics(app: App) -> dict[str, float]:
+    out = {}
+    for line in app.collect_metrics().splitlines():
+        if line and not line.startswith("#"):
+            key, value = line.rsplit(" ", 1)
+            out[key] = float(value)
+    return out
+
+
+def _wait(predicate: Any, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+def test_removed_watches_leave_home_assistant_and_metrics_count_per_sink(
+    tmp_path: Path, mosquitto: Mosquitto, h264_clip: Clip, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "pipeline.toml"
+    path.write_text(_config(h264_clip, mosquitto, ["keep", "drop"]))
+    discovery = Recorder(mosquitto, "homeassistant")
+    requester = Requester(mosquitto, "ha/watches/reply", v5=False)
+    app = App(load_config(path), path)
+    try:
+        app.start()
+        assert app.pipeline.mqtt is not None
+        app.pipeline.mqtt.wait_connected(10)
+        requester.wait_ready("ha")
+
+        def cleared(watch: str) -> bool:
+            got = {t: p for t, p, _ in discovery.messages if t in _config_topics(watch)}
+            return len(got) == 2 and all(p == b"" for p in got.values())
+
+        def discovered(watch: str) -> bool:
+            got = {t for t, p, _ in discovery.messages if t in _config_topics(watch) and p}
+            return len(got) == 2
+
+        _wait(lambda: discovered("keep") and discovered("drop"), 15, "config watches discovered")
+
+        # A run-time watch: discovered when it starts, cleared when cancelled.
+        rt = {"name": "rt", "camera": "front", "condition": "a fox", "backend": "vlm"}
+        assert requester.request("ha/watches/set", rt)["ok"]
+        _wait(lambda: discovered("rt"), 15, "run-time watch discovered")
+        assert requester.request("ha/watches/rt/cancel", None)["ok"]
+        _wait(lambda: cleared("rt"), 10, "run-time watch discovery cleared")
+
+        # A reload that removes a config watch clears its discovery; the kept one stays.
+        path.write_text(_config(h264_clip, mosquitto, ["keep"]))
+        assert app.reload("test")
+        _wait(lambda: cleared("drop"), 10, "removed watch discovery cleared")
+        assert not cleared("keep")
+        late = Recorder(mosquitto, "homeassistant")
+        try:
+            _wait(lambda: discovered_in(late, "keep"), 10, "retained discovery of keep")
+            assert not any(t in _config_topics("drop") for t, _, _ in late.messages)
+        finally:
+            late.close()
+
+        # Per-sink counters of the MQTT sink next to the connection's totals.
+        assert app.pipeline.mqtt.flush(10)
+        m = _metrics(app)
+        assert m['lookout_sink_sent_total{sink="mqtt"}'] >= 10
+        assert m['lookout_sink_dropped_total{sink="mqtt"}'] == 0
+        assert m['lookout_sink_queue_depth{sink="mqtt"}'] == 0
+        assert m['lookout_sink_sent_total{sink="mqtt"}'] <= m["lookout_mqtt_sent_total"]
+        assert m["lookout_mqtt_disconnected_seconds"] == 0
+        assert app.health().ok
+
+        # The broker away for longer than sink_failing_s: /healthz says so, then recovers.
+        mosquitto.stop()
+        _wait(lambda: not app.health().ok, 10, "health to fail")
+        assert any(p.startswith("mqtt: disconnected for") for p in app.health().problems)
+        assert _metrics(app)["lookout_mqtt_disconnected_seconds"] > 0
+        mosquitto.start()
+        _wait(lambda: app.health().ok, 20, "health to recover")
+    finally:
+        requester.close()
+        discovery.close()
+        app.stop()
+    assert "Traceback" not in capsys.readouterr().err
+
+
+def discovered_in(rec: Recorder, watch: str) -> bool:
+    got = {t for t, p, _ in rec.messages if t in _config_topics(watch) and p}
+    return len(got) == 2
