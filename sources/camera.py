@@ -119,6 +119,9 @@ class CameraSource:
         self._holders = 0
         self._taps: list[_Tap] = []
         self._decoder: GopDecoder | None = None
+        self._picture_ready = False  # the current decoder has given a picture
+        self._pictures = 0  # first pictures announced (one per connection or file pass)
+        self._announced: Frame | None = None  # the latest one announced
         self._thread: threading.Thread | None = None
         self._seq = 0
         self._closed = False
@@ -182,26 +185,59 @@ class CameraSource:
         """Return the newest frame (decoded now if the strategy defers decoding), or ``None``.
 
         Waits up to ``timeout`` seconds for a first frame when the camera is held
-        but has none yet. Returns ``None`` at once when nobody holds the camera,
-        and ``None`` while it is offline.
+        but has none yet: not only for the first keyframe but for the first
+        decoded picture (an H.264 decoder with B-frames gives its first picture
+        a few packets after the keyframe). Returns ``None`` at once when nobody
+        holds the camera, and ``None`` while it is offline. ``timeout=None`` or
+        ``0`` does not wait.
         """
         deadline = None if timeout is None else time.monotonic() + max(0.0, timeout)
         with self._lock:
+            seen = self._pictures
+        while True:
+            decoder, ready, announced = self._wait_for_picture(deadline, seen)
+            if announced is not None:
+                return announced
+            if decoder is None:
+                return None
+            frame = decoder.newest()  # without the lock: decoding must not block the demuxer
+            self._count_decodes(decoder)
+            if frame is not None or not ready:
+                return frame
+            # A decoder that has given a picture returns None only once closed
+            # (reconnect or release): wait for the next connection's picture.
+            with self._lock:
+                if self._decoder is decoder:
+                    self._picture_ready = False
+
+    def _wait_for_picture(
+        self, deadline: float | None, seen: int
+    ) -> tuple[GopDecoder | None, bool, Frame | None]:
+        """Wait until the current decoder has given a picture.
+
+        Returns ``(decoder, True, None)`` then. When a connection announced its
+        first picture after ``seen`` but has already ended (a file pass, a
+        dropped stream), returns that picture as ``(None, False, frame)``.
+        Without time left, returns ``(decoder, False, None)`` if a keyframe has
+        arrived (one decode attempt is better than none), else ``(None, False,
+        None)``. The demuxing thread notifies the condition when a connection's
+        first picture is decoded, and on every change of holders, state or closing.
+        """
+        with self._lock:
             while True:
                 if self._holders == 0 or self._closed:
-                    return None
+                    return None, False, None
                 decoder = self._decoder
-                if decoder is not None and decoder.has_picture:
-                    break
-                if deadline is None:
-                    return None
-                remaining = deadline - time.monotonic()
+                if decoder is not None and self._picture_ready:
+                    return decoder, True, None
+                if self._pictures != seen:
+                    return None, False, self._announced
+                remaining = 0.0 if deadline is None else deadline - time.monotonic()
                 if remaining <= 0:
-                    return None
-                self._lock.wait(min(remaining, 0.5))
-        frame = decoder.newest()
-        self._count_decodes(decoder)
-        return frame
+                    if decoder is not None and decoder.has_picture:
+                        return decoder, False, None
+                    return None, False, None
+                self._lock.wait(remaining)
 
     def frames(self, fps: float | None = None) -> reactivex.Observable[Frame]:
         """Frames as they come (``fps=None``) or at most ``fps`` per second of stream time.
@@ -261,6 +297,7 @@ class CameraSource:
             if self._closed:
                 return
             self._closed = True
+            self._announced = None
             self._stop.set()
             self._lock.notify_all()
             thread = self._thread
@@ -319,6 +356,7 @@ class CameraSource:
             finally:
                 with self._lock:
                     decoder, self._decoder = self._decoder, None
+                    self._picture_ready = False
                 if decoder is not None:
                     self._count_decodes(decoder)
                     decoder.close()
@@ -337,6 +375,7 @@ class CameraSource:
         decoder = GopDecoder(self.name, stream.codec_context, self.config.decode)
         with self._lock:
             self._decoder = decoder
+            self._picture_ready = False
         tb: Fraction | None = stream.time_base
         # pts * num / den: exact enough, and Fraction arithmetic per packet is not free.
         tb_num, tb_den = (tb.numerator, tb.denominator) if tb else (0, 1)
@@ -385,9 +424,13 @@ class CameraSource:
             decoder.push(packet, info)
             if not pictured:
                 # Online means a picture was decoded, not merely that packets arrive.
-                pictured = decoder.has_picture and decoder.newest() is not None
+                first = decoder.newest() if decoder.has_picture else None
+                pictured = first is not None
                 if pictured:
                     with self._lock:
+                        self._picture_ready = True
+                        self._pictures += 1
+                        self._announced = first
                         self._lock.notify_all()  # wake latest() callers waiting for a picture
                     if not self._state.online:
                         self._backoff.reset()

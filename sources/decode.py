@@ -107,7 +107,13 @@ class GopDecoder:
 
     @property
     def has_picture(self) -> bool:
-        """Whether :meth:`newest` can return a frame (a keyframe has arrived)."""
+        """Whether a keyframe has arrived, so that :meth:`newest` has something to decode.
+
+        Not a promise of a picture: an H.264 decoder with B-frames gives its
+        first picture a few packets after the keyframe, and :meth:`newest`
+        returns ``None`` until then. ``CameraSource.latest`` waits for the
+        picture itself.
+        """
         with self._packets_lock:
             return bool(self._gop) or self._newest is not None
 
