@@ -19,7 +19,6 @@ Example:
 from __future__ import annotations
 
 import contextlib
-import io
 import logging
 import os
 import shutil
@@ -27,18 +26,20 @@ import socket
 import subprocess
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import replace
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO
 
+from pydantic import SecretStr
+
 from operators.backends.base import Availability, BackendError, LookRequest
 from operators.backends.http import HttpClient, TransportError
+from operators.backends.image_fit import ShrinkCache, fit_request
 from operators.backends.openai import OpenAIBackend
+from pipeline.backoff import backoff_delay
 from pipeline.config import LlamaServerBackendConfig, OpenAIBackendConfig
-from pipeline.frame import Frame
-from pipeline.redact import redact
+from pipeline.redact import MASK, redact, register_secret
 from pipeline.verdict import AnswerKind, Verdict
 
 log = logging.getLogger("lookout.backends.llama_server")
@@ -47,25 +48,72 @@ RESTART_BACKOFF_INITIAL_S = 1.0
 RESTART_BACKOFF_MAX_S = 60.0
 
 
-def shrink_jpeg(frame: Frame, width: int, height: int, quality: int) -> bytes:
-    """Encode a frame as JPEG, fitted inside ``width`` x ``height`` (aspect kept, never enlarged).
+SECRET_FLAGS = frozenset({"--api-key", "--hf-token", "-hft", "--api-key-file"})
+"""llama-server options whose value is a secret (``--api-key-file``: the file's keys)."""
+
+
+def secret_args(args: Sequence[str]) -> list[str]:
+    """Return the secret values in llama-server arguments (``--api-key K`` or ``--api-key=K``).
+
+    ``--api-key`` may hold several keys separated by commas: each is returned
+    too. For ``--api-key-file`` the keys in the file are returned (one a line).
 
     Example:
-        >>> import numpy as np
-        >>> f = Frame(camera="c", seq=0, wall_time=0.0, stream_time=None, width=1280,
-        ...           height=720, rgb=np.zeros((720, 1280, 3), np.uint8))
-        >>> from PIL import Image
-        >>> Image.open(io.BytesIO(shrink_jpeg(f, 512, 288, 40))).size
-        (512, 288)
+        >>> secret_args(["--no-webui", "--api-key", "k-123,k-456", "--hf-token=hf_abc"])
+        ['k-123,k-456', 'k-123', 'k-456', 'hf_abc']
     """
-    from PIL import Image
+    found: list[str] = []
+    for i, arg in enumerate(args):
+        flag, eq, inline = arg.partition("=")
+        if flag not in SECRET_FLAGS:
+            continue
+        value = inline if eq else (args[i + 1] if i + 1 < len(args) else "")
+        if not value:
+            continue
+        if flag == "--api-key-file":
+            with contextlib.suppress(OSError, UnicodeDecodeError):
+                found += [line.strip() for line in Path(value).read_text().splitlines()]
+            continue
+        found.append(value)
+        if "," in value:
+            found += [part.strip() for part in value.split(",")]
+    return [v for v in found if v]
 
-    scale = min(1.0, width / frame.width, height / frame.height)
-    w = max(1, round(frame.width * scale))
-    h = max(1, round(frame.height * scale))
-    buf = io.BytesIO()
-    Image.fromarray(frame.to_rgb(w, h)).save(buf, "JPEG", quality=quality)
-    return buf.getvalue()
+
+def masked_args(args: Sequence[str]) -> list[str]:
+    """Return the arguments with every secret value (see :data:`SECRET_FLAGS`) as ``***``.
+
+    Example:
+        >>> masked_args(["--api-key", "k-123", "--hf-token=hf_abc", "--threads", "2"])
+        ['--api-key', '***', '--hf-token=***', '--threads', '2']
+    """
+    out = list(args)
+    for i, arg in enumerate(args):
+        flag, eq, _ = arg.partition("=")
+        if flag in SECRET_FLAGS and flag != "--api-key-file":
+            if eq:
+                out[i] = f"{flag}={MASK}"
+            elif i + 1 < len(out):
+                out[i + 1] = MASK
+    return out
+
+
+def api_key(args: Sequence[str]) -> str | None:
+    """Return the first API key the server will demand (``--api-key`` or ``--api-key-file``).
+
+    Example:
+        >>> api_key(["--api-key", "k-123,k-456"]), api_key(["--threads", "2"])
+        ('k-123', None)
+    """
+    for i, arg in enumerate(args):
+        flag, eq, inline = arg.partition("=")
+        value = inline if eq else (args[i + 1] if i + 1 < len(args) else "")
+        if flag == "--api-key" and value:
+            return value.split(",")[0].strip() or None
+        if flag == "--api-key-file" and value:
+            keys = secret_args([arg] if eq else [arg, value])
+            return keys[0] if keys else None
+    return None
 
 
 def resolve_binary(binary: Path) -> str | None:
@@ -131,6 +179,10 @@ class LlamaServerBackend:
     ) -> None:
         self.name = name
         self.config = config
+        for secret in secret_args(config.extra_args):
+            register_secret(secret)
+        self._api_key = api_key(config.extra_args)
+        self._shrunk = ShrinkCache()
         self.needs_gpu = config.gpu_layers > 0
         self.takes_images = config.mmproj is not None
         self.ram_mb = self._estimate_ram_mb()
@@ -252,8 +304,8 @@ class LlamaServerBackend:
             if self._proc is not None:  # it died under us: a crash
                 code = self._proc.returncode
                 self._crashes += 1
-                delay = min(
-                    RESTART_BACKOFF_MAX_S, RESTART_BACKOFF_INITIAL_S * 2 ** (self._crashes - 1)
+                delay = backoff_delay(
+                    self._crashes - 1, RESTART_BACKOFF_INITIAL_S, RESTART_BACKOFF_MAX_S, jitter=0.0
                 )
                 self._next_start = self._clock() + delay
                 self._note(f"llama-server exited with code {code}; restart in {delay:g} s")
@@ -283,7 +335,8 @@ class LlamaServerBackend:
             cfg.log_file.parent.mkdir(parents=True, exist_ok=True)
             self._log = open(cfg.log_file, "ab")  # noqa: SIM115 - kept open while it runs
         stamp = datetime.now(UTC).isoformat(timespec="seconds")
-        header = f"\n==== lookout session {stamp} backend {self.name}: {' '.join(cmd)} ====\n"
+        shown = " ".join(masked_args(cmd))
+        header = f"\n==== lookout session {stamp} backend {self.name}: {shown} ====\n"
         self._log.write(redact(header).encode())
         self._log.flush()
         try:
@@ -297,7 +350,8 @@ class LlamaServerBackend:
         self._port = port
         self.starts += 1
         root = f"http://{cfg.host}:{port}"
-        health = HttpClient(root, connect_timeout_s=1.0, read_timeout_s=5.0, pool_size=1)
+        auth = {"Authorization": f"Bearer {self._api_key}"} if self._api_key else None
+        health = HttpClient(root, auth, connect_timeout_s=1.0, read_timeout_s=5.0, pool_size=1)
         deadline = time.monotonic() + cfg.startup_timeout_s
         try:
             while True:
@@ -324,6 +378,7 @@ class LlamaServerBackend:
             retries=1,
             backoff_initial_s=0.2,
             backoff_max_s=2.0,
+            api_key=SecretStr(self._api_key) if self._api_key else None,
         )
         self._inner = OpenAIBackend(self.name, inner_cfg)
         self._inner.start()
@@ -347,12 +402,22 @@ class LlamaServerBackend:
             self._last_used = self._clock()
 
     def judge(self, request: LookRequest) -> Verdict:
-        """Start the server if needed, shrink the frame, and judge through the openai code."""
+        """Start the server if needed, fit the images, and judge through the openai code.
+
+        The frame and the images of the latest ``history_images`` earlier turns
+        are shrunk into ``image_width`` x ``image_height`` (each JPEG once, see
+        :func:`~operators.backends.image_fit.fit_request`); older turns go as text.
+        """
         t0 = time.monotonic()
-        if request.frame is not None:
-            cfg = self.config
-            jpeg = shrink_jpeg(request.frame, cfg.image_width, cfg.image_height, cfg.jpeg_quality)
-            request = replace(request, jpeg=jpeg)
+        cfg = self.config
+        request = fit_request(
+            request,
+            cfg.image_width,
+            cfg.image_height,
+            cfg.jpeg_quality,
+            cfg.history_images,
+            self._shrunk,
+        )
         got = self._begin()
         if isinstance(got, str):
             return Verdict.failed(AnswerKind.UNAVAILABLE, f"{self.name}: {got}").with_latency(

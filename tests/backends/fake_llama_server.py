@@ -8,11 +8,18 @@ instead. It checks the files it is given, prints a llama.cpp-like log, answers
 - ``FAKE_LLAMA_LOAD_S``: seconds of "loading" (default 0.3).
 - ``FAKE_LLAMA_CRASH_ON``: exit with code 3 on this chat request (1-based).
 - ``FAKE_LLAMA_REPLY``: the content of every answer.
+
+Each chat request prints ``chat: images N sizes [(w, h), ...]`` (the images it
+carried, oldest first), so tests can check what the backend sent. With
+``--api-key`` every request needs the bearer key (as llama-server; the key is
+never printed).
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
+import io
 import os
 import signal
 import sys
@@ -27,6 +34,23 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from tests.support.model_server import Reply, ScriptedModelServer, Step
 
 
+def image_sizes(body: Any) -> list[tuple[int, int]]:
+    """Return the (width, height) of every image in a chat request, in order."""
+    from PIL import Image
+
+    sizes: list[tuple[int, int]] = []
+    for message in body.get("messages", []):
+        content = message.get("content")
+        if not isinstance(content, list):
+            continue
+        for part in content:
+            if part.get("type") == "image_url":
+                data = base64.b64decode(part["image_url"]["url"].split(",", 1)[1])
+                with Image.open(io.BytesIO(data)) as image:
+                    sizes.append(image.size)
+    return sizes
+
+
 def main() -> int:
     p = argparse.ArgumentParser(prog="llama-server")
     p.add_argument("-m", "--model", required=True)
@@ -36,6 +60,7 @@ def main() -> int:
     p.add_argument("-c", "--ctx-size", type=int, default=4096)
     p.add_argument("-ngl", "--n-gpu-layers", type=int, default=0)
     p.add_argument("-t", "--threads", type=int)
+    p.add_argument("--api-key")
     args, extra = p.parse_known_args()
     for path in (args.model, args.mmproj):
         if path is not None and not Path(path).is_file():
@@ -48,8 +73,10 @@ def main() -> int:
     )
     count = [0]
 
-    def responder(_body: Any) -> Step:
+    def responder(body: Any) -> Step:
         count[0] += 1
+        sizes = image_sizes(body)
+        print(f"chat: images {len(sizes)} sizes {sizes}", flush=True)
         if crash_on and count[0] >= crash_on:
             print("GGML_ASSERT: fake crash", flush=True)
             os._exit(3)
@@ -60,6 +87,7 @@ def main() -> int:
         port=args.port,
         model_id=Path(args.model).name,
         vision=bool(args.mmproj),
+        api_key=args.api_key.split(",")[0] if args.api_key else None,
     )
     server.healthy = False
     stop = threading.Event()

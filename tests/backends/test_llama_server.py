@@ -3,70 +3,17 @@
 from __future__ import annotations
 
 import os
-import stat
-import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 from PIL import Image
 
 from operators.backends.llama_server import LlamaServerBackend
 from pipeline.config import LlamaServerBackendConfig
-from pipeline.frame import Frame
 from pipeline.verdict import AnswerKind
-from tests.backends.conftest import look
-
-FAKE = Path(__file__).with_name("fake_llama_server.py")
-
-
-@pytest.fixture
-def fake_binary(tmp_path: Path) -> Path:
-    exe = tmp_path / "bin" / "llama-server"
-    exe.parent.mkdir()
-    exe.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{FAKE}" "$@"\n')
-    exe.chmod(exe.stat().st_mode | stat.S_IXUSR)
-    return exe
-
-
-@pytest.fixture
-def model_files(tmp_path: Path) -> tuple[Path, Path]:
-    model = tmp_path / "smolvlm.gguf"
-    mmproj = tmp_path / "mmproj.gguf"
-    model.write_bytes(b"GGUF" + b"\0" * 1024)
-    mmproj.write_bytes(b"GGUF" + b"\0" * 512)
-    return model, mmproj
-
-
-@pytest.fixture
-def make_llama(fake_binary: Path, model_files: tuple[Path, Path], tmp_path: Path) -> Iterator[Any]:
-    made: list[LlamaServerBackend] = []
-
-    def factory(**kw: Any) -> LlamaServerBackend:
-        kw.setdefault("binary", fake_binary)
-        kw.setdefault("model", model_files[0])
-        kw.setdefault("mmproj", model_files[1])
-        kw.setdefault("log_file", tmp_path / "logs" / "llama-server.log")
-        kw.setdefault("startup_timeout_s", 20.0)
-        backend = LlamaServerBackend("local", LlamaServerBackendConfig(**kw))
-        made.append(backend)
-        backend.start()
-        return backend
-
-    yield factory
-    for backend in made:
-        backend.stop()
-
-
-def frame(width: int = 1280, height: int = 720) -> Frame:
-    rgb = np.zeros((height, width, 3), np.uint8)
-    rgb[:, : width // 2] = (200, 30, 30)
-    return Frame(
-        camera="porch", seq=1, wall_time=0.0, stream_time=None, width=width, height=height, rgb=rgb
-    )
+from tests.backends.conftest import frame, look
 
 
 def test_missing_files_are_unavailable_with_reasons(tmp_path: Path, fake_binary: Path) -> None:
@@ -101,7 +48,7 @@ def test_lazy_start_health_wait_shrunk_frame_and_log(make_llama: Any, tmp_path: 
 def test_frames_are_shrunk_for_speed(make_llama: Any) -> None:
     import io
 
-    from operators.backends.llama_server import shrink_jpeg
+    from operators.backends.image_fit import shrink_jpeg
 
     data = shrink_jpeg(frame(1920, 1080), 512, 288, 40)
     assert Image.open(io.BytesIO(data)).size == (512, 288)
