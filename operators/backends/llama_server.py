@@ -5,7 +5,12 @@ The server starts when the first look needs it, Lookout waits for its
 evidence of a crash survives the restart), restarts it after a crash with
 backoff, stops it after ``idle_unload_s`` without looks and at shutdown. Looks
 go through the :class:`~operators.backends.openai.OpenAIBackend` code, with
-frames shrunk to ``image_width`` x ``image_height`` at ``jpeg_quality``.
+the frame and the latest ``history_images`` history images shrunk to
+``image_width`` x ``image_height`` at ``jpeg_quality`` (older turns as text), so
+a look fits a small context (:mod:`operators.backends.image_fit`). Secret
+``extra_args`` values (``--api-key``, ``--api-key-file``'s keys, ``--hf-token``)
+are masked in the log header, registered with :func:`~pipeline.redact.register_secret`,
+and the API key is sent with every request.
 
 Example:
     >>> from pathlib import Path
