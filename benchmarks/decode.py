@@ -4,14 +4,17 @@ Run: ``.venv/bin/python -m benchmarks.decode [--quick]``
 
 Generates 1080p30 H.264 clips (keyframe every 60 frames, about 4 Mbit/s) and
 measures, in one run, CPU seconds (user + system, all threads) per minute of
-video on each. Two clips, because the ``keyframes`` figure depends on how much
-of the bitrate goes into keyframes:
+video on each. Several clips, because the ``keyframes`` figure depends on how
+much of the bitrate goes into keyframes:
 
-- ``footage`` (the headline figures): the real walkway footage in
+- ``pattern`` (the headline figures, the generated clip the issue describes):
+  FFmpeg's ``testsrc2`` test pattern (through PyAV's lavfi input): moving
+  content, ordinary keyframes;
+- ``footage``: the real walkway footage in
   ``../shared/data/vtest.avi`` upscaled, with sensor-like noise: like a fixed
   camera, cheap P-frames and costly keyframes (about 225 KB each);
-- ``synthetic``: the clip the issue describes, generated: a panning block
-  texture with a moving box (about 3.3 Mbit/s).
+- ``synthetic``: a panning random block texture with a moving box (about 3.3
+  Mbit/s): every keyframe is as costly as the whole texture.
 
 Runs on each clip:
 
@@ -104,14 +107,29 @@ def _synthetic_frames(seconds: float) -> Iterator[np.ndarray]:
         yield img
 
 
+def _pattern_frames(seconds: float) -> Iterator[np.ndarray]:
+    """FFmpeg's ``testsrc2`` pattern at 1080p30, read through PyAV's lavfi input."""
+    spec = f"testsrc2=size={WIDTH}x{HEIGHT}:rate={FPS}:duration={seconds:g}"
+    with av.open(spec, format="lavfi") as src:
+        for f in src.decode(video=0):
+            yield f.to_ndarray(format="rgb24")
+
+
+CLIP_KINDS = {
+    "footage": _footage_frames,
+    "synthetic": _synthetic_frames,
+    "pattern": _pattern_frames,
+}
+
+
 def make_clip(path: Path, seconds: float, content: str = "footage") -> tuple[Path, str]:
     """Write a 1080p30 H.264 test clip; return it and what it shows.
 
-    ``content`` is ``footage`` (falls back to ``synthetic`` when the file is missing)
-    or ``synthetic``.
+    ``content`` is ``footage`` (falls back to ``synthetic`` when the file is missing),
+    ``synthetic`` or ``pattern``.
     """
-    source = "footage" if content == "footage" and FOOTAGE.is_file() else "synthetic"
-    frames = _footage_frames(seconds) if source == "footage" else _synthetic_frames(seconds)
+    source = "synthetic" if content == "footage" and not FOOTAGE.is_file() else content
+    frames = CLIP_KINDS[source](seconds)
     with av.open(str(path), mode="w") as out:
         stream = _x264_stream(out)
         for i, img in enumerate(frames):
@@ -256,8 +274,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="20 s clips, 3 runs (default 60 s, 5)")
     parser.add_argument(
         "--clips",
-        default="footage,synthetic",
-        help="comma-separated clips to measure: footage, synthetic (default: both)",
+        default="pattern,footage,synthetic",
+        help="comma-separated clips to measure: footage, pattern, synthetic",
     )
     parser.add_argument("--rss-probe", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--cameras", type=int, default=2, help="cameras in the RSS probe")
@@ -266,8 +284,8 @@ def main(argv: list[str] | None = None) -> int:
         rss_probe(args.rss_probe, args.cameras)
         return 0
     kinds = [k.strip() for k in args.clips.split(",") if k.strip()]
-    if not kinds or any(k not in ("footage", "synthetic") for k in kinds):
-        parser.error("--clips takes footage and/or synthetic")
+    if not kinds or any(k not in CLIP_KINDS for k in kinds):
+        parser.error(f"--clips takes any of {', '.join(CLIP_KINDS)}")
 
     seconds, reps = (20.0, 3) if args.quick else (60.0, 5)
     clips: dict[str, dict[str, object]] = {}
