@@ -1,8 +1,10 @@
+import dataclasses
+
 import pytest
 import reactivex
 
 from operators.labels import filter_labels
-from operators.zones import Zone, ZoneTracker, in_zones
+from operators.zones import Zone, ZoneTracker, in_zones, with_zones
 from pipeline.config import ZoneConfig
 from pipeline.detection import Box, Detection
 
@@ -118,3 +120,16 @@ def test_filter_labels() -> None:
     assert out == ["Person", "cat"]
     with pytest.raises(ValueError):
         filter_labels([" "])
+
+
+def test_with_zones_is_replace_without_its_cost() -> None:
+    d = Detection(camera="c", label="person", score=0.5, box=Box(1, 2, 3, 4), time=7.0,
+                  frame_size=(10, 20), object_id="9", zones=("a",), source="frigate",
+                  stationary=True, event="update", extra={"k": 1})  # fmt: skip
+    copy = with_zones(d, ("b", "c"))
+    expected = dataclasses.replace(d, zones=("b", "c"))
+    assert copy is not d and d.zones == ("a",)
+    assert copy == expected and copy.extra is expected.extra
+    assert {f.name: getattr(copy, f.name) for f in dataclasses.fields(Detection)} == {
+        f.name: getattr(expected, f.name) for f in dataclasses.fields(Detection)
+    }
