@@ -6,11 +6,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from reactivex.testing import ReactiveTest, TestScheduler
 
+from operators.backends.base import Availability, LookRequest
 from operators.budget import LookBudget
 from operators.cooldown import cooldown
 from operators.history import History
 from operators.sampler import adaptive_sampler
-from pipeline.verdict import AnswerKind, Verdict, clamp_next_run
+from operators.watch import run_watch
+from pipeline.config import WatchConfig
+from pipeline.detection import Box, Detection
+from pipeline.events import LookRecord
+from pipeline.verdict import AnswerKind, Verdict
+from tests.operators.fakes import StaticFrames, rgb_frame
 
 on_next, on_completed = ReactiveTest.on_next, ReactiveTest.on_completed
 
@@ -59,33 +65,76 @@ def test_cooldown_never_lets_two_wakes_through_in_a_window(
     assert bool(wakes) == bool(times)  # every burst ends in a wake
 
 
+class RawBackend:
+    """Answers each look with a verdict built directly: ``next_run_in`` exactly as given.
+
+    ``Verdict.answered`` clamps; this does not, so only the watch's own
+    clamping stands between a model's wild ``next_run_in`` and the timer.
+    """
+
+    name = "raw"
+    type = "raw"
+    needs_gpu = False
+    ram_mb = 0
+    takes_images = True
+
+    def __init__(self, delays: list[float | None]) -> None:
+        self.delays = list(delays)
+
+    def availability(self) -> Availability:
+        return Availability(True)
+
+    def start(self) -> None:
+        pass
+
+    def stop(self) -> None:
+        pass
+
+    def judge(self, request: LookRequest) -> Verdict:
+        n = self.delays.pop(0) if self.delays else 30.0
+        if n is None:
+            return Verdict.failed(AnswerKind.EMPTY, "empty answer")
+        return Verdict(kind=AnswerKind.NOT_MET, condition_met=False, next_run_in=n)
+
+    def describe(self, jpeg: bytes, prompt: str) -> str:
+        return ""
+
+
+raw_next_run_in = st.one_of(
+    st.floats(-1e6, 1e6, allow_nan=False),
+    st.sampled_from([0.0, -1.0, 0.5, 300.5, 1e9, float("inf"), float("-inf")]),
+    st.none(),
+)
+
+
 @settings(max_examples=60, deadline=None)
 @given(
-    st.lists(st.one_of(st.integers(-1000, 1000), st.none()), min_size=1, max_size=15),
-    st.lists(st.floats(0, 2000, allow_nan=False), max_size=20),
+    st.lists(raw_next_run_in, min_size=1, max_size=12),
+    st.lists(st.floats(0, 1000, allow_nan=False), max_size=20),
 )
-def test_next_look_always_within_bounds(answers: list[int | None], wakes: list[float]) -> None:
+def test_next_look_always_within_bounds(delays: list[float | None], wakes: list[float]) -> None:
+    """Whatever ``next_run_in`` a model gives, the next look is 1 to 300 s after the last.
+
+    Driven through ``run_watch`` (its ``next_delay`` clamps with
+    ``clamp_next_run``), with detections that wake the watch early.
+    """
     s = TestScheduler()
-    queue = list(answers)
-
-    def look(trigger: str) -> Verdict:
-        n = queue.pop(0) if queue else 30
-        return Verdict.answered(False, n) if n is not None else Verdict.failed(AnswerKind.EMPTY, "")
-
-    ws = s.create_hot_observable([on_next(t, None) for t in sorted(wakes)])
-    looks = _collect(
-        s,
-        ws.pipe(
-            adaptive_sampler(
-                look, lambda v: clamp_next_run(v.next_run_in), scheduler=s, look_scheduler=s
-            )
-        ),
-        3000.0,
-    )
+    until = 1000.0
+    person = Detection(camera="porch", label="person", score=0.9, box=Box(0, 0, 10, 10), time=0)
+    detections = s.create_hot_observable([on_next(t, person) for t in sorted(wakes)])
+    watch = WatchConfig(name="w", camera="porch", condition="someone", labels=["person"],
+                        max_duration_minutes=0)  # fmt: skip
+    events = run_watch(watch, frames=StaticFrames(rgb_frame()), backend=RawBackend(delays),
+                       detections=detections, scheduler=s, look_scheduler=s)  # fmt: skip
+    looks = [(t, e) for t, e in _collect(s, events, until) if isinstance(e, LookRecord)]
+    assert [e.verdict.next_run_in for _, e in looks[: len(delays)]] == [
+        30.0 if n is None else n for n in delays
+    ]  # the verdicts reach the watch unclamped
     times = [t for t, _ in looks]
-    assert times and times[0] == 0.0
+    assert times[0] == 0.0
     gaps = [b - a for a, b in itertools.pairwise(times)]
-    assert all(1.0 - 1e-9 <= g <= 300.0 + 1e-9 for g in gaps)
+    assert all(1.0 - 1e-9 <= g <= 300.0 + 1e-9 for g in gaps), gaps
+    assert times[-1] >= until - 300.0  # and it kept looking
 
 
 class SlowLooks:
