@@ -1,9 +1,11 @@
 """``latest(timeout)`` waits for a decoded picture, not merely for the first keyframe packet.
 
 An H.264 stream with B-frames gives its first picture a few packets after the
-keyframe (decoder delay). At 1 fps that is about 2 s of real time in which
+keyframe (decoder delay). At 2 fps that is about 1.5 s of real time in which
 the keyframe is in but no picture is out: a ``latest(10)`` called then must
-wait for the picture instead of answering ``None``.
+wait for the picture instead of answering ``None``. (The RTSP fixture encodes
+with ``tune=zerolatency``, no B-frames: there it guards against regressions
+only; the file clips reproduce the bug.)
 """
 
 from __future__ import annotations
@@ -21,8 +23,8 @@ from tests.support.rtsp import RtspServer
 
 @pytest.fixture
 def delayed_clip(clip_factory: Callable[..., Clip]) -> Clip:
-    """1 fps, two B-frames: the decoder's first picture comes out with the third packet."""
-    return clip_factory(seconds=6.0, fps=1, gop=6, bframes=2)
+    """2 fps, two B-frames: the decoder's first picture comes out about 1.5 s after the keyframe."""
+    return clip_factory(seconds=4.0, fps=2, gop=8, bframes=2)
 
 
 # (``keyframes`` drains the decoder for each keyframe: it has no such delay.)
@@ -31,9 +33,9 @@ def test_first_latest_on_a_fresh_file_camera_gets_a_frame(delayed_clip: Clip, de
     config = CameraConfig(url=str(delayed_clip.path), decode=decode, loop=True)  # type: ignore[arg-type]
     with CameraSource("porch", config) as camera:
         hold = camera.connect()
-        # Let the keyframe packet arrive; the first picture is about 2 s away
+        # Let the keyframe packet arrive; the first picture is about 1.5 s away
         # (real-time pacing), so the camera cannot be online yet.
-        time.sleep(0.5)
+        time.sleep(0.3)
         assert not camera.state.online
         frame = camera.latest(timeout=10)
         hold.dispose()
@@ -50,7 +52,7 @@ def test_every_latest_gets_a_frame_across_loops(clip_factory: Callable[..., Clip
     with CameraSource("porch", config) as camera:
         hold = camera.connect()
         got = []
-        for _ in range(5):
+        for _ in range(4):
             got.append(camera.latest(timeout=10))
             time.sleep(0.7)
         hold.dispose()
