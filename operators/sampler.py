@@ -5,7 +5,8 @@ look the next one is due after ``next_delay(result)`` seconds (the model's
 ``next_run_in``, clamped, or the baseline's fallbacks); a wake ends the wait
 early. At most one look is in flight: a wake that arrives during a look is
 dropped, never queued, and a wake never starts a look sooner than
-``min_gap`` seconds after the previous one ended.
+``min_gap`` seconds after the previous one ended. The observer is never called
+with the sampler's lock held (see :mod:`operators.serial`).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from reactivex.disposable import CompositeDisposable, Disposable, SerialDisposab
 from reactivex.scheduler import ThreadPoolScheduler, TimeoutScheduler
 
 from operators.budget import LookBudget
+from operators.serial import SerialEmitter
 from pipeline.verdict import MIN_NEXT_RUN_S
 
 _R = TypeVar("_R")
@@ -88,6 +90,9 @@ def adaptive_sampler(
             sched = scheduler or default or TimeoutScheduler.singleton()
             pool = look_scheduler or shared_look_scheduler()
             lock = threading.RLock()
+            # Never call the observer with ``lock`` held: it may block on locks
+            # of its own (a watch, a sink) that a thread waiting here holds.
+            out: SerialEmitter[_R] = SerialEmitter(observer)
             timer = SerialDisposable()
             running = SerialDisposable()
             st = {"in_flight": False, "done": False, "last_end": float("-inf")}
@@ -122,23 +127,26 @@ def adaptive_sampler(
                 except Exception as exc:
                     with lock:
                         st["done"] = True
-                    observer.on_error(exc)
+                        out.push_error(exc)
+                    out.drain()
                     return
                 with lock:
                     if st["done"]:
                         return
-                    observer.on_next(result)
+                    out.push_next(result)
+                # Still "in flight" while the result is delivered: wakes are dropped.
+                out.drain()
+                with lock:
                     st["in_flight"] = False
                     st["last_end"] = now_s(sched)
                     if st["done"]:
                         return
                     try:
-                        delay = float(next_delay(result))
+                        schedule(float(next_delay(result)), "timer")
                     except Exception as exc:
                         st["done"] = True
-                        observer.on_error(exc)
-                        return
-                    schedule(delay, "timer")
+                        out.push_error(exc)
+                out.drain()
 
             def on_wake(_: Any) -> None:
                 # Most wakes come while a look is in flight (detections are
@@ -161,7 +169,8 @@ def adaptive_sampler(
                 with lock:
                     st["done"] = True
                     timer.dispose()
-                observer.on_error(exc)
+                    out.push_error(exc)
+                out.drain()
 
             def stop() -> None:
                 with lock:

@@ -32,6 +32,7 @@ from operators.encode import encode_jpeg
 from operators.history import History
 from operators.labels import filter_labels
 from operators.sampler import adaptive_sampler, now_s
+from operators.serial import SerialEmitter
 from operators.zones import in_zones
 from pipeline.config import WatchConfig, ZoneConfig
 from pipeline.detection import Detection
@@ -136,6 +137,9 @@ def run_watch(
         sched = scheduler or default or TimeoutScheduler.singleton()
         jid = job_id or uuid.uuid4().hex
         lock = threading.RLock()
+        # Events are computed under ``lock`` and delivered after it is released:
+        # the observer (the runner, its sinks) may block on its own locks.
+        out: SerialEmitter[WatchEvent] = SerialEmitter(observer)
         history = History(config.history_turns, config.history_images)
         budget = LookBudget(config.max_looks_per_hour)
         recent: deque[Detection] = deque(maxlen=RECENT_DETECTIONS_MAX)
@@ -160,16 +164,23 @@ def run_watch(
 
         def emit_state(**changes: Any) -> None:
             state[0] = state[0].evolve(**changes)
-            observer.on_next(state[0])
+            out.push_next(state[0])
+
+        def end(status: WatchStatus, error: str | None = None) -> bool:
+            """Queue the final state (call with ``lock`` held); False if already ended."""
+            if ended[0]:
+                return False
+            ended[0] = True
+            emit_state(status=status, ended_at=now_s(sched), error_message=error)
+            out.push_completed()
+            return True
 
         def finish(status: WatchStatus, error: str | None = None) -> None:
             with lock:
-                if ended[0]:
-                    return
-                ended[0] = True
-                emit_state(status=status, ended_at=now_s(sched), error_message=error)
-                observer.on_completed()
-            subs.dispose()
+                done = end(status, error)
+            if done:
+                subs.dispose()
+            out.drain()
 
         def remember(d: Detection) -> None:
             with lock:
@@ -221,61 +232,68 @@ def run_watch(
 
         def on_look(lk: Look) -> None:
             with lock:
-                if ended[0]:
-                    return
-                v = lk.verdict
-                now = now_s(sched)
-                iterations = state[0].iterations + 1
-                observer.on_next(
-                    LookRecord(
+                done = judge_look(lk)
+            if done:
+                subs.dispose()
+            out.drain()
+
+        def judge_look(lk: Look) -> bool:
+            """Queue what a look means (call with ``lock`` held); True when the watch ended."""
+            if ended[0]:
+                return False
+            v = lk.verdict
+            now = now_s(sched)
+            iterations = state[0].iterations + 1
+            out.push_next(
+                LookRecord(
+                    watch=config.name,
+                    job_id=jid,
+                    time=lk.time,
+                    trigger=lk.trigger,
+                    verdict=v,
+                    frame=lk.frame.ref if lk.frame is not None else None,
+                    jpeg=lk.jpeg,
+                )
+            )
+            answered = v.kind in (AnswerKind.MET, AnswerKind.NOT_MET)
+            if answered:
+                agree.append(v.condition_met)
+            changes: dict[str, Any] = {
+                "iterations": iterations,
+                "last_answer": v.kind.value,
+                "looks_last_hour": budget.used(now),
+                "condition_met": v.condition_met,
+            }
+            if answered:
+                changes["last_reasoning"] = v.reasoning
+            alert_now = v.condition_met and sum(agree) >= config.agree_looks
+            if alert_now:
+                message = v.notification_message or v.reasoning or config.condition
+                out.push_next(
+                    Alert(
+                        event_id=uuid.uuid4().hex,
                         watch=config.name,
                         job_id=jid,
+                        camera=config.camera,
+                        condition=config.condition,
+                        message=message,
+                        reasoning=v.reasoning,
                         time=lk.time,
-                        trigger=lk.trigger,
-                        verdict=v,
+                        look_count=iterations,
                         frame=lk.frame.ref if lk.frame is not None else None,
                         jpeg=lk.jpeg,
                     )
                 )
-                answered = v.kind in (AnswerKind.MET, AnswerKind.NOT_MET)
-                if answered:
-                    agree.append(v.condition_met)
-                changes: dict[str, Any] = {
-                    "iterations": iterations,
-                    "last_answer": v.kind.value,
-                    "looks_last_hour": budget.used(now),
-                    "condition_met": v.condition_met,
-                }
-                if answered:
-                    changes["last_reasoning"] = v.reasoning
-                alert_now = v.condition_met and sum(agree) >= config.agree_looks
-                if alert_now:
-                    message = v.notification_message or v.reasoning or config.condition
-                    observer.on_next(
-                        Alert(
-                            event_id=uuid.uuid4().hex,
-                            watch=config.name,
-                            job_id=jid,
-                            camera=config.camera,
-                            condition=config.condition,
-                            message=message,
-                            reasoning=v.reasoning,
-                            time=lk.time,
-                            look_count=iterations,
-                            frame=lk.frame.ref if lk.frame is not None else None,
-                            jpeg=lk.jpeg,
-                        )
-                    )
-                    changes["alerts"] = state[0].alerts + 1
-                    changes["notification_message"] = message
-                    agree.clear()
-                    if config.mode == "once":
-                        emit_state(**changes, next_look_in=None)
-                        finish(WatchStatus.SUCCESS)
-                        return
-                    quiet_until[0] = now + config.quiet_period_s
-                changes["next_look_in"] = next_delay(lk)
-                emit_state(**changes)
+                changes["alerts"] = state[0].alerts + 1
+                changes["notification_message"] = message
+                agree.clear()
+                if config.mode == "once":
+                    emit_state(**changes, next_look_in=None)
+                    return end(WatchStatus.SUCCESS)
+                quiet_until[0] = now + config.quiet_period_s
+            changes["next_look_in"] = next_delay(lk)
+            emit_state(**changes)
+            return False
 
         def on_error(exc: Exception) -> None:
             finish(WatchStatus.FAILED, redact(f"internal error: {type(exc).__name__}: {exc}"))
@@ -286,6 +304,7 @@ def run_watch(
         with lock:
             emit_state()
             emit_state(status=WatchStatus.RUNNING, started_at=now_s(sched))
+        out.drain()
 
         if detections is not None:
             wakes: Observable[Any] = detections.pipe(

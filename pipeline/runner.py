@@ -236,7 +236,11 @@ class Pipeline:
         self.stopping = False
         self._camera_subscriptions: dict[str, DisposableBase] = {}
         self._look_pools: dict[str, ThreadPoolScheduler] = {}
-        self._sink_health: dict[str, tuple[int, int, float | None]] = {}
+        # Lock order: _ops_lock (start/cancel/reload, may wait for watches to end)
+        # before _backend_lock (building and probing backends) before _lock (the
+        # dicts above, held only for a moment: never while calling out).
+        self._ops_lock = threading.RLock()
+        self._backend_lock = threading.RLock()
         self._lock = threading.RLock()
         self._auto: tuple[Backend, str] | None = None
 
@@ -263,13 +267,15 @@ class Pipeline:
         """The shared source of camera ``name``, opened on first use."""
         with self._lock:
             source = self.cameras.get(name)
-            if source is None:
-                source = CameraSource(name, self.config.cameras[name])
-                self.cameras[name] = source
-                self._camera_subscriptions[name] = source.states.subscribe(
-                    on_next=self._publish_camera_state
-                )
-            return source
+            if source is not None:
+                return source
+            source = CameraSource(name, self.config.cameras[name])
+            self.cameras[name] = source
+        # Outside the lock: the states subject replays its current state to sinks at once.
+        sub = source.states.subscribe(on_next=self._publish_camera_state)
+        with self._lock:
+            self._camera_subscriptions[name] = sub
+        return source
 
     def camera_detections(self, name: str) -> reactivex.Observable[Detection] | None:
         """The shared detection stream of camera ``name``, if it has a detector."""
@@ -277,21 +283,21 @@ class Pipeline:
             if name in self.detections:
                 return self.detections[name]
             detect = self.config.cameras[name].detect
-            stream: reactivex.Observable[Detection] | None = None
-            if isinstance(detect, MotionDetectConfig):
-                frames = self.camera(name).frames(detect.fps)
-                stream = motion_detections(frames, detect)
-            elif isinstance(detect, OnnxDetectConfig):
-                from sources.onnx_detector import detect_onnx
+        stream: reactivex.Observable[Detection] | None = None
+        if isinstance(detect, MotionDetectConfig):
+            frames = self.camera(name).frames(detect.fps)
+            stream = motion_detections(frames, detect)
+        elif isinstance(detect, OnnxDetectConfig):
+            from sources.onnx_detector import detect_onnx
 
-                # detect_onnx runs inference on its own pool, dropping frames while busy.
-                stream = self.camera(name).frames(detect.fps).pipe(detect_onnx(detect))
-            elif isinstance(detect, FrigateDetectConfig | MqttJsonDetectConfig):
-                stream = self._mqtt_detections(name, detect)
-            if stream is not None:
-                stream = stream.pipe(ops.share())
-                self.detections[name] = stream
-            return stream
+            # detect_onnx runs inference on its own pool, dropping frames while busy.
+            stream = self.camera(name).frames(detect.fps).pipe(detect_onnx(detect))
+        elif isinstance(detect, FrigateDetectConfig | MqttJsonDetectConfig):
+            stream = self._mqtt_detections(name, detect)
+        if stream is None:
+            return None
+        with self._lock:
+            return self.detections.setdefault(name, stream.pipe(ops.share()))
 
     def _mqtt_detections(
         self, name: str, detect: FrigateDetectConfig | MqttJsonDetectConfig
@@ -311,7 +317,7 @@ class Pipeline:
 
     def backend(self, name: str) -> Backend:
         """The backend called ``name`` (``auto`` resolves once, with one log line)."""
-        with self._lock:
+        with self._backend_lock:
             configured: BackendConfig | None = self.config.backends.get(name)
             if name == "auto" or isinstance(configured, AutoBackendConfig):
                 return self._resolve_auto(
@@ -358,14 +364,19 @@ class Pipeline:
             ValueError: the watch names a camera, zone or backend the config lacks.
             RuntimeError: the pipeline is stopping.
         """
-        with self._lock:
-            if self.stopping:
-                raise RuntimeError("the pipeline is shutting down")
-            if watch.camera not in self.config.cameras:
-                raise ValueError(f"unknown camera {watch.camera!r}")
-            if watch.name in self.watches:
+        with self._ops_lock:
+            with self._lock:
+                if self.stopping:
+                    raise RuntimeError("the pipeline is shutting down")
+                if watch.camera not in self.config.cameras:
+                    raise ValueError(f"unknown camera {watch.camera!r}")
+                replacing = watch.name in self.watches
+            if replacing:
+                # Never under _lock: the old watch's last events need it to end.
                 self.cancel_watch(watch.name)
             camera = self.camera(watch.camera)
+            backend = self.backend(watch.backend)
+            detections = self.camera_detections(watch.camera)
             job_id = uuid.uuid4().hex[:12]
             cancel: Subject[Any] = Subject()
             connection = camera.connect()
@@ -374,8 +385,8 @@ class Pipeline:
                 events = run_watch(
                     watch,
                     frames=gate,
-                    backend=self.backend(watch.backend),
-                    detections=self.camera_detections(watch.camera),
+                    backend=backend,
+                    detections=detections,
                     zones=self.config.cameras[watch.camera].zones,
                     cancel=cancel,
                     job_id=job_id,
@@ -385,9 +396,11 @@ class Pipeline:
                 connection.dispose()
                 raise
             running = RunningWatch(watch, job_id, cancel, connection, gate, origin)
-            stats = self.watch_stats.setdefault(watch.name, WatchStats())
-            stats.runs += 1
-            stats.camera, stats.backend = watch.camera, watch.backend
+            with self._lock:
+                stats = self.watch_stats.setdefault(watch.name, WatchStats())
+                stats.runs += 1
+                stats.camera, stats.backend = watch.camera, watch.backend
+                self.watches[watch.name] = running
 
             def finished() -> None:
                 connection.dispose()
@@ -402,7 +415,6 @@ class Pipeline:
                 )
                 finished()
 
-            self.watches[watch.name] = running
             subscription = events.subscribe(
                 on_next=lambda event: self._route(running, event),
                 on_error=failed,
@@ -424,28 +436,27 @@ class Pipeline:
 
         ``forget``: the watch is gone for good (a run-time cancel, a reload that
         removed it), so sinks drop what they keep of it (``Sink.forget_watch``).
+        Waits up to ``wait_s`` for the watch's last state to be delivered; never
+        call it from a thread that delivers watch events.
         """
-        with self._lock:
-            running = self.watches.pop(name, None)
-        if running is None:
-            return False
-        running.gate.close()
-        running.cancel.on_next(True)
-        running.gate.release()
-        running.done.wait(wait_s)
-        running.subscription.dispose()
-        log.info(
-            "watch %s: stopped",
-            name,
-            extra=_extra(running.config.camera, name),
-        )
-        if forget:
-            for sink in list(self.sinks.sinks.values()):
-                try:
-                    sink.forget_watch(name)
-                except Exception as exc:
-                    log.error("sink %s: forget watch %s: %s", sink.name, name, redact(str(exc)))
-        return True
+        with self._ops_lock:
+            with self._lock:
+                running = self.watches.pop(name, None)
+            if running is None:
+                return False
+            running.gate.close()
+            running.cancel.on_next(True)
+            running.gate.release()
+            running.done.wait(wait_s)
+            running.subscription.dispose()
+            log.info(
+                "watch %s: stopped",
+                name,
+                extra=_extra(running.config.camera, name),
+            )
+            if forget:
+                self.sinks.forget_watch(name)
+            return True
 
     def watch_list(self) -> list[dict[str, Any]]:
         """Every known watch (running or ended), as JSON-able dicts."""
@@ -501,25 +512,12 @@ class Pipeline:
             )
 
     def _deliver(self, send: Callable[[], Any]) -> None:
+        # No lock here: the hub counts and tracks failures under its own lock.
         send()
-        now = time.time()
-        hub = self.sinks
-        with self._lock:
-            for name in hub.sinks:
-                fails, oks = hub.failures[name], hub.delivered[name]
-                old = self._sink_health.get(name)
-                failing_since = None if old is None else old[2]
-                if old is not None and fails > old[0] and oks == old[1]:
-                    failing_since = failing_since or now
-                elif old is None or oks > old[1]:
-                    failing_since = None
-                self._sink_health[name] = (fails, oks, failing_since)
 
     def sink_failing_since(self, name: str) -> float | None:
         """Epoch seconds since when every delivery to sink ``name`` failed (``None``: fine)."""
-        with self._lock:
-            entry = self._sink_health.get(name)
-            return None if entry is None else entry[2]
+        return self.sinks.failing_since(name)
 
     def _publish_camera_state(self, state: CameraState) -> None:
         now = time.time()
@@ -561,20 +559,19 @@ class Pipeline:
         problems = check_references(new)
         if problems:
             raise ConfigError(problems)
-        with self._lock:
+        with self._ops_lock:
             old = self.config
             plan = plan_reload(old, new)
             if plan.empty:
-                self.config = new
+                with self._lock:
+                    self.config = new
                 return plan
             cams_gone = set(plan.cameras.touched)
             backends_gone = set(plan.backends.touched) | set(plan.backends.added)
             # Hold every camera that stays, so restarting its watches never drops its connection.
-            holds = [
-                src.connect()
-                for n, src in self.cameras.items()
-                if n not in cams_gone and src.connected
-            ]
+            with self._lock:
+                staying = [src for n, src in self.cameras.items() if n not in cams_gone]
+            holds = [src.connect() for src in staying if src.connected]
             try:
                 restart_runtime = self._stop_for_reload(plan, new, cams_gone, backends_gone)
                 for n in cams_gone:
@@ -582,9 +579,11 @@ class Pipeline:
                 for n in backends_gone:
                     self._stop_backend(n)
                 if backends_gone:
-                    self._auto = None
+                    with self._backend_lock:
+                        self._auto = None
                 self._swap_sinks(plan, new)
-                self.config = new
+                with self._lock:
+                    self.config = new
                 new_watches = {w.name: w for w in new.watches}
                 for n in (*plan.watches_added, *plan.watches_changed):
                     self._start_logged(new_watches[n], "config")
@@ -608,11 +607,14 @@ class Pipeline:
         from pipeline.reload import depends_on_changes
 
         for n in (*plan.watches_removed, *plan.watches_changed):
-            running = self.watches.get(n)
+            with self._lock:
+                running = self.watches.get(n)
             if running is not None and running.origin == "config":
                 self.cancel_watch(n, forget=n in plan.watches_removed)
         restart: list[WatchConfig] = []
-        for n, running in list(self.watches.items()):
+        with self._lock:
+            runtime = list(self.watches.items())
+        for n, running in runtime:
             if running.origin != "runtime" or running.done.is_set():
                 continue
             w = running.config
@@ -640,21 +642,23 @@ class Pipeline:
             )
 
     def _close_camera(self, name: str) -> None:
-        source = self.cameras.pop(name, None)
-        self.offline_since.pop(name, None)
-        self._seen_cameras.discard(name)
-        self.detections.pop(name, None)
-        sub = self._camera_subscriptions.pop(name, None)
+        with self._lock:
+            source = self.cameras.pop(name, None)
+            self.offline_since.pop(name, None)
+            self._seen_cameras.discard(name)
+            self.detections.pop(name, None)
+            sub = self._camera_subscriptions.pop(name, None)
         if sub is not None:
             sub.dispose()
         if source is not None:
             source.close()
 
     def _stop_backend(self, name: str) -> None:
-        backend = self.backends.pop(name, None)
-        if backend is None and self._auto is not None and name == "auto":
-            backend = self._auto[0]
-            self.backends.pop(backend.name, None)
+        with self._backend_lock:
+            backend = self.backends.pop(name, None)
+            if backend is None and self._auto is not None and name == "auto":
+                backend = self._auto[0]
+                self.backends.pop(backend.name, None)
         if backend is not None:
             try:
                 backend.stop()
@@ -678,8 +682,7 @@ class Pipeline:
             except Exception as exc:
                 log.error("sink %s: cannot open: %s", n, redact(str(exc)))
         order = [n for n in new.sinks if n in sinks]
-        # Rebind, never mutate: deliveries in flight iterate the old dict.
-        self.sinks.sinks = {n: sinks[n] for n in order}
+        self.sinks.replace({n: sinks[n] for n in order})
 
     # ------------------------------------------------------------ stopping
 
@@ -703,14 +706,21 @@ class Pipeline:
         """Shut down: drain looks, cancel watches, close cameras, backends, sinks, then MQTT."""
         grace = self.config.shutdown.grace_s if grace_s is None else grace_s
         self.drain(grace)
-        for name in list(self.watches):
+        with self._lock:
+            names = list(self.watches)
+        for name in names:
             self.cancel_watch(name, wait_s=2.0)
-        for sub in self._camera_subscriptions.values():
+        with self._lock:
+            subs = list(self._camera_subscriptions.values())
+            self._camera_subscriptions.clear()
+            cameras = list(self.cameras.values())
+        for sub in subs:
             sub.dispose()
-        self._camera_subscriptions.clear()
-        for camera in list(self.cameras.values()):
+        for camera in cameras:
             camera.close()
-        for backend in list(self.backends.values()):
+        with self._backend_lock:
+            backends = list(self.backends.values())
+        for backend in backends:
             try:
                 backend.stop()
             except Exception as exc:

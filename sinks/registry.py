@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
@@ -92,6 +93,9 @@ class SinkHub:
     Args:
         sinks: name -> sink, in delivery order.
 
+    Thread-safe: deliveries run on the callers' threads and take only the hub's
+    own short counting lock (never a lock of the runner).
+
     Attributes:
         failures: sink name -> failed deliveries.
         delivered: sink name -> successful deliveries.
@@ -102,6 +106,24 @@ class SinkHub:
         self.failures: Counter[str] = Counter()
         self.delivered: Counter[str] = Counter()
         self._count_lock = threading.Lock()
+        self._failing_since: dict[str, float] = {}
+
+    def failing_since(self, name: str) -> float | None:
+        """Epoch seconds since when every delivery to sink ``name`` failed (``None``: fine)."""
+        with self._count_lock:
+            return self._failing_since.get(name)
+
+    def replace(self, sinks: Mapping[str, Sink]) -> None:
+        """Deliver to ``sinks`` from now on (a reload); replaced sinks lose their health record.
+
+        The mapping is rebound, never mutated: deliveries in flight go on with the old one.
+        """
+        new = dict(sinks)
+        with self._count_lock:
+            for name, sink in self.sinks.items():
+                if new.get(name) is not sink:
+                    self._failing_since.pop(name, None)
+        self.sinks = new
 
     def _targets(self, names: Iterable[str] | None) -> list[Sink]:
         if names is None:
@@ -110,9 +132,11 @@ class SinkHub:
         return [s for n, s in self.sinks.items() if n in wanted]
 
     def _fail(self, sink: Sink, what: str, exc: BaseException) -> None:
+        now = time.time()
         with self._count_lock:
             self.failures[sink.name] += 1
             total = self.failures[sink.name]
+            self._failing_since.setdefault(sink.name, now)
         log.error(
             "sink %r failed to %s (%d failure(s) so far): %s",
             sink.name,
@@ -124,6 +148,7 @@ class SinkHub:
     def _ok(self, sink: Sink) -> None:
         with self._count_lock:
             self.delivered[sink.name] += 1
+            self._failing_since.pop(sink.name, None)
 
     def open(self) -> None:
         """Open every sink; a sink that fails to open is logged and counted."""
@@ -166,6 +191,17 @@ class SinkHub:
                 self._ok(sink)
             except Exception as exc:
                 self._fail(sink, "send a camera state", exc)
+
+    def forget_watch(self, watch: str) -> None:
+        """Tell every sink that watch ``watch`` is gone for good (``Sink.forget_watch``).
+
+        A sink that raises is logged and counted in ``failures``; the others still hear of it.
+        """
+        for sink in list(self.sinks.values()):
+            try:
+                sink.forget_watch(watch)
+            except Exception as exc:
+                self._fail(sink, f"forget watch {watch}", exc)
 
     def close(self) -> None:
         """Close every sink (each is tried, failures logged)."""

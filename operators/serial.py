@@ -1,0 +1,116 @@
+"""Serialized emission without holding a lock while the observer runs.
+
+An operator that is fed from several threads (a look pool, a timer, a cancel)
+must call its observer one message at a time (Rx's grammar), but it must not
+hold its own lock while it does: the observer may block (a sink, a lock of the
+runner) and a thread that waits for the operator's lock would then wait for the
+observer too. :class:`SerialEmitter` queues messages under a short internal
+lock and lets one thread at a time drain the queue, outside every lock. Call
+:meth:`SerialEmitter.push` while holding the operator's own lock (so messages
+keep the order of the state changes that produced them), and
+:meth:`SerialEmitter.drain` after releasing it.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from typing import Any, Generic, Literal, TypeVar
+
+from reactivex import abc
+
+_T = TypeVar("_T")
+
+_Kind = Literal["N", "E", "C"]
+
+
+class SerialEmitter(Generic[_T]):
+    """Queue Rx messages and deliver them one at a time, on whichever thread drains first.
+
+    Example:
+        >>> from reactivex.observer import Observer
+        >>> out = SerialEmitter(Observer(print))
+        >>> out.push_next(1); out.push_next(2); out.drain()
+        1
+        2
+
+    Messages after ``on_error`` or ``on_completed`` are dropped. A push never
+    calls the observer; a drain delivers everything queued so far (and what
+    other threads queue meanwhile) unless another thread is draining, in which
+    case that thread delivers it. A message pushed by the observer itself (a
+    re-entrant push) is delivered after the current one, never nested.
+
+    Args:
+        observer: the downstream observer.
+    """
+
+    def __init__(self, observer: abc.ObserverBase[_T]) -> None:
+        self._observer = observer
+        self._lock = threading.Lock()
+        self._queue: deque[tuple[_Kind, Any]] = deque()
+        self._draining = False
+        self._stopped = False
+
+    @property
+    def stopped(self) -> bool:
+        """Whether a terminal message was pushed."""
+        return self._stopped
+
+    def _push(self, kind: _Kind, value: Any) -> None:
+        with self._lock:
+            if self._stopped:
+                return
+            if kind != "N":
+                self._stopped = True
+            self._queue.append((kind, value))
+
+    def push_next(self, value: _T) -> None:
+        """Queue an ``on_next``."""
+        self._push("N", value)
+
+    def push_error(self, error: Exception) -> None:
+        """Queue an ``on_error`` (later messages are dropped)."""
+        self._push("E", error)
+
+    def push_completed(self) -> None:
+        """Queue an ``on_completed`` (later messages are dropped)."""
+        self._push("C", None)
+
+    def drain(self) -> None:
+        """Deliver the queue unless another thread is delivering it; never call with a lock held."""
+        with self._lock:
+            if self._draining:
+                return
+            self._draining = True
+        try:
+            while True:
+                with self._lock:
+                    if not self._queue:
+                        self._draining = False
+                        return
+                    kind, value = self._queue.popleft()
+                if kind == "N":
+                    self._observer.on_next(value)
+                elif kind == "E":
+                    self._observer.on_error(value)
+                else:
+                    self._observer.on_completed()
+        except BaseException:
+            with self._lock:
+                self._draining = False
+            raise
+
+    def on_next(self, value: _T) -> None:
+        """Queue and drain an ``on_next``."""
+        self.push_next(value)
+        self.drain()
+
+    def on_error(self, error: Exception) -> None:
+        """Queue and drain an ``on_error``."""
+        self.push_error(error)
+        self.drain()
+
+    def on_completed(self) -> None:
+        """Queue and drain an ``on_completed``."""
+        self.push_completed()
+        self.drain()
