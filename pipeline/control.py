@@ -232,7 +232,11 @@ class WatchHost(Protocol):
     """What control needs from the runner (:class:`pipeline.runner.Pipeline` is one)."""
 
     config: LookoutConfig
-    stopping: bool
+
+    @property
+    def stopping(self) -> bool:
+        """Whether a shutdown began."""
+        ...
 
     def start_watch(self, watch: WatchConfig, origin: Any = "config") -> Any:
         """Start (or replace) a watch."""

@@ -291,12 +291,12 @@ def pipeline_metrics(p: Pipeline, extra: Callable[[MetricsText], None] | None = 
     t = MetricsText()
     t.add("lookout_up", "gauge", "1 while the pipeline runs.", [({}, 1)])
     t.add("lookout_start_time_seconds", "gauge", "Start time (epoch).", [({}, p.started_at)])
-    with p._lock:
-        cameras = dict(p.cameras)
-        watches = dict(p.watches)
-        stats = dict(p.watch_stats)
-        backends = dict(p.backends)
-        hub = p.sinks
+    cameras = p.cameras
+    running, ended = p.runs.snapshot()
+    watches = {**ended, **running}
+    stats = dict(p.watch_stats)
+    backends = p.backends
+    hub = p.sinks
     states = {n: c.state for n, c in cameras.items()}
     cam = [(n, {"camera": n}) for n in sorted(cameras)]
     t.add(
@@ -548,10 +548,9 @@ def pipeline_health(p: Pipeline, camera_offline_s: float, sink_failing_s: float)
     """
     now = time.time()
     problems = []
-    with p._lock:
-        cameras = dict(p.cameras)
-        sink_names = list(p.sinks.sinks)
-        sinks = dict(p.sinks.sinks)
+    cameras = p.cameras
+    sinks = dict(p.sinks.sinks)
+    sink_names = list(sinks)
     offline = dict(p.offline_since)
     for n, c in sorted(cameras.items()):
         since = offline.get(n)

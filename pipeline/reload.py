@@ -2,10 +2,10 @@
 
 The diff is pure (:func:`plan_reload`): which cameras, backends, sinks and
 watches were added, removed or changed, and which watches must restart because
-something they use changed. The runner applies the plan
-(:meth:`pipeline.runner.Pipeline.apply_config`); untouched cameras keep their
-connections and untouched watches keep running. :class:`FileWatcher` polls the
-file (stdlib only, no inotify) and calls back when its content changes.
+something they use changed. :func:`apply_config` applies the plan to a running
+:class:`~pipeline.runner.Pipeline`; untouched cameras keep their connections
+and untouched watches keep running. :class:`FileWatcher` polls the file
+(stdlib only, no inotify) and calls back when its content changes.
 
 Example:
     >>> from pipeline.config_loader import load_config_text
@@ -26,9 +26,15 @@ import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pipeline.config import LookoutConfig, WatchConfig
+from pipeline.config_loader import ConfigError, check_references, check_watch_references
+from pipeline.redact import redact
+
+if TYPE_CHECKING:
+    from pipeline.runner import Pipeline
+    from pipeline.watches import Origin
 
 log = logging.getLogger("lookout.reload")
 
@@ -177,6 +183,119 @@ def plan_reload(old: LookoutConfig, new: LookoutConfig) -> ReloadPlan:
         restart_only=restart_only,
         log_changed=old.log != new.log,
     )
+
+
+def apply_config(p: Pipeline, new: LookoutConfig) -> ReloadPlan:
+    """Move a running pipeline to ``new``; untouched cameras and watches are not disturbed.
+
+    Added watches start, removed ones stop, changed ones (or ones whose camera,
+    backend or named sink changed) restart. Cameras that stay keep their
+    connection even while their watches restart. Run-time watches keep running
+    unless their camera went away (stopped) or changed (restarted). Runs under
+    the watches' operation lock (one change at a time) and calls no sink while
+    holding a lock.
+
+    Raises:
+        ConfigError: the new graph is not whole (nothing is changed then).
+    """
+    problems = check_references(new)
+    if problems:
+        raise ConfigError(problems)
+    with p.runs.ops_lock:
+        plan = plan_reload(p.config, new)
+        if plan.empty:
+            p.config = p.graph.config = new
+            return plan
+        cams_gone = set(plan.cameras.touched)
+        backends_gone = set(plan.backends.touched) | set(plan.backends.added)
+        # Hold every camera that stays, so restarting its watches never drops its connection.
+        staying = [src for n, src in p.cameras.items() if n not in cams_gone]
+        holds = [src.connect() for src in staying if src.connected]
+        try:
+            restart_runtime = _stop_for_reload(p, plan, new, cams_gone, backends_gone)
+            for n in cams_gone:
+                p.graph.close_camera(n)
+            for n in backends_gone:
+                p.graph.stop_backend(n)
+            if backends_gone:
+                p.graph.reset_auto()
+            _swap_sinks(p, plan, new)
+            p.config = p.graph.config = new
+            new_watches = {w.name: w for w in new.watches}
+            for n in (*plan.watches_added, *plan.watches_changed):
+                _start_logged(p, new_watches[n], "config")
+            for w in restart_runtime:
+                _start_logged(p, w, "runtime")
+        finally:
+            for hold in holds:
+                hold.dispose()
+    log.info("reloaded: %s", plan.summary())
+    if plan.restart_only:
+        log.warning(
+            "reload: changes to [%s] take effect at the next start",
+            "], [".join(plan.restart_only),
+        )
+    return plan
+
+
+def _stop_for_reload(
+    p: Pipeline, plan: ReloadPlan, new: LookoutConfig, cams: set[str], backends: set[str]
+) -> list[WatchConfig]:
+    """Stop what the plan stops; return the run-time watches to start again."""
+    running = p.watches
+    for n in (*plan.watches_removed, *plan.watches_changed):
+        w = running.get(n)
+        if w is not None and w.origin == "config":
+            p.cancel_watch(n, forget=n in plan.watches_removed)
+    restart: list[WatchConfig] = []
+    for n, w in p.watches.items():
+        if w.origin != "runtime" or w.done.is_set():
+            continue
+        cfg = w.config
+        if check_watch_references(new, cfg, f"watch {n}"):
+            log.warning(
+                "watch %s: stopped; the reloaded config lacks what it uses",
+                n,
+                extra={"camera": cfg.camera, "watch": n},
+            )
+            p.cancel_watch(n, forget=True)
+        elif depends_on_changes(cfg, new, cams, backends, set(plan.sinks.touched)):
+            p.cancel_watch(n)
+            restart.append(cfg)
+    return restart
+
+
+def _start_logged(p: Pipeline, watch: WatchConfig, origin: Origin) -> None:
+    try:
+        p.start_watch(watch, origin)
+    except Exception as exc:
+        log.error(
+            "watch %s: cannot start: %s",
+            watch.name,
+            redact(str(exc)),
+            extra={"camera": watch.camera, "watch": watch.name},
+        )
+
+
+def _swap_sinks(p: Pipeline, plan: ReloadPlan, new: LookoutConfig) -> None:
+    from sinks.registry import build_sink
+
+    sinks = dict(p.sinks.sinks)
+    for n in plan.sinks.touched:
+        old = sinks.pop(n, None)
+        if old is not None:
+            try:
+                old.close()
+            except Exception as exc:
+                log.error("sink %s: close failed: %s", n, redact(str(exc)))
+    for n in (*plan.sinks.added, *plan.sinks.changed):
+        try:
+            sink = build_sink(n, new.sinks[n], p.mqtt)
+            sink.open()
+            sinks[n] = sink
+        except Exception as exc:
+            log.error("sink %s: cannot open: %s", n, redact(str(exc)))
+    p.sinks.replace({n: sinks[n] for n in new.sinks if n in sinks})
 
 
 def file_fingerprint(path: Path) -> str | None:

@@ -34,21 +34,14 @@ from reactivex.disposable import CompositeDisposable
 from reactivex.scheduler import HistoricalScheduler
 
 from operators.backends.base import Backend
-from operators.backends.registry import build_backend, resolve_auto
 from operators.cooldown import cooldown
 from operators.labels import filter_labels
 from operators.watch import run_watch
 from operators.zones import in_zones
-from pipeline.config import (
-    AutoBackendConfig,
-    CameraConfig,
-    LookoutConfig,
-    MotionDetectConfig,
-    OnnxDetectConfig,
-    WatchConfig,
-)
+from pipeline.config import CameraConfig, LookoutConfig, WatchConfig
 from pipeline.detection import Detection
 from pipeline.events import Alert, LookRecord, WatchEvent, WatchState
+from pipeline.graph import build_detections, is_auto, resolve_backend
 from pipeline.redact import redact
 from pipeline.replay.clip_reader import ClipReader
 
@@ -217,24 +210,19 @@ def replay_backend(
 ) -> tuple[Backend, str]:
     """Build (not start) the watch's backend as the runner would; return it and a note.
 
-    ``auto`` is resolved the runner's way; the note says what it chose and why.
+    ``auto`` is resolved the runner's way (:func:`pipeline.graph.resolve_backend`);
+    the note says what it chose and why.
 
     Raises:
         ValueError: the watch names a backend that is not configured.
     """
-    name = watch.backend
-    configured = config.backends.get(name)
-    if name == "auto" or isinstance(configured, AutoBackendConfig):
-        others = {n: c for n, c in config.backends.items() if not isinstance(c, AutoBackendConfig)}
-        auto = configured if isinstance(configured, AutoBackendConfig) else None
-        return resolve_auto(others, auto, has_detections=has_detections)
-    if configured is None:
+    if watch.backend not in config.backends and not is_auto(config, watch.backend):
         known = ", ".join(config.backends) or "none"
         raise ValueError(
-            f"Watch {watch.name!r} names backend {name!r}, which is not configured; "
+            f"Watch {watch.name!r} names backend {watch.backend!r}, which is not configured; "
             f"backends: {known}."
         )
-    return build_backend(name, configured), ""
+    return resolve_backend(config, watch.backend, has_detections=has_detections)
 
 
 def replay_detections(
@@ -243,21 +231,18 @@ def replay_detections(
     """The camera's detector run on the clip, and its name (or why there is none).
 
     ``motion`` and ``onnx`` detectors run on the clip's frames at their own
-    rate on the virtual clock; ``frigate`` and ``mqtt`` detections only exist
-    live, so a replay of such a camera runs on the timer alone.
+    rate on the virtual clock (built as the runner builds them,
+    :func:`pipeline.graph.build_detections`); ``frigate`` and ``mqtt``
+    detections only exist live, so a replay of such a camera runs on the timer
+    alone.
     """
     detect = camera.detect
     if detect is None:
         return None, "none"
-    if isinstance(detect, MotionDetectConfig):
-        from sources.motion import motion_detections
-
-        return motion_detections(reader.frames(detect.fps), detect, scheduler=scheduler), "motion"
-    if isinstance(detect, OnnxDetectConfig):
-        from sources.onnx_detector import detect_onnx
-
-        return reader.frames(detect.fps).pipe(detect_onnx(detect, scheduler=scheduler)), "onnx"
-    return None, f"none ({detect.type} detections exist only live; looks follow the timer)"
+    stream = build_detections(reader.name, detect, reader.frames, scheduler=scheduler)
+    if stream is None:
+        return None, f"none ({detect.type} detections exist only live; looks follow the timer)"
+    return stream, detect.type
 
 
 def replay_watch(

@@ -10,6 +10,7 @@ from typing import Any
 import orjson
 import pytest
 
+from pipeline.app import App
 from pipeline.config_loader import load_config, load_config_text
 from pipeline.control import (
     RequestRefused,
@@ -19,7 +20,6 @@ from pipeline.control import (
     reply_topic_for,
     validate_watch,
 )
-from pipeline.runner import App
 from tests.pipeline.mqtt_client import Recorder, Requester
 from tests.support.clips import Clip
 from tests.support.model_server import Reply, ScriptedModelServer

@@ -1,0 +1,219 @@
+"""The whole process: the pipeline plus control, reload, metrics, signals and shutdown.
+
+:class:`App` wires :class:`~pipeline.runner.Pipeline` to run-time control
+(:mod:`pipeline.control`), config reloads (:mod:`pipeline.reload`) and the
+metrics server (:mod:`pipeline.metrics`); :func:`run_until_signalled` is what
+``python -m pipeline run`` calls.
+
+Example:
+    >>> app = App(load_config(path), path)  # doctest: +SKIP
+    >>> app.start(); app.reload("SIGHUP"); app.stop()  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+from collections import Counter
+from pathlib import Path
+from types import FrameType
+from typing import TYPE_CHECKING, Any
+
+from pipeline.config import LookoutConfig
+from pipeline.config_loader import ConfigError
+from pipeline.redact import redact
+
+if TYPE_CHECKING:
+    from pipeline.runner import Pipeline
+
+log = logging.getLogger("lookout")
+
+
+class App:
+    """The whole process: the pipeline plus control, reload, metrics and shutdown.
+
+    Example:
+        >>> app = App(load_config(path), path)  # doctest: +SKIP
+        >>> app.start(); app.reload("SIGHUP"); app.stop()  # doctest: +SKIP
+
+    Args:
+        config: the validated config.
+        config_path: its file (for reload and the control state file).
+    """
+
+    def __init__(self, config: LookoutConfig, config_path: Path | None = None) -> None:
+        self.config = config
+        self.config_path = config_path
+        from pipeline.runner import Pipeline  # runner re-exports this module's names
+
+        self.pipeline: Pipeline = Pipeline(config, config_path)
+        self.control: Any = None
+        self.metrics: Any = None
+        self.watcher: Any = None
+        self.reload_results: Counter[str] = Counter()
+        self.mqtt_down_since: float | None = None
+        self._reload_lock = threading.Lock()
+        self._stopped = False
+
+    def state_path(self) -> Path:
+        """Where persistent run-time watches are kept (next to the config file)."""
+        path = self.config.control.state_file
+        if path.is_absolute() or self.config_path is None:
+            return path
+        return self.config_path.resolve().parent / path
+
+    def start(self) -> None:
+        """Start the pipeline, then control (restoring persistent watches), reload, metrics."""
+        from pipeline.control import WatchControl
+
+        p = self.pipeline
+        p.start()
+        cfg = self.config
+        if cfg.control.enabled and p.mqtt is not None:
+            self.control = WatchControl(p, p.mqtt, cfg.control, self.state_path())
+            p.on_watch_ended.append(self.control.watch_ended)
+            self.control.restore()
+            self.control.start()
+        if cfg.reload.watch_file and self.config_path is not None:
+            from pipeline.reload import FileWatcher
+
+            self.watcher = FileWatcher(
+                self.config_path, self._reload_on_change, cfg.reload.poll_interval_s
+            ).start()
+        if cfg.metrics.enabled:
+            from pipeline.metrics import MetricsServer
+
+            self.metrics = MetricsServer(
+                self.collect_metrics, self.health, cfg.metrics.host, cfg.metrics.port
+            ).start()
+
+    def _reload_on_change(self) -> None:
+        self.reload("file change")
+
+    def reload(self, why: str) -> bool:
+        """Load the config file again and apply it; an invalid file keeps the running graph.
+
+        Returns whether the new config was applied.
+        """
+        if self.config_path is None:
+            log.warning("reload (%s): no config file to read", why)
+            return False
+        from pipeline.config_loader import load_config
+
+        with self._reload_lock:
+            if self.watcher is not None:
+                self.watcher.mark_current()
+            try:
+                new = load_config(self.config_path)
+                self.pipeline.apply_config(new)
+            except ConfigError as err:
+                self.reload_results["invalid"] += 1
+                log.error(
+                    "reload (%s): %s is invalid; the running config stays:\n  %s",
+                    why,
+                    self.config_path,
+                    "\n  ".join(str(problem) for problem in err.problems),
+                )
+                return False
+            except Exception as exc:
+                self.reload_results["error"] += 1
+                log.error("reload (%s) failed: %s", why, redact(f"{type(exc).__name__}: {exc}"))
+                return False
+            if new.log != self.config.log:
+                from pipeline.logs import setup_logging
+
+                setup_logging(new.log.level, new.log.json_lines)
+            self.config = new
+            self.reload_results["ok"] += 1
+            return True
+
+    def tick(self) -> None:
+        """Periodic bookkeeping: ``mqtt_down_since`` mirrors the connection's outage start."""
+        mqtt = self.pipeline.mqtt
+        self.mqtt_down_since = mqtt.disconnected_since if mqtt is not None else None
+
+    def collect_metrics(self) -> str:
+        """The Prometheus text (pipeline plus control and reload counters)."""
+        from pipeline.metrics import MetricsText, pipeline_metrics
+
+        def extra(t: MetricsText) -> None:
+            t.add(
+                "lookout_reloads_total",
+                "counter",
+                "Reloads by result (ok, invalid, error).",
+                [({"result": k}, v) for k, v in sorted(self.reload_results.items())],
+            )
+            if self.control is not None:
+                st = self.control.stats
+                t.add(
+                    "lookout_control_requests_total",
+                    "counter",
+                    "Control requests by action and result.",
+                    [({"action": a, "result": "ok"}, v) for a, v in sorted(st.requests.items())]
+                    + [
+                        ({"action": a, "result": "refused"}, v)
+                        for a, v in sorted(st.refused.items())
+                    ],
+                )
+
+        return pipeline_metrics(self.pipeline, extra)
+
+    def health(self) -> Any:
+        """The /healthz verdict."""
+        from pipeline.metrics import pipeline_health
+
+        m = self.config.metrics
+        return pipeline_health(self.pipeline, m.camera_offline_s, m.sink_failing_s)
+
+    def stop(self) -> None:
+        """Graceful stop: no reloads or control, drain looks, flush sinks, publish offline.
+
+        Safe to call twice.
+        """
+        if self._stopped:
+            return
+        self._stopped = True
+        if self.watcher is not None:
+            self.watcher.stop()
+        if self.control is not None:
+            self.control.stop()
+        self.pipeline.stop()
+        if self.metrics is not None:
+            self.metrics.close()
+
+
+def run_until_signalled(config: LookoutConfig, config_path: Path | None = None) -> int:
+    """Run until SIGINT/SIGTERM; SIGHUP reloads; a second stop signal exits at once.
+
+    Returns the exit code (0 after a graceful stop).
+    """
+    app = App(config, config_path)
+    stop = threading.Event()
+    reload_now = threading.Event()
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        if stop.is_set():
+            log.warning("second signal: exiting now")
+            os._exit(1)
+        log.info("signal %s: shutting down", signal.Signals(signum).name)
+        stop.set()
+
+    def on_hup(_signum: int, _frame: FrameType | None) -> None:
+        reload_now.set()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGHUP, on_hup)
+    try:
+        app.start()
+        while not stop.wait(0.2):
+            app.tick()
+            if reload_now.is_set():
+                reload_now.clear()
+                app.reload("SIGHUP")
+    finally:
+        app.stop()
+    log.info("stopped")
+    return 0
