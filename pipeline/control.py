@@ -14,6 +14,14 @@ else the ``reply_to`` key of the body; else ``<prefix>/<control.reply_topic>``
 ``correlation_id`` key in the body is echoed in the reply. Retained requests
 are ignored (they would replay on every restart).
 
+A ``reply_to`` must be the reply topic or a topic under it
+(``<prefix>/watches/reply/<anything>``), and an MQTT 5 response topic must not
+be one of Lookout's own topics (under ``<prefix>/`` but outside the reply
+topic): a client cannot make Lookout publish on ``<prefix>/available`` or on a
+watch's state topic. Such a request is refused (the refusal goes to the reply
+topic). At most ``MAX_QUEUED`` requests wait for the worker; more are refused
+at once with "too many control requests waiting".
+
 A watch started with ``"persistent": true`` is written to the state file
 (``control.state_file``, next to the config) and started again at the next
 start; it leaves the file when it is cancelled or ends by itself.
@@ -27,6 +35,7 @@ Example (mosquitto clients)::
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import queue
@@ -54,6 +63,10 @@ log = logging.getLogger("lookout.control")
 
 CONTROL_KEYS = ("reply_to", "correlation_id")
 """Body keys of a ``set`` request that are about the request, not the watch."""
+MAX_QUEUED = 64
+"""Requests that may wait for the worker; more are refused at once."""
+ENDED = ("success", "failed", "cancelled")
+"""Statuses of a watch that no longer runs (it does not count against ``max_watches``)."""
 
 
 class RequestRefused(Exception):
@@ -119,14 +132,44 @@ def parse_body(payload: bytes) -> dict[str, Any]:
     return body
 
 
-def reply_topic_for(body: dict[str, Any], response_topic: str | None, default: str) -> str:
-    """Where to reply: MQTT 5 response topic, else ``reply_to`` in the body, else ``default``."""
+def reply_topic_for(
+    body: dict[str, Any], response_topic: str | None, default: str, prefix: str | None = None
+) -> str:
+    """Where to reply: MQTT 5 response topic, else ``reply_to`` in the body, else ``default``.
+
+    With ``prefix`` (Lookout's topic prefix), a ``reply_to`` must be ``default``
+    or under it, and a response topic must not be under ``prefix/`` unless it is
+    ``default`` or under it.
+
+    Example:
+        >>> reply_topic_for({"reply_to": "lk/watches/reply/me"}, None, "lk/watches/reply", "lk")
+        'lk/watches/reply/me'
+
+    Raises:
+        RequestRefused: a reply topic that is not allowed (the caller replies on ``default``).
+    """
+
+    def in_reply_space(topic: str) -> bool:
+        return topic == default or topic.startswith(default + "/")
+
     if response_topic:
+        ours = prefix is not None and response_topic.startswith(prefix + "/")
+        if ours and not in_reply_space(response_topic):
+            raise RequestRefused(
+                f"the response topic must not be one of Lookout's topics under '{prefix}/' "
+                f"(use '{default}' or a topic under it)"
+            )
         return response_topic
     reply_to = body.get("reply_to")
-    if isinstance(reply_to, str) and reply_to and not any(c in reply_to for c in "#+"):
-        return reply_to
-    return default
+    if reply_to is None:
+        return default
+    if not isinstance(reply_to, str) or not reply_to or any(c in reply_to for c in "#+"):
+        if prefix is None:
+            return default
+        raise RequestRefused("reply_to must be a topic name without wildcards")
+    if prefix is not None and not in_reply_space(reply_to):
+        raise RequestRefused(f"reply_to must be '{default}' or a topic under it")
+    return reply_to
 
 
 def validate_watch(cfg: LookoutConfig, body: dict[str, Any]) -> WatchConfig:
@@ -257,11 +300,13 @@ class ControlStats:
 
     requests: dict[str, int] = field(default_factory=dict)
     refused: dict[str, int] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def count(self, action: str, ok: bool) -> None:
-        """Count one request."""
+        """Count one request (from the MQTT thread or the worker)."""
         target = self.requests if ok else self.refused
-        target[action] = target.get(action, 0) + 1
+        with self._lock:
+            target[action] = target.get(action, 0) + 1
 
 
 class WatchControl:
@@ -287,7 +332,7 @@ class WatchControl:
         self.stats = ControlStats()
         self.prefix = mqtt.config.topic_prefix
         self.default_reply = f"{self.prefix}/{config.reply_topic}"
-        self._queue: queue.Queue[Request | None] = queue.Queue()
+        self._queue: queue.Queue[Request | None] = queue.Queue(MAX_QUEUED)
         self._thread: threading.Thread | None = None
         self._topics = [
             f"{self.prefix}/watches/set",
@@ -329,7 +374,13 @@ class WatchControl:
         """Unsubscribe and stop the worker (requests queued are dropped)."""
         for topic in self._topics:
             self.mqtt.unsubscribe(topic, self._on_message)
-        self._queue.put(None)
+        while True:  # make room for the stop marker: queued requests are dropped
+            try:
+                self._queue.put_nowait(None)
+                break
+            except queue.Full:
+                with contextlib.suppress(queue.Empty):
+                    self._queue.get_nowait()
         if self._thread is not None:
             self._thread.join(10)
 
@@ -364,17 +415,43 @@ class WatchControl:
             return
         action, name = parsed
         response_topic, correlation = message.response_topic, message.correlation_data
+        body: dict[str, Any] = {}
         try:
             body = parse_body(message.payload)
         except RequestRefused as err:
-            reply_to = reply_topic_for({}, response_topic, self.default_reply)
-            self._reply(
-                Request(action, name, {}, reply_to, correlation),
-                {"ok": False, "error": err.message, "problems": err.problems},
-            )
+            try:
+                reply_to = reply_topic_for({}, response_topic, self.default_reply, self.prefix)
+            except RequestRefused:
+                reply_to = self.default_reply
+            self._refuse(Request(action, name, {}, reply_to, correlation), err)
             return
-        reply_to = reply_topic_for(body, response_topic, self.default_reply)
-        self._queue.put(Request(action, name, body, reply_to, correlation))
+        try:
+            reply_to = reply_topic_for(body, response_topic, self.default_reply, self.prefix)
+        except RequestRefused as err:
+            self._refuse(Request(action, name, body, self.default_reply, correlation), err)
+            return
+        request = Request(action, name, body, reply_to, correlation)
+        try:
+            self._queue.put_nowait(request)
+        except queue.Full:
+            self._refuse(
+                request,
+                RequestRefused(
+                    f"too many control requests waiting ({MAX_QUEUED}); try again later"
+                ),
+            )
+
+    def _refuse(self, request: Request, err: RequestRefused) -> None:
+        """Reply to a request refused before it reached the worker (counted, logged)."""
+        self.stats.count(request.action, False)
+        log.warning("control: %s refused: %s", request.action, "; ".join(err.problems))
+        reply: dict[str, Any] = {"action": request.action, "ok": False}
+        reply.update({"error": err.message, "problems": err.problems})
+        if request.name is not None:
+            reply["watch"] = request.name
+        if "correlation_id" in request.body:
+            reply["correlation_id"] = request.body["correlation_id"]
+        self._reply(request, reply)
 
     def _work(self) -> None:
         while True:
@@ -420,8 +497,11 @@ class WatchControl:
             raise RequestRefused(
                 f"watch '{watch.name}' is defined in the config file; choose another name"
             )
-        runtime = [w for w in known.values() if w.get("origin") == "runtime"]
-        if existing is None and len(runtime) >= self.config.max_watches:
+        runtime = [
+            w for w in known.values() if w.get("origin") == "runtime" and w["status"] not in ENDED
+        ]
+        replacing = existing is not None and existing.get("status") not in ENDED
+        if not replacing and len(runtime) >= self.config.max_watches:
             raise RequestRefused(
                 f"too many run-time watches ({len(runtime)}); "
                 f"control.max_watches is {self.config.max_watches}"

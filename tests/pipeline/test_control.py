@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,7 +15,9 @@ import pytest
 from pipeline.app import App
 from pipeline.config_loader import load_config, load_config_text
 from pipeline.control import (
+    MAX_QUEUED,
     RequestRefused,
+    WatchControl,
     WatchStore,
     parse_body,
     parse_topic,
@@ -70,6 +74,33 @@ def test_reply_topic_prefers_mqtt5_then_body_then_default() -> None:
     assert reply_topic_for({"reply_to": "b"}, None, "d") == "b"
     assert reply_topic_for({"reply_to": "b/#"}, None, "d") == "d"
     assert reply_topic_for({}, None, "d") == "d"
+
+
+@pytest.mark.parametrize(
+    ("body", "response_topic", "expected"),
+    [
+        ({}, None, "lk/watches/reply"),
+        ({"reply_to": "lk/watches/reply"}, None, "lk/watches/reply"),
+        ({"reply_to": "lk/watches/reply/app1"}, None, "lk/watches/reply/app1"),
+        ({}, "client/replies", "client/replies"),
+        ({}, "lk/watches/reply/me", "lk/watches/reply/me"),
+        ({"reply_to": "lk/available"}, None, "reply_to must be"),
+        ({"reply_to": "lk/watches/gate/state"}, None, "reply_to must be"),
+        ({"reply_to": "elsewhere/replies"}, None, "reply_to must be"),
+        ({"reply_to": "lk/watches/reply/#"}, None, "without wildcards"),
+        ({"reply_to": 5}, None, "without wildcards"),
+        ({}, "lk/available", "must not be one of Lookout's topics"),
+        ({}, "lk/watches/set", "must not be one of Lookout's topics"),
+    ],
+)
+def test_reply_topic_stays_out_of_lookouts_own_topics(
+    body: dict[str, Any], response_topic: str | None, expected: str
+) -> None:
+    if "/" in expected and " " not in expected:
+        assert reply_topic_for(body, response_topic, "lk/watches/reply", "lk") == expected
+    else:
+        with pytest.raises(RequestRefused, match=expected):
+            reply_topic_for(body, response_topic, "lk/watches/reply", "lk")
 
 
 @pytest.mark.parametrize(
@@ -308,3 +339,116 @@ def test_persistent_watch_survives_a_restart(
         assert json.loads(state_file.read_text())["watches"] == []
     finally:
         requester.close()
+
+
+def test_reply_to_outside_the_reply_topic_is_refused_and_ended_watches_free_their_slot(
+    tmp_path: Path,
+    mosquitto: Mosquitto,
+    model_server_factory: Any,
+    h264_clip: Clip,
+    app_factory: Any,
+) -> None:
+    model = model_server_factory(responder=_responder)
+    path = _write_config(tmp_path, h264_clip, mosquitto, model, "3.1.1")
+    path.write_text(path.read_text() + "\n[control]\nmax_watches = 1\n")
+    recorder = Recorder(mosquitto, "ctl")
+    requester = Requester(mosquitto, "ctl/watches/reply", v5=False)
+    try:
+        app = app_factory(path)
+        requester.wait_ready("ctl")
+
+        # A reply_to on one of Lookout's own topics: refused, answered on the reply topic.
+        hijack = {"name": "h", "camera": "front", "condition": "c", "reply_to": "ctl/available"}
+        refused = requester.request("ctl/watches/set", hijack)
+        assert refused["ok"] is False and "reply_to must be" in refused["error"], refused
+        assert "h" not in {w["name"] for w in app.pipeline.watch_list()}
+
+        # One-shot run-time watches that end do not count against max_watches = 1.
+        for name in ("gate1", "gate2", "gate3"):
+            gate = {"name": name, "camera": "front", "condition": "the gate is open"}
+            reply = requester.request("ctl/watches/set", {**gate, "backend": "vlm"})
+            assert reply["ok"] is True, reply
+            recorder.wait_topic(f"ctl/watches/{name}/state", 30, b'"success"')
+            _wait(lambda name=name: name not in app.pipeline.watches, 10)
+        listed = {w["name"]: w for w in requester.request("ctl/watches/list", None)["watches"]}
+        assert listed["gate3"]["status"] == "success"
+        # A running one does count.
+        slow = {"name": "slow", "camera": "front", "condition": "a fox", "backend": "vlm"}
+        assert requester.request("ctl/watches/set", slow)["ok"] is True
+        full = requester.request("ctl/watches/set", {**slow, "name": "slow2"})
+        assert full["ok"] is False and "max_watches" in full["error"], full
+        # Replacing the running one is not a new watch.
+        assert requester.request("ctl/watches/set", {**slow, "condition": "a deer"})["ok"]
+        assert not any(b"action" in p for p in recorder.payloads("ctl/available"))
+    finally:
+        requester.close()
+        recorder.close()
+
+
+class _BlockedHost:
+    """A control host whose start_watch blocks until released (the worker stays busy)."""
+
+    def __init__(self) -> None:
+        self.config = load_config_text(CFG)
+        self.release = threading.Event()
+        self.started = threading.Event()
+
+    @property
+    def stopping(self) -> bool:
+        return False
+
+    def start_watch(self, watch: Any, origin: Any = "config") -> Any:
+        self.started.set()
+        self.release.wait(20)
+        return None
+
+    def cancel_watch(self, name: str, wait_s: float = 5.0, *, forget: bool = False) -> bool:
+        return False
+
+    def watch_list(self) -> list[dict[str, Any]]:
+        return []
+
+
+def test_a_full_request_queue_refuses_at_once(tmp_path: Path, mosquitto: Mosquitto) -> None:
+    from pipeline.config import ControlConfig, MqttConfig
+    from sinks.mqtt_connection import MqttConnection, MqttMessage
+
+    conn = MqttConnection(
+        MqttConfig(host=mosquitto.host, port=mosquitto.port, topic_prefix="q", protocol="3.1.1")
+    )
+    conn.start()
+    recorder = Recorder(mosquitto, "q")
+    host = _BlockedHost()
+    control = WatchControl(host, conn, ControlConfig(), tmp_path / "w.json")
+    try:
+        conn.wait_connected(10)
+        control.start()
+        body = {"name": "g", "camera": "front", "condition": "a cat"}
+        for i in range(MAX_QUEUED + 3):
+            payload = orjson.dumps({**body, "correlation_id": i})
+            control._on_message(MqttMessage("q/watches/set", payload))
+            if i == 0:
+                assert host.started.wait(10)
+        refusals = recorder.wait_for(
+            lambda ms: sum(b"too many control requests" in p for _t, p, _r in ms) >= 2, 15
+        )
+        ids = [
+            orjson.loads(p)["correlation_id"]
+            for _t, p, _r in refusals
+            if b"too many control requests" in p
+        ]
+        assert set(ids) == {MAX_QUEUED + 1, MAX_QUEUED + 2}
+        assert control.stats.refused["set"] == 2
+    finally:
+        host.release.set()
+        control.stop()
+        recorder.close()
+        conn.stop(1)
+
+
+def _wait(predicate: Any, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        time.sleep(0.05)
