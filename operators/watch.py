@@ -92,7 +92,9 @@ def run_watch(
     ``WatchState``; finally a ``WatchState`` success (``mode = "once"``),
     failed ("timed out after N minutes") or cancelled, and completion.
     ``repeat`` mode never succeeds: after an alert it stays quiet for
-    ``quiet_period_s`` (wakes ignored) and then watches again.
+    ``quiet_period_s`` (wakes ignored) and then watches again, re-armed: the
+    conversation history is cleared and the backend's ``forget(watch)`` (where
+    it has one, e.g. the detections backend's streaks) is called.
 
     Args:
         config: the ``[[watches]]`` entry.
@@ -291,6 +293,11 @@ def run_watch(
                     emit_state(**changes, next_look_in=None)
                     return end(WatchStatus.SUCCESS)
                 quiet_until[0] = now + config.quiet_period_s
+                # Re-arm: the next alert must be earned afresh, not carried by this one.
+                history.clear()
+                forget = getattr(backend, "forget", None)
+                if callable(forget):
+                    forget(config.name)
             changes["next_look_in"] = next_delay(lk)
             emit_state(**changes)
             return False
