@@ -42,7 +42,7 @@ def format_state(state: WatchState) -> str:
         f"looks={state.iterations}",
     ]
     if state.next_look_in is not None and not state.status.ended:
-        parts.append(f"next_in={state.next_look_in:g}s")
+        parts.append(f"next_in={state.next_look_in:.3g}s")
     if state.error_message:
         parts.append(f"error={_one_line(state.error_message)}")
     elif state.last_reasoning:
@@ -52,7 +52,13 @@ def format_state(state: WatchState) -> str:
 
 def format_camera_state(state: CameraState) -> str:
     """Return the text line of a camera state."""
-    line = f"CAMERA {state.camera}: {'online' if state.online else 'offline'}"
+    if state.online:
+        status = "online"
+    elif state.last_error is None and state.reconnects == 0:
+        status = "connecting"  # not yet online, and nothing has gone wrong
+    else:
+        status = "offline"
+    line = f"CAMERA {state.camera}: {status}"
     if state.last_error:
         line += f" ({_one_line(state.last_error)})"
     return line

@@ -95,3 +95,28 @@ def test_build_sink_types(tmp_path: object) -> None:
     assert isinstance(build_sink("j", JsonlSinkConfig(path=path), None), JsonlSink)
     with pytest.raises(ValueError, match=r"sinks\.m: an mqtt sink needs an \[mqtt\] table"):
         build_sink("m", MqttSinkConfig(), None)
+
+
+def test_console_camera_lines_say_connecting_before_any_failure() -> None:
+    from pipeline.events import CameraState
+    from sinks.console import format_camera_state
+
+    assert format_camera_state(CameraState("porch", online=False)) == "CAMERA porch: connecting"
+    assert format_camera_state(CameraState("porch", online=True)) == "CAMERA porch: online"
+    failed = CameraState("porch", online=False, reconnects=2, last_error="connection refused")
+    assert format_camera_state(failed) == "CAMERA porch: offline (connection refused)"
+
+
+def test_console_state_line_rounds_the_next_look() -> None:
+    from pipeline.events import WatchState, WatchStatus
+    from sinks.console import format_state
+
+    state = WatchState(
+        id="j",
+        name="w",
+        camera="c",
+        condition="x",
+        status=WatchStatus.RUNNING,
+        next_look_in=19.99994,
+    )
+    assert "next_in=20s" in format_state(state)
