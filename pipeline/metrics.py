@@ -280,8 +280,9 @@ class MetricsServer:
 def pipeline_metrics(p: Pipeline, extra: Callable[[MetricsText], None] | None = None) -> str:
     """The Prometheus text of a running :class:`~pipeline.runner.Pipeline`.
 
-    Families: ``lookout_camera_*`` (connected, frames decoded, reconnects,
-    connects, state age, last frame age), ``lookout_watch_*`` (looks by answer
+    Families: ``lookout_camera_*`` (connected, held, frames decoded, decode
+    seconds, packets, reconnects, connects, offline seconds, last frame age;
+    read from each camera's ``stats()``), ``lookout_watch_*`` (looks by answer
     kind, alerts, look latency histogram, state, looks in flight),
     ``lookout_backend_*`` (looks, requests, errors, retries, in flight, circuit
     state) and ``lookout_sink_*`` / ``lookout_mqtt_*`` (delivered, failures,
@@ -297,13 +298,13 @@ def pipeline_metrics(p: Pipeline, extra: Callable[[MetricsText], None] | None = 
     stats = dict(p.watch_stats)
     backends = p.backends
     hub = p.sinks
-    states = {n: c.state for n, c in cameras.items()}
+    cs = {n: c.stats() for n, c in cameras.items()}
     cam = [(n, {"camera": n}) for n in sorted(cameras)]
     t.add(
         "lookout_camera_connected",
         "gauge",
         "1 while frames flow from the camera.",
-        [(lab, 1 if states[n].online else 0) for n, lab in cam],
+        [(lab, 1 if cs[n].connected else 0) for n, lab in cam],
     )
     t.add(
         "lookout_camera_held",
@@ -315,13 +316,25 @@ def pipeline_metrics(p: Pipeline, extra: Callable[[MetricsText], None] | None = 
         "lookout_camera_frames_decoded_total",
         "counter",
         "Frames decoded (follows the look rate with on_demand decoding).",
-        [(lab, cameras[n].decoded_frames) for n, lab in cam],
+        [(lab, cs[n].frames_decoded) for n, lab in cam],
+    )
+    t.add(
+        "lookout_camera_decode_seconds_total",
+        "counter",
+        "Seconds spent in the decoder (monotonic time around decode calls, all threads).",
+        [(lab, cs[n].decode_seconds) for n, lab in cam],
+    )
+    t.add(
+        "lookout_camera_packets_total",
+        "counter",
+        "Video packets read from the camera (Frigate snapshots: JPEGs fetched).",
+        [(lab, cs[n].packets) for n, lab in cam],
     )
     t.add(
         "lookout_camera_reconnects_total",
         "counter",
         "Reconnect attempts.",
-        [(lab, states[n].reconnects) for n, lab in cam],
+        [(lab, cs[n].reconnects) for n, lab in cam],
     )
     t.add(
         "lookout_camera_connects_total",
@@ -336,11 +349,12 @@ def pipeline_metrics(p: Pipeline, extra: Callable[[MetricsText], None] | None = 
         "Seconds the camera has been offline (0 while online).",
         [(lab, max(0.0, now - offline[n]) if n in offline else 0.0) for n, lab in cam],
     )
+    last_video = [(n, lab, cs[n].last_video_time) for n, lab in cam]
     t.add(
         "lookout_camera_last_frame_age_seconds",
         "gauge",
-        "Age of the newest frame a look took from the camera.",
-        [(lab, max(0.0, now - p.last_frame_time[n])) for n, lab in cam if n in p.last_frame_time],
+        "Seconds since the camera's newest video packet or frame arrived (absent before one).",
+        [(lab, max(0.0, now - last)) for _, lab, last in last_video if last is not None],
     )
     names = sorted(stats)
     t.add(

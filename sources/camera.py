@@ -20,6 +20,7 @@ from pipeline.config import CameraConfig
 from pipeline.events import CameraState
 from pipeline.frame import Frame
 from pipeline.redact import redact
+from sources.camera_stats import CameraStats
 from sources.decode import GopDecoder, PacketInfo
 from sources.stream_open import OpenSpec, StreamOpenError, open_container, open_spec, safe_error
 
@@ -87,6 +88,7 @@ class CameraSource:
         frame = camera.latest(timeout=10)        # newest picture, or None
         motion_input = camera.frames(fps=5)       # steady 5 fps for a detector
         camera.states.subscribe(print)            # online/offline changes
+        camera.stats().decode_seconds             # counters for metrics
         hold.dispose(); camera.close()
 
     Args:
@@ -127,8 +129,13 @@ class CameraSource:
         self._closed = False
         self._state = CameraState(camera=name, online=False, since=clock())
         self._states: BehaviorSubject[CameraState] = BehaviorSubject(self._state)
-        self.decoded_frames = 0
-        """Frames decoded over the source's life (all connections)."""
+        # Totals of the decoders already counted (see _count_decodes); the demuxing
+        # thread alone writes _packets and _last_packet_time.
+        self._frames_decoded = 0
+        self._decode_seconds = 0.0
+        self._last_frame_time: float | None = None
+        self._packets = 0
+        self._last_packet_time: float | None = None
 
     # ------------------------------------------------------------ public API
 
@@ -174,6 +181,37 @@ class CameraSource:
                 self._lock.notify_all()
 
         return Disposable(release)
+
+    @property
+    def decoded_frames(self) -> int:
+        """Frames decoded over the source's life (all connections); ``stats().frames_decoded``."""
+        return self.stats().frames_decoded
+
+    def stats(self) -> CameraStats:
+        """Frames decoded, decode time, packets, arrival times, online and reconnects, now.
+
+        Cheap and non-blocking (it never waits for a decode in progress): fit for
+        every metrics scrape. Counters cover all connections and only grow.
+
+        Example::
+
+            s = camera.stats()
+            print(s.packets, s.frames_decoded, f"{s.decode_seconds:.3f} s", s.last_packet_time)
+        """
+        with self._lock:
+            decoder = self._decoder
+        if decoder is not None:
+            self._count_decodes(decoder)
+        with self._lock:
+            return CameraStats(
+                frames_decoded=self._frames_decoded,
+                decode_seconds=self._decode_seconds,
+                packets=self._packets,
+                last_packet_time=self._last_packet_time,
+                last_frame_time=self._last_frame_time,
+                connected=self._state.online,
+                reconnects=self._state.reconnects,
+            )
 
     @property
     def connected(self) -> bool:
@@ -421,6 +459,8 @@ class CameraSource:
                 keyframe=bool(packet.is_keyframe),
                 size=packet.size,
             )
+            self._packets += 1
+            self._last_packet_time = info.wall_time
             decoder.push(packet, info)
             if not pictured:
                 # Online means a picture was decoded, not merely that packets arrive.
@@ -465,9 +505,13 @@ class CameraSource:
             _safe_call(tap.observer.on_completed)
 
     def _count_decodes(self, decoder: GopDecoder) -> None:
-        delta = decoder.take_decoded()
+        frames, seconds = decoder.take_totals()
+        last = decoder.last_frame_time
         with self._lock:
-            self.decoded_frames += delta
+            self._frames_decoded += frames
+            self._decode_seconds += seconds
+            if last is not None and (self._last_frame_time is None or last > self._last_frame_time):
+                self._last_frame_time = last
 
     def _set_state(
         self, *, online: bool, last_error: str | None, reconnects: int | None = None

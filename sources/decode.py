@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -101,9 +102,15 @@ class GopDecoder:
         self._closed = False
         self.decoded = 0
         """Frames decoded so far (for benchmarks and metrics)."""
+        self.decode_seconds = 0.0
+        """Monotonic wall time (``perf_counter``) spent decoding: one timer pair per decode."""
+        self.last_frame_time: float | None = None
+        """``PacketInfo.wall_time`` of the newest decoded picture, ``None`` before one."""
         self.errors = 0
         """Packets the decoder rejected."""
         self._reported = 0
+        self._reported_seconds = 0.0
+        self._take_lock = threading.Lock()
 
     @property
     def has_picture(self) -> bool:
@@ -162,7 +169,13 @@ class GopDecoder:
             fed = start + len(todo)
             if self.strategy == "keyframes":
                 todo = todo[-1:]
-            frame = self._decode(todo)
+            started = time.perf_counter()
+            try:
+                frame = self._decode(todo)
+            finally:
+                self.decode_seconds += time.perf_counter() - started
+            if frame is not None:
+                self.last_frame_time = frame.wall_time
             with self._packets_lock:
                 self._fed_generation = generation
                 self._fed = fed
@@ -207,9 +220,23 @@ class GopDecoder:
 
     def take_decoded(self) -> int:
         """Frames decoded since the previous call (for counters that sum many decoders)."""
-        with self._decode_lock:
-            delta, self._reported = self.decoded - self._reported, self.decoded
-            return delta
+        return self.take_totals()[0]
+
+    def take_totals(self) -> tuple[int, float]:
+        """Frames decoded and decode seconds since the previous call (of either ``take_*``).
+
+        Never waits for a decode in progress (the counters are read as they
+        stand), so a metrics scrape cannot stall behind a long GOP decode.
+
+        Example::
+
+            frames, seconds = decoder.take_totals()
+        """
+        with self._take_lock:
+            decoded, seconds = self.decoded, self.decode_seconds
+            frames, self._reported = decoded - self._reported, decoded
+            spent, self._reported_seconds = seconds - self._reported_seconds, seconds
+            return frames, spent
 
     def close(self) -> None:
         """Drop the packets and the decoder; later calls return ``None``."""

@@ -24,6 +24,7 @@ from pipeline.config import CameraConfig
 from pipeline.events import CameraState
 from pipeline.frame import Frame
 from pipeline.redact import redact, redact_url, register_secret
+from sources.camera_stats import CameraStats
 from sources.stream_open import safe_error
 
 log = logging.getLogger("lookout.sources.frigate_snapshot")
@@ -102,6 +103,11 @@ class FrigateSnapshotSource:
         self._closed = False
         self._seq = 0
         self._fetch_lock = threading.Lock()
+        self._frames_decoded = 0
+        self._decode_seconds = 0.0
+        self._packets = 0
+        self._last_packet_time: float | None = None
+        self._last_frame_time: float | None = None
         self._state = CameraState(camera=name, online=False, since=clock())
         self._states: BehaviorSubject[CameraState] = BehaviorSubject(self._state)
 
@@ -124,6 +130,28 @@ class FrigateSnapshotSource:
     def states(self) -> reactivex.Observable[CameraState]:
         """Every state change; a new subscriber first gets the current state."""
         return self._states
+
+    def stats(self) -> CameraStats:
+        """Counters like :meth:`sources.camera.CameraSource.stats`: one fetched JPEG is one packet.
+
+        ``packets`` counts JPEGs received, ``frames_decoded`` those that decoded,
+        ``decode_seconds`` the JPEG decode time (``perf_counter``), ``reconnects``
+        the failed requests.
+
+        Example::
+
+            print(cam.stats().frames_decoded)
+        """
+        with self._lock:
+            return CameraStats(
+                frames_decoded=self._frames_decoded,
+                decode_seconds=self._decode_seconds,
+                packets=self._packets,
+                last_packet_time=self._last_packet_time,
+                last_frame_time=self._last_frame_time,
+                connected=self._state.online,
+                reconnects=self._state.reconnects,
+            )
 
     def connect(self) -> abc.DisposableBase:
         """Hold the camera (``latest()`` fetches only while held); dispose to release."""
@@ -241,8 +269,18 @@ class FrigateSnapshotSource:
             try:
                 with _OPENER.open(request, timeout=timeout) as response:
                     body = response.read()
-                with Image.open(io.BytesIO(body)) as image:
-                    rgb = np.asarray(image.convert("RGB"))
+                arrived = self._clock()
+                with self._lock:
+                    self._packets += 1
+                    self._last_packet_time = arrived
+                started = time.perf_counter()
+                try:
+                    with Image.open(io.BytesIO(body)) as image:
+                        rgb = np.asarray(image.convert("RGB"))
+                finally:
+                    spent = time.perf_counter() - started
+                    with self._lock:
+                        self._decode_seconds += spent
             except (
                 urllib.error.URLError,
                 OSError,
@@ -254,10 +292,13 @@ class FrigateSnapshotSource:
                 self._set_state(online=False, last_error=error, failed=True)
                 return None
             self._seq += 1
+            with self._lock:
+                self._frames_decoded += 1
+                self._last_frame_time = arrived
             frame = Frame(
                 camera=self.name,
                 seq=self._seq,
-                wall_time=self._clock(),
+                wall_time=arrived,
                 stream_time=None,
                 width=int(rgb.shape[1]),
                 height=int(rgb.shape[0]),
