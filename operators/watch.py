@@ -209,6 +209,7 @@ def run_watch(
                     user_text = f"Frame captured at {frame_clock(frame.wall_time)}."
                     request = LookRequest(
                         watch=config.name,
+                        job_id=jid,
                         camera=config.camera,
                         condition=config.condition,
                         labels=tuple(config.labels),

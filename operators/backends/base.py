@@ -31,6 +31,9 @@ class LookRequest:
 
     Attributes:
         watch: watch name.
+        job_id: id of the watch's run that made the look (empty when unknown).
+            Backends that keep per-watch state key it by ``(watch, job_id)`` so a
+            late look of an ended run never counts toward a restarted one.
         camera: camera name.
         condition: the condition in the user's words.
         labels: object labels the watch focuses on (empty: any).
@@ -58,6 +61,7 @@ class LookRequest:
     detections: tuple[Detection, ...] = ()
     time: float = 0.0
     zone_polygons: tuple[tuple[str, tuple[tuple[float, float], ...]], ...] = ()
+    job_id: str = ""
 
 
 class BackendError(RuntimeError):

@@ -20,7 +20,7 @@ Example:
 from __future__ import annotations
 
 import threading
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Sequence
 
 from operators.backends.base import Availability, BackendError, LookRequest
@@ -42,6 +42,10 @@ def fresh_matches(request: LookRequest, window_s: float) -> list[Detection]:
             continue
         out.append(d)
     return out
+
+
+MAX_RUNS = 1024
+"""Default cap on the runs whose streaks a :class:`DetectionsBackend` remembers."""
 
 
 def render_message(template: str, detections: Sequence[Detection], request: LookRequest) -> str:
@@ -68,9 +72,22 @@ def render_message(template: str, detections: Sequence[Detection], request: Look
 
 
 class DetectionsBackend:
-    """Decide from detections alone; per-watch streaks of matching looks.
+    """Decide from detections alone; a streak of matching looks per watch run.
 
-    Thread-safe. Call :meth:`forget` when a watch ends.
+    Streaks are keyed by ``(watch, job_id)``: a look of an ended run that comes
+    back after the watch restarted counts toward the old run's streak, never the
+    new one's. At most ``max_runs`` non-zero streaks are kept (least recently
+    used dropped first), so run-time watches that come and go cannot grow it.
+
+    Thread-safe. Call :meth:`forget` when a watch ends, restarts or re-arms.
+
+    Args:
+        name: the backend's name (``[backends.NAME]``).
+        config: its ``[backends.NAME]`` table; defaults when ``None``.
+        max_runs: how many runs' streaks to remember (>= 1).
+
+    Raises:
+        ValueError: when ``max_runs`` is below 1.
     """
 
     type = "detections"
@@ -78,10 +95,18 @@ class DetectionsBackend:
     ram_mb = 0
     takes_images = False
 
-    def __init__(self, name: str, config: DetectionsBackendConfig | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        config: DetectionsBackendConfig | None = None,
+        max_runs: int = MAX_RUNS,
+    ) -> None:
+        if max_runs < 1:
+            raise ValueError(f"max_runs must be at least 1, got {max_runs}.")
         self.name = name
         self.config = config or DetectionsBackendConfig.model_validate({})
-        self._streaks: dict[str, int] = {}
+        self.max_runs = max_runs
+        self._streaks: OrderedDict[tuple[str, str], int] = OrderedDict()
         self._lock = threading.Lock()
 
     def availability(self) -> Availability:
@@ -97,17 +122,33 @@ class DetectionsBackend:
             self._streaks.clear()
 
     def forget(self, watch: str) -> None:
-        """Drop the bookkeeping of one watch."""
+        """Drop the streaks of every run of ``watch``."""
         with self._lock:
-            self._streaks.pop(watch, None)
+            for key in [k for k in self._streaks if k[0] == watch]:
+                del self._streaks[key]
+
+    def tracked_runs(self) -> int:
+        """Return how many ``(watch, job_id)`` streaks are remembered (for tests and metrics)."""
+        with self._lock:
+            return len(self._streaks)
+
+    def _count(self, key: tuple[str, str], matched: bool) -> int:
+        """Extend or break ``key``'s streak and return it (call with the lock held)."""
+        if not matched:
+            self._streaks.pop(key, None)  # a zero streak needs no entry
+            return 0
+        streak = self._streaks.pop(key, 0) + 1
+        self._streaks[key] = streak  # re-inserted last: most recently used
+        while len(self._streaks) > self.max_runs:
+            self._streaks.popitem(last=False)
+        return streak
 
     def judge(self, request: LookRequest) -> Verdict:
-        """Count this look into the watch's streak; met once the streak is long enough."""
+        """Count this look into its run's streak; met once the streak is long enough."""
         cfg = self.config
         matches = fresh_matches(request, cfg.window_s)
         with self._lock:
-            streak = self._streaks.get(request.watch, 0) + 1 if matches else 0
-            self._streaks[request.watch] = streak
+            streak = self._count((request.watch, request.job_id), bool(matches))
         best = max((d.score for d in matches), default=None)
         if not matches:
             return Verdict.answered(
