@@ -167,6 +167,14 @@ watch_file = false
         assert m['lookout_camera_frames_decoded_total{camera="front"}'] >= 3
         assert m['lookout_camera_connects_total{camera="front"}'] == 1
         assert m['lookout_camera_last_frame_age_seconds{camera="front"}'] < 60
+        # From the camera's own stats: decode time and packets, no age before any video.
+        assert m['lookout_camera_decode_seconds_total{camera="front"}'] > 0
+        assert m['lookout_camera_decode_seconds_total{camera="dead"}'] == 0
+        assert (
+            m['lookout_camera_packets_total{camera="front"}']
+            >= m['lookout_camera_frames_decoded_total{camera="front"}']
+        )
+        assert 'lookout_camera_last_frame_age_seconds{camera="dead"}' not in m
         assert m['lookout_backend_looks_total{backend="vlm"}'] == 3
         assert m['lookout_backend_requests_total{backend="vlm"}'] == 3
         assert m['lookout_backend_errors_total{backend="vlm"}'] == 0
