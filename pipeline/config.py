@@ -13,6 +13,7 @@ Load a file with :func:`pipeline.config_loader.load_config`.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from pathlib import Path
@@ -702,6 +703,33 @@ class ControlConfig(Model):
         description="Persistent run-time watches; relative paths are next to the config file.",
     )
     max_watches: int = Field(100, ge=0, description="Most run-time watches at once.")
+    webhook_outbox: Path = Field(
+        Path("lookout-runtime-outbox.sqlite3"),
+        description=(
+            "SQLite outbox of the webhooks that run-time watches bring (a `webhook` key in "
+            "the watches/set body); relative paths are next to the config file."
+        ),
+    )
+    allow_webhook_networks: list[str] = Field(
+        default_factory=list,
+        description=(
+            "Networks (CIDR, e.g. 192.168.1.0/24) a run-time watch's webhook URL may resolve "
+            "to although they are private, loopback or link-local; by default only public "
+            "addresses are allowed."
+        ),
+    )
+
+    @field_validator("allow_webhook_networks")
+    @classmethod
+    def _networks(cls, v: list[str]) -> list[str]:
+        for net in v:
+            try:
+                ipaddress.ip_network(net, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"'{net}' is not a network in CIDR form (e.g. 10.0.0.0/8)"
+                ) from None
+        return v
 
     @field_validator("reply_topic")
     @classmethod

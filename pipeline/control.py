@@ -23,8 +23,18 @@ topic). At most ``MAX_QUEUED`` requests wait for the worker; more are refused
 at once with "too many control requests waiting".
 
 A watch started with ``"persistent": true`` is written to the state file
-(``control.state_file``, next to the config) and started again at the next
-start; it leaves the file when it is cancelled or ends by itself.
+(``control.state_file``, next to the config, mode 0600) and started again at
+the next start; it leaves the file when it is cancelled or ends by itself.
+
+A ``set`` body may bring its own webhook (:class:`RuntimeWatchRequest`):
+``"webhook": "https://..."`` or ``{"url": ..., "secret": "whsec_...",
+"attach_image": "none"}``. Its URL is resolved first and refused when an
+address is private, loopback or link-local (:func:`sinks.ssrf.check_url`)
+unless ``control.allow_webhook_networks`` holds it. Each run of the watch gets
+a new :class:`~sinks.webhook.WebhookSink` on ``control.webhook_outbox``, closed
+(after a short flush) when the run ends or is cancelled. The secret never
+appears in replies, logs or listings (``watches/list`` shows only the URL's
+endpoint label); a persistent watch keeps it in the state file.
 
 Example (mosquitto clients)::
 
@@ -36,24 +46,32 @@ Example (mosquitto clients)::
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 import os
 import queue
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+from urllib.parse import urlsplit
 
 import orjson
-from pydantic import ValidationError
+from pydantic import Field, PrivateAttr, SecretStr, ValidationError, field_validator
 
-from pipeline.config import ControlConfig, LookoutConfig, WatchConfig
+from pipeline.config import ControlConfig, LookoutConfig, Model, WatchConfig, WebhookSinkConfig
 from pipeline.config_loader import (
     ConfigProblem,
     check_watch_references,
     problems_from_validation,
 )
-from pipeline.redact import redact
+from pipeline.redact import redact, register_secret
+from sinks.base import Sink
+from sinks.http_post import endpoint_label, register_url_secrets
+from sinks.signing import parse_secrets
+from sinks.ssrf import UnsafeUrlError, check_url
+from sinks.webhook import WebhookSink
 
 if TYPE_CHECKING:
     from pipeline.events import WatchState
@@ -172,8 +190,122 @@ def reply_topic_for(
     return reply_to
 
 
-def validate_watch(cfg: LookoutConfig, body: dict[str, Any]) -> WatchConfig:
-    """Validate a ``set`` body the way ``[[watches]]`` entries are validated.
+class RuntimeWebhook(Model):
+    """The ``webhook`` of a run-time watch: its own signed webhook (Standard Webhooks)."""
+
+    url: str = Field(description="Endpoint URL (http or https); checked against private networks.")
+    secret: SecretStr | None = Field(
+        None, description="whsec_ signing secret; never echoed (unsigned without one)."
+    )
+    attach_image: Literal["none", "base64", "multipart"] = Field(
+        "none", description="Send the alert's JPEG: none, base64 in the JSON, or multipart."
+    )
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, v: str) -> str:
+        try:
+            parts = urlsplit(v)
+            _ = parts.port
+        except ValueError:
+            raise ValueError("is not a valid URL") from None
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("must be an http:// or https:// URL with a host")
+        return v
+
+    @field_validator("secret")
+    @classmethod
+    def _secret(cls, v: SecretStr | None) -> SecretStr | None:
+        if v is not None:
+            parse_secrets(v.get_secret_value())  # its ValueError never echoes the secret
+        return v
+
+
+SinkMaker = Callable[["RuntimeWatchRequest"], list[Sink]]
+
+
+class RuntimeWatchRequest(WatchConfig):
+    """A watch started over MQTT: a ``[[watches]]`` entry plus an optional ``webhook``.
+
+    The webhook is a plain URL or a :class:`RuntimeWebhook` table. Config-file
+    watches never have one. :meth:`make_sinks` (called by
+    :class:`pipeline.watches.Watches` for each run) builds it through the maker
+    that :class:`WatchControl` binds with :meth:`bind`.
+
+    Example:
+        >>> w = RuntimeWatchRequest(name="g", camera="front", condition="a cat",
+        ...                         webhook="https://hooks.example.com/abc/very-secret-token")
+        >>> w.listing_extra()
+        {'webhook': 'https://hooks.example.com/...'}
+    """
+
+    webhook: RuntimeWebhook | None = Field(
+        None, description="The watch's own webhook: a URL, or {url, secret, attach_image}."
+    )
+    _maker: SinkMaker | None = PrivateAttr(None)
+
+    @field_validator("webhook", mode="before")
+    @classmethod
+    def _plain_url(cls, v: Any) -> Any:
+        return {"url": v} if isinstance(v, str) else v
+
+    def bind(self, maker: SinkMaker) -> RuntimeWatchRequest:
+        """Set what builds this watch's sinks; returns ``self``."""
+        self._maker = maker
+        return self
+
+    def make_sinks(self) -> list[Sink]:
+        """New sinks for one run (none without a webhook or a bound maker).
+
+        Raises:
+            sinks.ssrf.UnsafeUrlError: the URL resolves to an address that is not allowed.
+        """
+        if self.webhook is None or self._maker is None:
+            return []
+        return self._maker(self)
+
+    def listing_extra(self) -> dict[str, Any]:
+        """``{"webhook": <endpoint label>}`` when the watch has one: no path, query or secret."""
+        return {"webhook": endpoint_label(self.webhook.url)} if self.webhook else {}
+
+    def stored_body(self) -> dict[str, Any]:
+        """The body to keep in the state file (the webhook's secret in clear: the file is 0600)."""
+        body = self.model_dump(mode="json", exclude_defaults=True)
+        if self.webhook is not None and self.webhook.secret is not None:
+            body["webhook"]["secret"] = self.webhook.secret.get_secret_value()
+        return body
+
+
+def webhook_sink_name(watch: str, url: str) -> str:
+    """The outbox key of a run-time watch's webhook: the same for the same watch and URL.
+
+    A restarted persistent watch takes up its pending events again; a watch
+    given another URL never sends the old URL's events to the new one.
+
+    Example:
+        >>> webhook_sink_name("gate", "https://a.example/h")[:11]
+        'watch-gate-'
+    """
+    return f"watch-{watch}-{hashlib.sha256(url.encode()).hexdigest()[:12]}"
+
+
+def _register_body_secrets(body: dict[str, Any]) -> None:
+    """Register the webhook secret and URL secrets of a raw body before anything may echo them."""
+    hook = body.get("webhook")
+    if isinstance(hook, str):
+        hook = {"url": hook}
+    if not isinstance(hook, dict):
+        return
+    secret, url = hook.get("secret"), hook.get("url")
+    if isinstance(secret, str):
+        register_secret(secret.strip())
+    if isinstance(url, str):
+        with contextlib.suppress(ValueError):
+            register_url_secrets(url)
+
+
+def validate_watch(cfg: LookoutConfig, body: dict[str, Any]) -> RuntimeWatchRequest:
+    """Validate a ``set`` body the way ``[[watches]]`` entries are validated (plus ``webhook``).
 
     Example:
         >>> from pipeline.config_loader import load_config_text
@@ -188,8 +320,9 @@ def validate_watch(cfg: LookoutConfig, body: dict[str, Any]) -> WatchConfig:
         RequestRefused: one problem per line, with ``watch.<key>`` paths.
     """
     fields = {k: v for k, v in body.items() if k not in CONTROL_KEYS}
+    _register_body_secrets(fields)
     try:
-        watch = WatchConfig(**fields)
+        watch = RuntimeWatchRequest(**fields)
     except ValidationError as err:
         problems = [
             ConfigProblem(f"watch.{p.path}" if p.path else "watch", p.message)
@@ -210,7 +343,7 @@ def _reference_problems(
 ) -> list[ConfigProblem]:
     """Reference problems of a body that failed validation (so one reply lists them all)."""
     try:
-        partial = WatchConfig.model_construct(**fields)
+        partial = RuntimeWatchRequest.model_construct(**fields)
         found = check_watch_references(cfg, partial, "watch")
     except Exception:  # wrong types: the validation problems already say so
         return []
@@ -246,18 +379,25 @@ class WatchStore:
         return [w for w in watches if isinstance(w, dict)] if isinstance(watches, list) else []
 
     def _write(self, watches: list[dict[str, Any]]) -> None:
+        """Replace the file atomically; it is created 0600 (it may hold webhook secrets)."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_name(self.path.name + ".tmp")
-        tmp.write_bytes(
-            orjson.dumps({"version": 1, "watches": watches}, option=orjson.OPT_INDENT_2)
-        )
+        data = orjson.dumps({"version": 1, "watches": watches}, option=orjson.OPT_INDENT_2)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            os.fchmod(f.fileno(), 0o600)  # an old .tmp may have had other modes
+            f.write(data)
         os.replace(tmp, self.path)
 
     def put(self, watch: WatchConfig) -> None:
-        """Store (or replace) a watch by name."""
+        """Store (or replace) a watch by name (a webhook's secret included)."""
+        if isinstance(watch, RuntimeWatchRequest):
+            body = watch.stored_body()
+        else:
+            body = watch.model_dump(mode="json", exclude_defaults=True)
         with self._lock:
             watches = [w for w in self._read() if w.get("name") != watch.name]
-            watches.append(watch.model_dump(mode="json", exclude_defaults=True))
+            watches.append(body)
             self._write(watches)
 
     def remove(self, name: str) -> bool:
@@ -320,15 +460,33 @@ class WatchControl:
         mqtt: the shared MQTT connection.
         config: the ``[control]`` table.
         state_path: the persistent-watch file (absolute, already next to the config).
+        outbox_path: the outbox of run-time webhooks; by default ``config.webhook_outbox``,
+            a relative one next to the host's ``config_path`` (else next to ``state_path``).
     """
 
     def __init__(
-        self, host: WatchHost, mqtt: MqttConnection, config: ControlConfig, state_path: Path
+        self,
+        host: WatchHost,
+        mqtt: MqttConnection,
+        config: ControlConfig,
+        state_path: Path,
+        outbox_path: Path | None = None,
     ) -> None:
         self.host = host
         self.mqtt = mqtt
         self.config = config
         self.store = WatchStore(state_path)
+        if outbox_path is None:
+            outbox_path = config.webhook_outbox
+            if not outbox_path.is_absolute():
+                config_path = getattr(host, "config_path", None)
+                base = (
+                    Path(config_path).resolve().parent
+                    if config_path is not None
+                    else state_path.parent
+                )
+                outbox_path = base / outbox_path
+        self.outbox_path = outbox_path
         self.stats = ControlStats()
         self.prefix = mqtt.config.topic_prefix
         self.default_reply = f"{self.prefix}/{config.reply_topic}"
@@ -349,7 +507,8 @@ class WatchControl:
             name = str(body.get("name", "?"))
             try:
                 watch = validate_watch(self.host.config, body)
-                self.host.start_watch(watch, "runtime")
+                self.check_webhook(watch)
+                self.host.start_watch(watch.bind(self.make_sinks), "runtime")
                 started.append(watch.name)
             except RequestRefused as err:
                 log.error(
@@ -506,7 +665,8 @@ class WatchControl:
                 f"too many run-time watches ({len(runtime)}); "
                 f"control.max_watches is {self.config.max_watches}"
             )
-        running = self.host.start_watch(watch, "runtime")
+        self.check_webhook(watch)
+        running = self.host.start_watch(watch.bind(self.make_sinks), "runtime")
         if watch.persistent:
             self.store.put(watch)
         else:
@@ -517,7 +677,48 @@ class WatchControl:
             "job_id": getattr(running, "job_id", None),
             "replaced": existing is not None,
             "persistent": watch.persistent,
+            **watch.listing_extra(),
         }
+
+    # ------------------------------------------------------------ run-time webhooks
+
+    def check_webhook(self, watch: RuntimeWatchRequest) -> None:
+        """Refuse a webhook URL that resolves to a private, loopback or link-local address.
+
+        Raises:
+            RequestRefused: ``watch.webhook.url: resolves to ...; allow it with ...``.
+        """
+        if watch.webhook is None:
+            return
+        try:
+            self._check_url(watch.webhook.url)
+        except UnsafeUrlError as err:
+            text = redact(str(err))
+            raise RequestRefused(
+                "webhook URL not allowed", [f"watch.webhook.url: {text}"]
+            ) from None
+
+    def _check_url(self, url: str) -> list[str]:
+        allowed = self.host.config.control.allow_webhook_networks
+        return check_url(url, allowed, hint="allow it with control.allow_webhook_networks")
+
+    def make_sinks(self, watch: RuntimeWatchRequest) -> list[Sink]:
+        """The webhook sink of one run of ``watch`` (the URL is checked again: DNS may change).
+
+        Raises:
+            sinks.ssrf.UnsafeUrlError: the URL now resolves to an address that is not allowed.
+        """
+        hook = watch.webhook
+        if hook is None:
+            return []
+        self._check_url(hook.url)
+        cfg = WebhookSinkConfig(
+            url=hook.url,
+            secret=hook.secret,
+            attach_image=hook.attach_image,
+            outbox=self.outbox_path,
+        )
+        return [WebhookSink(webhook_sink_name(watch.name, hook.url), cfg)]
 
     def _cancel(self, name: str) -> dict[str, Any]:
         known = {w["name"]: w for w in self.host.watch_list()}

@@ -22,7 +22,7 @@ import uuid
 from collections import Counter, OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Protocol, runtime_checkable
 
 from reactivex.abc import DisposableBase
 from reactivex.disposable import CompositeDisposable, Disposable
@@ -36,6 +36,7 @@ from pipeline.frame import Frame
 from pipeline.graph import Graph
 from pipeline.metrics import Histogram
 from pipeline.redact import redact
+from sinks.base import Sink
 from sinks.registry import SinkHub
 from sources.camera import CameraSource
 
@@ -146,6 +147,46 @@ class WatchStats:
     backend: str = ""
 
 
+@runtime_checkable
+class BringsSinks(Protocol):
+    """A watch that brings sinks of its own (a run-time watch's ``webhook``; see pipeline.control).
+
+    Each run gets new sinks from :meth:`make_sinks`; they receive the watch's
+    states and alerts besides the named sinks and are closed when the run ends.
+    """
+
+    def make_sinks(self) -> list[Sink]:
+        """New, unopened sinks for one run (may raise: the watch does not start)."""
+        ...
+
+    def listing_extra(self) -> dict[str, Any]:
+        """Secret-free keys added to the watch's listing (e.g. the webhook's endpoint label)."""
+        ...
+
+
+def close_own_sinks(name: str, sinks: SinkHub, flush_s: float) -> threading.Thread:
+    """Flush (``wait_idle``, where a sink has it) and close a run's own sinks on a worker thread.
+
+    A watch that ends with an alert ends right after it, on the thread that
+    delivers its events; the alert must still get out, so closing waits for
+    the sinks without holding that thread.
+    """
+
+    def close() -> None:
+        for sink in sinks.sinks.values():
+            flush = getattr(sink, "wait_idle", None)
+            try:
+                if callable(flush):
+                    flush(flush_s)
+                sink.close()
+            except Exception as exc:
+                log.error("watch %s: closing sink %r: %s", name, sink.name, redact(str(exc)))
+
+    thread = threading.Thread(target=close, name=f"close-sinks-{name}", daemon=True)
+    thread.start()
+    return thread
+
+
 @dataclass
 class RunningWatch:
     """A watch that is running (or has ended and is kept for listing)."""
@@ -161,6 +202,10 @@ class RunningWatch:
     started_at: float = field(default_factory=time.time)
     backend: Backend | None = None
     retire: Callable[[], None] = field(default=lambda: None, repr=False)
+    own_sinks: SinkHub | None = None
+    """Sinks this run brought itself (see :class:`BringsSinks`); closed when it ends."""
+    sinks_closed: threading.Thread | None = None
+    """The thread closing ``own_sinks`` once the run ended."""
 
     @property
     def status(self) -> str:
@@ -183,7 +228,7 @@ class RunningWatch:
             "alerts": s.alerts if s else 0,
             "last_reasoning": s.last_reasoning if s else None,
             "error_message": s.error_message if s else None,
-        }
+        } | (self.config.listing_extra() if isinstance(self.config, BringsSinks) else {})
 
 
 def forget_in_backend(backend: Backend | None, watch: str) -> None:
@@ -260,6 +305,11 @@ class Watches:
             detections = graph.detections_of(watch.camera)
             backend = graph.backend(watch.backend, has_detections=detections is not None)
             forget_in_backend(backend, watch.name)
+            own = (
+                SinkHub({s.name: s for s in watch.make_sinks()})
+                if isinstance(watch, BringsSinks)
+                else None
+            )
             job_id = uuid.uuid4().hex[:12]
             cancel: Subject[Any] = Subject()
             connection = camera.connect()
@@ -279,8 +329,14 @@ class Watches:
             except Exception:
                 connection.dispose()
                 graph.pools.release(watch.backend)
+                if own is not None:
+                    for sink in own.sinks.values():
+                        sink.close()
                 raise
+            if own is not None:
+                own.open()
             running = RunningWatch(watch, job_id, cancel, connection, gate, origin, backend=backend)
+            running.own_sinks = own
             running.retire = self._retirement(running)
             with self._lock:
                 stats = self.stats.setdefault(watch.name, WatchStats())
@@ -335,6 +391,9 @@ class Watches:
             running.subscription.dispose()
             self.graph.pools.release(running.config.backend)
             forget_in_backend(running.backend, name)
+            if running.own_sinks is not None:
+                flush_s = self.config().shutdown.flush_s
+                running.sinks_closed = close_own_sinks(name, running.own_sinks, flush_s)
             with self._lock:
                 if self.running.get(name) is running:
                     # Ended by itself: out of the running set, kept for listing.
@@ -397,6 +456,8 @@ class Watches:
             running.last_state = event
             stats.status = event.status.value
             self.sinks.send_state(event, running.config.sinks)
+            if running.own_sinks is not None:
+                running.own_sinks.send_state(event)
             if event.status.ended:
                 self._ended(running, event)
         elif isinstance(event, Alert):
@@ -407,7 +468,9 @@ class Watches:
                 event.message,
                 extra=_extra(event.camera, event.watch),
             )
-            self.sinks.send_alert(event, running.config.sinks)
+            sent = self.sinks.send_alert(event, running.config.sinks)
+            if running.own_sinks is not None:
+                running.own_sinks.send_alert(sent)
         elif isinstance(event, LookRecord):
             latency = running.gate.finished()
             if event.frame is not None and "wall_time" in event.frame:

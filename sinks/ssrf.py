@@ -62,6 +62,7 @@ def check_url(
     url: str,
     allowed: Sequence[str] = (),
     resolver: Resolver = resolve,
+    hint: str = "allow it in the config to use it",
 ) -> list[str]:
     """Resolve ``url``'s host and refuse it unless every address is public or allowed.
 
@@ -69,6 +70,8 @@ def check_url(
         url: an http(s) URL.
         allowed: networks (CIDR, e.g. ``"192.168.1.0/24"``) that are allowed anyway.
         resolver: ``(host, port) -> addresses``; DNS by default.
+        hint: how to allow a refused address (the end of the error message, e.g.
+            ``"allow it with control.allow_webhook_networks"``).
 
     Returns:
         The resolved addresses.
@@ -98,8 +101,5 @@ def check_url(
         ip = ipaddress.ip_address(addr.split("%", 1)[0])
         if any(ip in net for net in nets):
             continue
-        raise UnsafeUrlError(
-            f"URL host {host} resolves to {addr}, a {kind} address; "
-            "allow it in the config to use it."
-        )
+        raise UnsafeUrlError(f"URL host {host} resolves to {addr}, a {kind} address; {hint}.")
     return addrs
