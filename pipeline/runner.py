@@ -113,11 +113,6 @@ class Pipeline:
         return self.graph.offline_since
 
     @property
-    def last_frame_time(self) -> dict[str, float]:
-        """Per camera, the wall time of the newest frame a look used."""
-        return self.runs.last_frame_time
-
-    @property
     def on_watch_ended(self) -> list[Callable[[RunningWatch, WatchState], None]]:
         """Hooks called with a watch and its final state when it ends."""
         return self.runs.on_watch_ended

@@ -261,7 +261,6 @@ class Watches:
         self.running: dict[str, RunningWatch] = {}
         self.ended: OrderedDict[str, RunningWatch] = OrderedDict()
         self.stats: dict[str, WatchStats] = {}
-        self.last_frame_time: dict[str, float] = {}
         self.on_watch_ended: list[Callable[[RunningWatch, WatchState], None]] = []
         self.stopping = False
         self.ops_lock = threading.RLock()
@@ -473,9 +472,6 @@ class Watches:
                 running.own_sinks.send_alert(sent)
         elif isinstance(event, LookRecord):
             latency = running.gate.finished()
-            if event.frame is not None and "wall_time" in event.frame:
-                with self._lock:
-                    self.last_frame_time[running.config.camera] = float(event.frame["wall_time"])
             v = event.verdict
             stats.looks[v.kind.value] += 1
             stats.triggers[event.trigger] += 1
