@@ -15,7 +15,6 @@ Example:
 
 from __future__ import annotations
 
-import io
 import math
 import threading
 import time
@@ -23,10 +22,12 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+from PIL import Image
 
 from operators.backends.base import Availability, BackendError, LookRequest
 from operators.backends.clip_tokenizer import ClipTokenizer
 from operators.backends.hardware import probe_hardware
+from operators.backends.image_input import image_tensor
 from pipeline.config import ClipBackendConfig
 from pipeline.verdict import AnswerKind, Verdict
 
@@ -144,19 +145,16 @@ class ClipBackend:
 
     def embed_image(self, request: LookRequest) -> FloatArray | None:
         """The unit image embedding ``[D]`` of the look's frame (or JPEG)."""
-        size = self.config.input_size
-        if request.frame is not None:
-            rgb = request.frame.to_rgb(size, size)
-        elif request.jpeg is not None:
-            from PIL import Image
-
-            img = Image.open(io.BytesIO(request.jpeg)).convert("RGB")
-            rgb = np.asarray(img.resize((size, size), Image.Resampling.BICUBIC))
-        else:
+        hwc = image_tensor(
+            request,
+            self.config.input_size,
+            self.config.mean,
+            self.config.std,
+            resample=Image.Resampling.BICUBIC,
+        )
+        if hwc is None:
             return None
-        mean = np.asarray(self.config.mean, np.float32)
-        std = np.asarray(self.config.std, np.float32)
-        x = ((rgb.astype(np.float32) / 255.0 - mean) / std).transpose(2, 0, 1)[None]
+        x = hwc.transpose(2, 0, 1)[None]
         name = self._image.get_inputs()[0].name
         out = np.asarray(self._image.run(None, {name: np.ascontiguousarray(x)})[0], np.float32)
         return _unit(out.reshape(-1))

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import ast
 import contextlib
-import io
 import json
 import threading
 import time
@@ -34,6 +33,7 @@ import numpy.typing as npt
 
 from operators.backends.base import Availability, BackendError, LookRequest
 from operators.backends.hardware import probe_hardware
+from operators.backends.image_input import image_tensor
 from pipeline.config import OnnxBackendConfig
 from pipeline.verdict import AnswerKind, Verdict
 
@@ -209,19 +209,9 @@ class OnnxBackend:
 
     def preprocess(self, request: LookRequest) -> FloatArray | None:
         """Turn the look's frame (or JPEG) into the model's input tensor."""
-        size = self.input_size
-        if request.frame is not None:
-            rgb = request.frame.to_rgb(size, size)
-        elif request.jpeg is not None:
-            from PIL import Image
-
-            img = Image.open(io.BytesIO(request.jpeg)).convert("RGB")
-            rgb = np.asarray(img.resize((size, size), Image.Resampling.BILINEAR))
-        else:
+        x = image_tensor(request, self.input_size, self.config.mean, self.config.std)
+        if x is None:
             return None
-        mean = np.asarray(self.config.mean, np.float32)
-        std = np.asarray(self.config.std, np.float32)
-        x: FloatArray = ((rgb.astype(np.float32) / 255.0 - mean) / std).astype(np.float32)
         if not self._nhwc:
             x = x.transpose(2, 0, 1)
         return np.ascontiguousarray(x[None], dtype=np.float32)
