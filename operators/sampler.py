@@ -21,22 +21,16 @@ from reactivex.disposable import CompositeDisposable, Disposable, SerialDisposab
 from reactivex.scheduler import ThreadPoolScheduler, TimeoutScheduler
 
 from operators.budget import LookBudget
+from operators.pools import shared_pool
 from operators.serial import SerialEmitter
 from pipeline.verdict import MIN_NEXT_RUN_S
 
 _R = TypeVar("_R")
 
-_shared_pool: ThreadPoolScheduler | None = None
-_pool_lock = threading.Lock()
-
 
 def shared_look_scheduler() -> ThreadPoolScheduler:
     """Return the process-wide thread pool where blocking looks run by default."""
-    global _shared_pool
-    with _pool_lock:
-        if _shared_pool is None:
-            _shared_pool = ThreadPoolScheduler(max_workers=16)
-        return _shared_pool
+    return shared_pool("looks", 16)
 
 
 def now_s(scheduler: abc.SchedulerBase) -> float:

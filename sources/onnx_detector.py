@@ -24,6 +24,7 @@ from reactivex.disposable import CompositeDisposable, Disposable, SerialDisposab
 from reactivex.scheduler import ThreadPoolScheduler
 from reactivex.scheduler.virtualtimescheduler import VirtualTimeScheduler
 
+from operators.pools import shared_pool
 from pipeline.config import OnnxDetectConfig
 from pipeline.detection import Box, Detection
 from pipeline.frame import Frame
@@ -213,17 +214,9 @@ class OnnxDetector:
         return out
 
 
-_shared_pool: ThreadPoolScheduler | None = None
-_pool_lock = threading.Lock()
-
-
 def shared_detect_scheduler() -> ThreadPoolScheduler:
     """Return the process-wide pool where ONNX inference runs by default."""
-    global _shared_pool
-    with _pool_lock:
-        if _shared_pool is None:
-            _shared_pool = ThreadPoolScheduler(max_workers=4)
-        return _shared_pool
+    return shared_pool("onnx-detect", 4)
 
 
 def detect_onnx(
