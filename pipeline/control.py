@@ -70,7 +70,7 @@ from pipeline.redact import redact, register_secret
 from sinks.base import Sink
 from sinks.http_post import endpoint_label, register_url_secrets
 from sinks.signing import parse_secrets
-from sinks.ssrf import UnsafeUrlError, check_url
+from sinks.ssrf import SsrfPolicy, UnsafeUrlError, check_url
 from sinks.webhook import WebhookSink
 
 if TYPE_CHECKING:
@@ -718,7 +718,11 @@ class WatchControl:
             attach_image=hook.attach_image,
             outbox=self.outbox_path,
         )
-        return [WebhookSink(webhook_sink_name(watch.name, hook.url), cfg)]
+        policy = SsrfPolicy(
+            tuple(self.host.config.control.allow_webhook_networks),
+            hint="allow it with control.allow_webhook_networks",
+        )
+        return [WebhookSink(webhook_sink_name(watch.name, hook.url), cfg, ssrf=policy)]
 
     def _cancel(self, name: str) -> dict[str, Any]:
         known = {w["name"]: w for w in self.host.watch_list()}

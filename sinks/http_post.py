@@ -16,12 +16,15 @@ Example:
 from __future__ import annotations
 
 import base64
+import contextlib
 import http.client
+import socket
 import ssl
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from pipeline.redact import redact, register_secret
+from sinks.ssrf import SsrfPolicy, UnsafeUrlError
 
 MAX_BODY = 64 * 1024
 
@@ -103,6 +106,87 @@ def register_url_secrets(url: str) -> None:
             register_secret(value)
 
 
+def _connect_checked(
+    host: str, port: int, policy: SsrfPolicy, timeout: float | None
+) -> socket.socket:
+    """Resolve ``host`` under ``policy`` and connect to the first checked address that answers.
+
+    Raises:
+        UnsafeUrlError: an address of ``host`` is not allowed (nothing is connected).
+        OSError: no checked address accepted the connection.
+    """
+    error: OSError | None = None
+    for addr in policy.addresses(host, port):
+        try:
+            sock = socket.create_connection((addr, port), timeout)
+        except OSError as exc:
+            error = exc
+            continue
+        with contextlib.suppress(OSError):  # not every socket family has it
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return sock
+    raise error or OSError(f"no address of {host} accepted the connection")
+
+
+class PinnedHTTPConnection(http.client.HTTPConnection):
+    """An :class:`http.client.HTTPConnection` that connects only to addresses its policy allows.
+
+    Every ``connect()`` resolves the host with the policy's resolver, refuses
+    unless every address passes (:meth:`sinks.ssrf.SsrfPolicy.addresses`), and
+    connects the socket to a checked address; the ``Host`` header stays the
+    URL's host name.
+
+    Example:
+        >>> conn = PinnedHTTPConnection("127.0.0.1", 9, policy=SsrfPolicy())
+        >>> conn.connect()
+        Traceback (most recent call last):
+        ...
+        sinks.ssrf.UnsafeUrlError: URL host 127.0.0.1 resolves to 127.0.0.1, a loopback address; \
+allow it in the config to use it.
+    """
+
+    def __init__(
+        self, host: str, port: int, *, policy: SsrfPolicy, timeout: float | None = None
+    ) -> None:
+        super().__init__(host, port, timeout=timeout)
+        self.policy = policy
+
+    def connect(self) -> None:
+        """Resolve, check every address, connect to a checked one."""
+        self.sock = _connect_checked(self.host, self.port, self.policy, self.timeout)
+
+
+class PinnedHTTPSConnection(http.client.HTTPSConnection):
+    """:class:`PinnedHTTPConnection` for https: TLS SNI and certificate check on the host name.
+
+    The socket goes to a checked address; it is wrapped with
+    ``context.wrap_socket(sock, server_hostname=host)``, so the certificate
+    must match the URL's host name (with a verifying context), not the address.
+    """
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        *,
+        policy: SsrfPolicy,
+        context: ssl.SSLContext,
+        timeout: float | None = None,
+    ) -> None:
+        super().__init__(host, port, timeout=timeout, context=context)
+        self.policy = policy
+        self.tls_context = context
+
+    def connect(self) -> None:
+        """Resolve, check every address, connect to a checked one, then TLS on the host name."""
+        sock = _connect_checked(self.host, self.port, self.policy, self.timeout)
+        try:
+            self.sock = self.tls_context.wrap_socket(sock, server_hostname=self.host)
+        except BaseException:
+            sock.close()
+            raise
+
+
 class HttpPoster:
     """POST to one URL over a reused connection.
 
@@ -112,6 +196,12 @@ class HttpPoster:
         connect_timeout_s: seconds to open the TCP (and TLS) connection.
         read_timeout_s: seconds each read of the answer may take.
         ssl_context: for https; the system's default (verifying) context when None.
+        policy: for URLs that must not reach private addresses (run-time webhooks):
+            every connection resolves the host, refuses unless every address
+            passes the policy (a failed POST whose error says why, retried
+            later like any other), and connects to a checked address; the
+            ``Host`` header and the TLS name stay the URL's host. None (config
+            webhooks): a plain connection to whatever the host resolves to.
     """
 
     def __init__(
@@ -120,6 +210,7 @@ class HttpPoster:
         connect_timeout_s: float,
         read_timeout_s: float,
         ssl_context: ssl.SSLContext | None = None,
+        policy: SsrfPolicy | None = None,
     ) -> None:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -141,11 +232,20 @@ class HttpPoster:
         self.connect_timeout_s = connect_timeout_s
         self.read_timeout_s = read_timeout_s
         self._ssl = ssl_context
+        self.policy = policy
         self._conn: http.client.HTTPConnection | None = None
 
     def _connect(self) -> http.client.HTTPConnection:
         conn: http.client.HTTPConnection
-        if self._https:
+        timeout = self.connect_timeout_s
+        if self.policy is not None and self._https:
+            ctx = self._ssl or ssl.create_default_context()
+            conn = PinnedHTTPSConnection(
+                self._host, self._port, policy=self.policy, context=ctx, timeout=timeout
+            )
+        elif self.policy is not None:
+            conn = PinnedHTTPConnection(self._host, self._port, policy=self.policy, timeout=timeout)
+        elif self._https:
             ctx = self._ssl or ssl.create_default_context()
             conn = http.client.HTTPSConnection(
                 self._host, self._port, timeout=self.connect_timeout_s, context=ctx
@@ -154,7 +254,11 @@ class HttpPoster:
             conn = http.client.HTTPConnection(
                 self._host, self._port, timeout=self.connect_timeout_s
             )
-        conn.connect()
+        try:
+            conn.connect()
+        except BaseException:
+            conn.close()
+            raise
         if conn.sock is not None:
             conn.sock.settimeout(self.read_timeout_s)
         return conn
@@ -181,6 +285,9 @@ class HttpPoster:
                 if reused and attempt == 1:
                     continue
                 return HttpResult(None, error=self._why(exc))
+            except UnsafeUrlError as exc:
+                self.close()
+                return HttpResult(None, error=redact(f"POST {self.safe_url} refused: {exc}"))
             except (OSError, http.client.HTTPException) as exc:
                 self.close()
                 return HttpResult(None, error=self._why(exc))

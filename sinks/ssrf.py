@@ -19,6 +19,7 @@ from __future__ import annotations
 import ipaddress
 import socket
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -58,6 +59,57 @@ def address_kind(addr: str) -> str | None:
     return None
 
 
+def check_host(
+    host: str,
+    port: int,
+    allowed: Sequence[str] = (),
+    resolver: Resolver = resolve,
+    hint: str = "allow it in the config to use it",
+) -> list[str]:
+    """Resolve ``host`` and refuse it unless every address is public or allowed.
+
+    Example:
+        >>> check_host("127.0.0.1", 80, ["127.0.0.0/8"])
+        ['127.0.0.1']
+
+    Returns:
+        The resolved addresses (every one of them passed the check).
+
+    Raises:
+        UnsafeUrlError: unresolvable, or an address that is not allowed.
+    """
+    try:
+        addrs = resolver(host, port)
+    except OSError as exc:
+        raise UnsafeUrlError(f"URL host {host} does not resolve ({exc}).") from None
+    if not addrs:
+        raise UnsafeUrlError(f"URL host {host} does not resolve.")
+    nets = [ipaddress.ip_network(n, strict=False) for n in allowed]
+    for addr in addrs:
+        try:
+            kind = address_kind(addr)
+        except ValueError:
+            raise UnsafeUrlError(f"URL host {host} resolves to {addr!r}, not an address.") from None
+        if kind is None:
+            continue
+        ip = ipaddress.ip_address(addr.split("%", 1)[0])
+        if any(ip in net for net in nets):
+            continue
+        raise UnsafeUrlError(f"URL host {host} resolves to {addr}, a {kind} address; {hint}.")
+    return addrs
+
+
+def _host_port(url: str) -> tuple[str, int]:
+    try:
+        parts = urlsplit(url)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        raise UnsafeUrlError("URL is not valid.") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise UnsafeUrlError("URL must be http:// or https:// with a host.")
+    return parts.hostname, port
+
+
 def check_url(
     url: str,
     allowed: Sequence[str] = (),
@@ -79,27 +131,52 @@ def check_url(
     Raises:
         UnsafeUrlError: not http(s), no host, unresolvable, or a forbidden address.
     """
-    try:
-        parts = urlsplit(url)
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-    except ValueError:
-        raise UnsafeUrlError("URL is not valid.") from None
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise UnsafeUrlError("URL must be http:// or https:// with a host.")
-    host = parts.hostname
-    try:
-        addrs = resolver(host, port)
-    except OSError as exc:
-        raise UnsafeUrlError(f"URL host {host} does not resolve ({exc}).") from None
-    if not addrs:
-        raise UnsafeUrlError(f"URL host {host} does not resolve.")
-    nets = [ipaddress.ip_network(n, strict=False) for n in allowed]
-    for addr in addrs:
-        kind = address_kind(addr)
-        if kind is None:
-            continue
-        ip = ipaddress.ip_address(addr.split("%", 1)[0])
-        if any(ip in net for net in nets):
-            continue
-        raise UnsafeUrlError(f"URL host {host} resolves to {addr}, a {kind} address; {hint}.")
-    return addrs
+    host, port = _host_port(url)
+    return check_host(host, port, allowed, resolver, hint)
+
+
+@dataclass(frozen=True, slots=True)
+class SsrfPolicy:
+    """Which addresses a URL may reach, checked again at every connection (DNS rebinding).
+
+    A check before a connection is not enough on its own: the connection would
+    resolve the name again, and a DNS answer that changed in between could
+    reach a private address. :class:`sinks.http_post.HttpPoster` given a
+    policy resolves once per connection with :meth:`addresses`, refuses the
+    connection unless every address passes, and connects to a checked address
+    (the ``Host`` header and TLS name stay the URL's host).
+
+    Example:
+        >>> policy = SsrfPolicy(allowed=("127.0.0.0/8",), resolver=lambda h, p: ["127.0.0.1"])
+        >>> policy.check("http://hook.example:8080/h")
+        ['127.0.0.1']
+        >>> SsrfPolicy().addresses("127.0.0.1", 80)
+        Traceback (most recent call last):
+        ...
+        sinks.ssrf.UnsafeUrlError: URL host 127.0.0.1 resolves to 127.0.0.1, a loopback address; \
+allow it in the config to use it.
+
+    Attributes:
+        allowed: networks (CIDR) allowed although private, loopback or link-local.
+        resolver: ``(host, port) -> addresses``; DNS by default (inject one in tests).
+        hint: how to allow a refused address (the end of the error message).
+    """
+
+    allowed: tuple[str, ...] = ()
+    resolver: Resolver = resolve
+    hint: str = "allow it in the config to use it"
+
+    def __post_init__(self) -> None:
+        for net in self.allowed:
+            try:
+                ipaddress.ip_network(net, strict=False)
+            except ValueError:
+                raise ValueError(f"'{net}' is not a network (expected CIDR).") from None
+
+    def check(self, url: str) -> list[str]:
+        """:func:`check_url` under this policy."""
+        return check_url(url, self.allowed, self.resolver, self.hint)
+
+    def addresses(self, host: str, port: int) -> list[str]:
+        """:func:`check_host` under this policy: the addresses to connect to, all checked."""
+        return check_host(host, port, self.allowed, self.resolver, self.hint)

@@ -49,6 +49,7 @@ from sinks.base import Sink
 from sinks.http_post import HttpPoster, HttpResult, endpoint_label, register_url_secrets
 from sinks.outbox import Outbox, OutboxEvent
 from sinks.signing import parse_secrets, signature_header
+from sinks.ssrf import SsrfPolicy
 
 log = logging.getLogger(__name__)
 
@@ -138,6 +139,10 @@ class WebhookSink(Sink):
         clock: epoch seconds (injectable for tests); stored times use it.
         rng: random source of the jitter.
         poll_s: longest idle wait; events replayed by another process are seen this often.
+        ssrf: for URLs given at run time: every connection resolves the host and
+            goes only to addresses the policy allows (DNS rebinding cannot reach a
+            private address after the first check); a refused address is a failed
+            attempt, retried with backoff. None for config-file webhooks.
     """
 
     def __init__(
@@ -148,6 +153,7 @@ class WebhookSink(Sink):
         clock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
         poll_s: float = 1.0,
+        ssrf: SsrfPolicy | None = None,
     ) -> None:
         super().__init__(name)
         self.config = config
@@ -158,7 +164,9 @@ class WebhookSink(Sink):
         self._rng = rng or random.Random()
         self._poll_s = poll_s
         self._outbox: Outbox | None = None
-        self._poster = HttpPoster(config.url, config.connect_timeout_s, config.read_timeout_s)
+        self._poster = HttpPoster(
+            config.url, config.connect_timeout_s, config.read_timeout_s, policy=ssrf
+        )
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._idle = threading.Event()
