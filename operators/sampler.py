@@ -5,8 +5,11 @@ look the next one is due after ``next_delay(result)`` seconds (the model's
 ``next_run_in``, clamped, or the baseline's fallbacks); a wake ends the wait
 early. At most one look is in flight: a wake that arrives during a look is
 dropped, never queued, and a wake never starts a look sooner than
-``min_gap`` seconds after the previous one ended. The observer is never called
-with the sampler's lock held (see :mod:`operators.serial`).
+``min_gap`` seconds after the previous one ended. An optional ``hold`` keeps a
+look's result back for some seconds of the scheduler's clock before it is
+emitted (a replay putting the model's answer time on the virtual clock); the
+look stays in flight meanwhile. The observer is never called with the
+sampler's lock held (see :mod:`operators.serial`).
 """
 
 from __future__ import annotations
@@ -47,6 +50,7 @@ def adaptive_sampler(
     budget: LookBudget | None = None,
     scheduler: abc.SchedulerBase | None = None,
     look_scheduler: abc.SchedulerBase | None = None,
+    hold: Callable[[_R], float] | None = None,
 ) -> Callable[[Observable[Any]], Observable[_R]]:
     """Rx operator: wakes in, look results out, with at most one look in flight.
 
@@ -66,10 +70,14 @@ def adaptive_sampler(
         budget: a :class:`LookBudget`; over budget, looks wait and wakes are ignored.
         scheduler: the time source for timers (default: a timeout scheduler).
         look_scheduler: where ``look`` runs (default: a shared thread pool).
+        hold: seconds (on ``scheduler``) to keep a result back before emitting
+            it, given the result; the look counts as in flight until then, so
+            wakes are dropped and the next look's delay starts after it.
+            ``None`` (the default) or ``0`` emits at once.
 
     Returns:
-        An operator. An exception from ``look`` or ``next_delay`` goes to
-        ``on_error``; the wakes' completion does not end the looks.
+        An operator. An exception from ``look``, ``next_delay`` or ``hold``
+        goes to ``on_error``; the wakes' completion does not end the looks.
 
     Raises:
         ValueError: for a negative ``first_delay`` or ``min_gap``.
@@ -118,12 +126,25 @@ def adaptive_sampler(
             def run(trigger: str) -> None:
                 try:
                     result = look(trigger)
+                    held = 0.0 if hold is None else float(hold(result))
                 except Exception as exc:
                     with lock:
                         st["done"] = True
                         out.push_error(exc)
                     out.drain()
                     return
+                if held > 0:
+
+                    def release(_s: abc.SchedulerBase, _state: Any = None) -> None:
+                        emit(result)
+
+                    with lock:
+                        if not st["done"]:
+                            running.disposable = sched.schedule_relative(held, release)
+                    return
+                emit(result)
+
+            def emit(result: _R) -> None:
                 with lock:
                     if st["done"]:
                         return

@@ -14,7 +14,7 @@ from __future__ import annotations
 import threading
 import uuid
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -78,6 +78,7 @@ def run_watch(
     look_scheduler: abc.SchedulerBase | None = None,
     job_id: str | None = None,
     first_frame_timeout_s: float = FIRST_FRAME_WAIT_S,
+    hold: Callable[[Verdict], float] | None = None,
 ) -> Observable[WatchEvent]:
     """Run one watch; emit its state changes, its looks and its alerts.
 
@@ -111,6 +112,9 @@ def run_watch(
         first_frame_timeout_s: how long the first look waits for a frame (a
             camera that is still connecting); later looks wait
             ``FRAME_WAIT_S`` (2 s) and retry in 10 s when there is none.
+        hold: seconds of ``scheduler`` time each verdict is held back before
+            the watch acts on it (a replay's model latency; see
+            :func:`operators.sampler.adaptive_sampler`); ``None``: at once.
 
     Returns:
         A cold observable of ``WatchState | LookRecord | Alert``. It never
@@ -349,6 +353,7 @@ def run_watch(
                     budget=budget,
                     scheduler=sched,
                     look_scheduler=look_scheduler,
+                    hold=None if hold is None else (lambda lk: hold(lk.verdict)),
                 )
             ).subscribe(on_look, on_error, scheduler=default)
         return CompositeDisposable(subs, Disposable(lambda: ended.__setitem__(0, True)))

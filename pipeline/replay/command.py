@@ -1,7 +1,8 @@
 """The ``replay`` subcommand of ``python -m pipeline``.
 
 ``python -m pipeline replay CLIP --watch NAME [-c pipeline.toml] [--labels LABELS.csv]
-[--speed max|1x] [--report DIR] [--compare NAME2 ...] [--until S] [--tolerance S] [--json]``
+[--speed max|1x] [--model-latency measured|none|S] [--report DIR] [--compare NAME2 ...]
+[--until S] [--tolerance S] [--json]``
 
 Prints the figures (a table, one column per variant, or JSON with ``--json``)
 on stdout and a progress bar on stderr; writes the report folder with
@@ -52,6 +53,13 @@ def add_replay_parser(
         "--speed", default="max", metavar="SPEED", help="max, or a multiple of real time: 1x, 2x"
     )
     p.add_argument(
+        "--model-latency",
+        default="measured",
+        metavar="MODE",
+        help="the model's answer time on the virtual clock: measured (each answer's own "
+        "latency), none (answers arrive at once) or seconds per look",
+    )
+    p.add_argument(
         "--report",
         type=Path,
         metavar="DIR",
@@ -83,7 +91,13 @@ def run_replay(config: LookoutConfig, args: argparse.Namespace) -> int:
 
     from pipeline.redact import redact
     from pipeline.replay.compare import format_table
-    from pipeline.replay.engine import ReplayRun, find_watch, parse_speed, replay_watch
+    from pipeline.replay.engine import (
+        ReplayRun,
+        find_watch,
+        parse_model_latency,
+        parse_speed,
+        replay_watch,
+    )
     from pipeline.replay.labels import load_labels
     from pipeline.replay.metrics import evaluate
     from pipeline.replay.progress import ProgressBar
@@ -93,6 +107,7 @@ def run_replay(config: LookoutConfig, args: argparse.Namespace) -> int:
         names = list(dict.fromkeys([args.watch, *(args.compare or [])]))
         watches = [find_watch(config, n) for n in names]
         parse_speed(args.speed)
+        parse_model_latency(args.model_latency)
         if args.tolerance < 0:
             raise ValueError(f"--tolerance must not be negative, got {args.tolerance}.")
         if args.until is not None and args.until <= 0:
@@ -114,7 +129,7 @@ def run_replay(config: LookoutConfig, args: argparse.Namespace) -> int:
             try:
                 run = replay_watch(
                     config, watch, args.clip, speed=args.speed, until_s=args.until,
-                    progress=progress,
+                    progress=progress, model_latency=args.model_latency,
                 )  # fmt: skip
             finally:
                 if bar is not None:

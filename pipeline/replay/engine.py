@@ -6,8 +6,11 @@ the clock are replaced: a :class:`~pipeline.replay.clip_reader.ClipReader`
 plays the file on a :class:`~reactivex.scheduler.HistoricalScheduler`, and the
 looks run on that same scheduler, so each look happens at an exact clip time
 and the virtual clock stands still while the backend answers (a blocking,
-real call). Two replays of the same clip with the same answers give the same
-looks at the same times.
+real call). With a model latency (:func:`parse_model_latency`: the verdict's
+own ``latency_s``, or a fixed number of seconds) the watch gets each answer
+that many virtual seconds after its look started, as a live watch would: the
+next look is due later and wakes meanwhile are dropped. Two replays of the
+same clip with the same answers give the same looks at the same times.
 
 Example:
     >>> run = replay_watch(load_config("pipeline.toml"), "people_on_walkway",
@@ -44,6 +47,7 @@ from pipeline.events import Alert, LookRecord, WatchEvent, WatchState
 from pipeline.graph import build_detections, is_auto, resolve_backend
 from pipeline.redact import redact
 from pipeline.replay.clip_reader import ClipReader
+from pipeline.verdict import Verdict
 
 log = logging.getLogger("lookout.replay")
 
@@ -104,6 +108,8 @@ class ReplayRun:
         wall_s: real seconds the replay took.
         packets: video packets read.
         decoded: frames decoded.
+        model_latency: how answers were put on the virtual clock: ``none``,
+            ``measured`` or a number of seconds (:func:`parse_model_latency`).
     """
 
     watch: WatchConfig
@@ -128,6 +134,7 @@ class ReplayRun:
     wall_s: float = 0.0
     packets: int = 0
     decoded: int = 0
+    model_latency: str = "none"
 
     def clip_time(self, epoch_s: float) -> float:
         """Clip seconds of an epoch time of the virtual clock (to the microsecond)."""
@@ -190,6 +197,46 @@ def parse_speed(speed: str | float | None) -> float | None:
     if value <= 0:
         raise ValueError(f"Speed must be positive, got {speed!r}.")
     return value
+
+
+def parse_model_latency(latency: str | float | None) -> Callable[[Verdict], float] | None:
+    """Return how long a verdict is held on the virtual clock, ``None`` for not at all.
+
+    ``"none"`` (or ``None``): answers arrive at once (the clock stands still
+    while the backend answers); ``"measured"``: each verdict's own
+    ``latency_s``; a number of seconds (``3``, ``"0.5"``): that, for every look.
+
+    Example:
+        >>> from pipeline.verdict import AnswerKind
+        >>> v = Verdict.failed(AnswerKind.ERROR, "x").with_latency(1.5)
+        >>> parse_model_latency("none"), parse_model_latency("measured")(v)
+        (None, 1.5)
+        >>> parse_model_latency("3")(v)
+        3.0
+
+    Raises:
+        ValueError: for anything else, or a negative number of seconds.
+    """
+    if latency is None or latency == "none":
+        return None
+    if latency == "measured":
+        return lambda v: max(0.0, float(v.latency_s))
+    try:
+        seconds = float(latency)
+    except ValueError:
+        raise ValueError(
+            f"Model latency must be 'measured', 'none' or seconds like '3', got {latency!r}."
+        ) from None
+    if not 0 <= seconds < float("inf"):
+        raise ValueError(f"Model latency must be a finite, non-negative number, got {latency!r}.")
+    return lambda _v: seconds
+
+
+def model_latency_name(latency: str | float | None) -> str:
+    """The model latency mode as the report records it: ``none``, ``measured`` or seconds."""
+    if latency is None or latency in ("none", "measured"):
+        return str(latency or "none")
+    return f"{float(latency):g}"
 
 
 def find_watch(config: LookoutConfig, name: str) -> WatchConfig:
@@ -256,6 +303,7 @@ def replay_watch(
     backend: Backend | None = None,
     progress: Progress | None = None,
     step_s: float | None = None,
+    model_latency: str | float | None = "none",
 ) -> ReplayRun:
     """Replay one watch over ``clip`` as if the clip were its camera, live.
 
@@ -283,15 +331,20 @@ def replay_watch(
         progress: called after each ``step_s`` of clip time.
         step_s: clip seconds per slice of the virtual clock (progress granularity);
             default 1 s, 0.1 s when paced to real time.
+        model_latency: ``"none"`` (answers arrive at once), ``"measured"``
+            (each verdict's ``latency_s``) or seconds: how long each answer is
+            held on the virtual clock before the watch acts on it.
 
     Returns:
         The :class:`ReplayRun`.
 
     Raises:
-        ValueError: unknown watch, camera or backend, an unreadable clip, a bad speed.
+        ValueError: unknown watch, camera or backend, an unreadable clip, a bad
+            speed or model latency.
     """
     wcfg = find_watch(config, watch) if isinstance(watch, str) else watch
     factor = parse_speed(speed)
+    hold = parse_model_latency(model_latency)
     if step_s is None:
         step_s = 1.0 if factor is None else 0.1
     if step_s <= 0:
@@ -316,6 +369,7 @@ def replay_watch(
         width=reader.width,
         height=reader.height,
         fps=reader.fps,
+        model_latency=model_latency_name(model_latency),
     )
     subs = CompositeDisposable()
     own_backend = backend is None
@@ -363,6 +417,7 @@ def replay_watch(
             scheduler=sched,
             look_scheduler=sched,
             job_id=f"replay-{wcfg.name}",
+            hold=hold,
         )
         done = [False]
 

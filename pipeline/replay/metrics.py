@@ -184,6 +184,8 @@ class Figures:
         look_agreement: share of answered looks that agree with the labels.
         tolerance_s: seconds after an interval's end an alert still counts.
         wall_s: real seconds the replay took; ``speed``: clip seconds per real second.
+        model_latency: how answers were put on the virtual clock (``none``,
+            ``measured`` or seconds).
         error: why the watch stopped with an error, if it did.
     """
 
@@ -218,6 +220,7 @@ class Figures:
     wall_s: float = 0.0
     speed: float | None = None
     error: str | None = None
+    model_latency: str = "none"
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -262,6 +265,7 @@ def evaluate(
         "wall_s": round(run.wall_s, 3),
         "speed": round(run.replayed_s / run.wall_s, 1) if run.wall_s > 0 else None,
         "error": run.error or (state.error_message if state is not None else None),
+        "model_latency": run.model_latency,
     }
     if intervals is None:
         return Figures(**base)
