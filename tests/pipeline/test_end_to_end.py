@@ -7,57 +7,17 @@ import os
 import signal
 import subprocess
 import sys
-import threading
-import time
 from pathlib import Path
 
 import orjson
-import paho.mqtt.client as mqtt
 from PIL import Image
 
+from tests.pipeline.mqtt_client import Recorder
 from tests.support.model_server import Reply, ScriptedModelServer
 from tests.support.mosquitto import Mosquitto
 from tests.support.rtsp import RtspServer
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-class Recorder:
-    """Subscribe to every topic under a prefix and keep what arrives, in order."""
-
-    def __init__(self, broker: Mosquitto, prefix: str) -> None:
-        self.messages: list[tuple[str, bytes, bool]] = []
-        self._cond = threading.Condition()
-        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="e2e-recorder")
-        self.client.on_message = self._on_message
-        self.client.on_connect = lambda c, *_: c.subscribe(f"{prefix}/#", qos=1)
-        self.client.connect(broker.host, broker.port)
-        self.client.loop_start()
-
-    def _on_message(self, _c: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
-        with self._cond:
-            self.messages.append((msg.topic, msg.payload, bool(msg.retain)))
-            self._cond.notify_all()
-
-    def wait_for(self, predicate, timeout: float) -> list[tuple[str, bytes, bool]]:  # type: ignore[no-untyped-def]
-        deadline = time.monotonic() + timeout
-        with self._cond:
-            while not predicate(self.messages):
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise AssertionError(
-                        f"timed out; got {[(t, p[:200]) for t, p, _ in self.messages]}"
-                    )
-                self._cond.wait(left)
-            return list(self.messages)
-
-    def payloads(self, topic: str) -> list[bytes]:
-        with self._cond:
-            return [p for t, p, _ in self.messages if t == topic]
-
-    def close(self) -> None:
-        self.client.loop_stop()
-        self.client.disconnect()
 
 
 def write_config(
