@@ -9,15 +9,17 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from pipeline.config import MqttConfig
+from pipeline.config import MqttConfig, WebhookSinkConfig
 from pipeline.events import Alert, WatchState
 from sinks.mqtt_connection import MqttConnection
+from sinks.webhook import WebhookSink
 from tests.support.mosquitto import Mosquitto
 from tests.support.ports import free_port
 
@@ -268,3 +270,24 @@ def receiver_factory() -> Iterator[Callable[..., WebhookReceiver]]:
     yield factory
     for rec in made:
         rec.stop()
+
+
+@pytest.fixture
+def sink_factory(tmp_path: Path) -> Iterator[Callable[..., WebhookSink]]:
+    """Open webhook sinks named ``hook`` with fast test timings; all are closed afterwards."""
+    made: list[WebhookSink] = []
+
+    def factory(url: str, **kw: Any) -> WebhookSink:
+        kw.setdefault("outbox", tmp_path / "outbox.sqlite3")
+        kw.setdefault("backoff_initial_s", 0.05)
+        kw.setdefault("backoff_max_s", 1.0)
+        kw.setdefault("connect_timeout_s", 1.0)
+        kw.setdefault("read_timeout_s", 2.0)
+        sink = WebhookSink("hook", WebhookSinkConfig(url=url, **kw), poll_s=0.1)
+        made.append(sink)
+        sink.open()
+        return sink
+
+    yield factory
+    for sink in made:
+        sink.close()

@@ -5,7 +5,7 @@ import itertools
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +13,6 @@ import orjson
 import pytest
 
 from pipeline.backoff import backoff_delay
-from pipeline.config import WebhookSinkConfig
 from sinks.outbox import list_events, replay_events
 from sinks.signing import parse_secret, verify
 from sinks.webhook import WebhookSink
@@ -21,26 +20,6 @@ from tests.sinks.conftest import Reply, WebhookReceiver, make_alert, make_state,
 
 SECRET = "whsec_" + base64.b64encode(b"a-very-secret-key-0123456789abcd").decode()
 SECRET2 = "whsec_" + base64.b64encode(b"the-next-secret-key-after-rotate").decode()
-
-
-@pytest.fixture
-def sink_factory(tmp_path: Path) -> Iterator[Callable[..., WebhookSink]]:
-    made: list[WebhookSink] = []
-
-    def factory(url: str, **kw: Any) -> WebhookSink:
-        kw.setdefault("outbox", tmp_path / "outbox.sqlite3")
-        kw.setdefault("backoff_initial_s", 0.05)
-        kw.setdefault("backoff_max_s", 1.0)
-        kw.setdefault("connect_timeout_s", 1.0)
-        kw.setdefault("read_timeout_s", 2.0)
-        sink = WebhookSink("hook", WebhookSinkConfig(url=url, **kw), poll_s=0.1)
-        made.append(sink)
-        sink.open()
-        return sink
-
-    yield factory
-    for sink in made:
-        sink.close()
 
 
 def _ids(reqs: list[Any]) -> list[str]:

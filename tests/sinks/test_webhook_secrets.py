@@ -6,14 +6,13 @@ import logging
 import subprocess
 import sys
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
 
-from pipeline.config import WebhookSinkConfig
 from pipeline.redact import redact
 from sinks.http_post import HttpPoster, endpoint_label
 from sinks.outbox import Outbox, list_events
@@ -37,23 +36,12 @@ def assert_clean(text: str, secrets: list[str]) -> None:
 
 
 @pytest.fixture
-def make_sink(tmp_path: Path) -> Iterator[Callable[..., WebhookSink]]:
-    made: list[WebhookSink] = []
-
+def make_sink(sink_factory: Callable[..., WebhookSink]) -> Callable[..., WebhookSink]:
     def factory(url: str, **kw: Any) -> WebhookSink:
-        kw.setdefault("outbox", tmp_path / "outbox.sqlite3")
-        kw.setdefault("backoff_initial_s", 0.05)
         kw.setdefault("backoff_max_s", 0.2)
-        kw.setdefault("connect_timeout_s", 1.0)
-        kw.setdefault("read_timeout_s", 2.0)
-        sink = WebhookSink("hook", WebhookSinkConfig(url=url, **kw), poll_s=0.1)
-        made.append(sink)
-        sink.open()
-        return sink
+        return sink_factory(url, **kw)
 
-    yield factory
-    for sink in made:
-        sink.close()
+    return factory
 
 
 def test_endpoint_label_keeps_only_scheme_host_and_port() -> None:
