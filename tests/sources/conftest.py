@@ -1,10 +1,11 @@
-"""Fixtures of the camera-source tests: misbehaving TCP servers on loopback."""
+"""Fixtures of the camera-source tests: misbehaving TCP and HTTP servers on loopback."""
 
 from __future__ import annotations
 
 import socket
 import threading
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -47,3 +48,31 @@ def silent_server() -> Iterator[SilentServer]:
         yield server
     finally:
         server.close()
+
+
+class _HtmlHandler(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        body = b"<!doctype html><html><body>Camera login</body></html>" * 40
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def html_port() -> Iterator[int]:
+    """An HTTP server on loopback that answers every GET with an HTML page."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _HtmlHandler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server.server_address[1]
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)

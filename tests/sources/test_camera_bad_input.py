@@ -5,9 +5,8 @@ from __future__ import annotations
 import random
 import re
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import av
@@ -26,34 +25,6 @@ from tests.support.rtsp import RtspServer
 
 SECRET = "Pa55-SECRET"
 FAST = {"open_timeout_s": 2.0, "read_timeout_s": 2.0}
-
-
-class _HtmlHandler(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:
-        body = b"<!doctype html><html><body>Camera login</body></html>" * 40
-        self.send_response(200)
-        self.send_header("Content-Type", "text/html")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-
-@pytest.fixture
-def html_port() -> Iterator[int]:
-    """An HTTP server on loopback that answers every GET with an HTML page."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _HtmlHandler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield server.server_address[1]
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
 
 
 def _audio_only(path: Path) -> Path:

@@ -5,8 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import traceback
-from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Callable
 
 import pytest
 from pydantic import SecretStr
@@ -22,32 +21,6 @@ from tests.support.ports import free_port
 from tests.support.rtsp import RtspServer
 
 SECRET = "SECRET"
-
-
-class _TextHandler(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:
-        body = b"<html>this is not video</html>" * 100
-        self.send_response(200)
-        self.send_header("Content-Type", "text/html")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-
-@pytest.fixture
-def text_server() -> Iterator[int]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _TextHandler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield server.server_address[1]
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
 
 
 def _drive(
@@ -90,7 +63,7 @@ def test_secret_never_leaves_on_any_failure_path(
     caplog: pytest.LogCaptureFixture,
     capfd: pytest.CaptureFixture[str],
     silent_server: SilentServer,
-    text_server: int,
+    html_port: int,
     rtsp_server_factory: Callable[..., RtspServer],
     h264_clip: Clip,
 ) -> None:
@@ -105,7 +78,7 @@ def test_secret_never_leaves_on_any_failure_path(
         CameraConfig(url=f"rtsp://al:{SECRET}@127.0.0.1:{silent_server.port}/x", **fast)
     )
     # HTTP that is not video
-    texts += _drive(CameraConfig(url=f"http://al:{SECRET}@127.0.0.1:{text_server}/cam", **fast))
+    texts += _drive(CameraConfig(url=f"http://al:{SECRET}@127.0.0.1:{html_port}/cam", **fast))
     # wrong path on a real server, right credentials
     texts += _drive(CameraConfig(url=server.url("nope", "al", SECRET), **fast))
     # wrong password (the secret is the wrong one)
