@@ -33,7 +33,7 @@ from operators.answer_parser import parse_answer
 from operators.backends.base import ChatTurn, LookRequest
 from operators.backends.openai import OpenAIBackend
 from operators.backends.prompt import ANSWER_SCHEMA, build_messages, build_system_prompt
-from pipeline.config import OpenAIBackendConfig
+from pipeline.core.config import OpenAIBackendConfig
 from tests.support.model_server import Reply, ScriptedModelServer
 
 ANSWER_S = 0.05

@@ -52,7 +52,7 @@ from pathlib import Path
 import av
 import numpy as np
 
-from pipeline.config import CameraConfig
+from pipeline.core.config import CameraConfig
 from sources.camera import CameraSource
 
 WIDTH, HEIGHT, FPS, GOP, BITRATE = 1920, 1080, 30, 60, 4_000_000

@@ -34,7 +34,7 @@ from PIL import Image
 from operators.backends.base import ChatTurn, LookRequest
 from operators.backends.image_fit import ShrinkCache, fit_request
 from operators.encode import encode_jpeg
-from pipeline.frame import Frame
+from pipeline.core.frame import Frame
 
 FOOTAGE = Path(__file__).resolve().parents[2] / "shared" / "data" / "vtest.avi"
 BOX = (512, 288)

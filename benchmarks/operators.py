@@ -44,9 +44,9 @@ from operators.encode import encode_jpeg
 from operators.labels import filter_labels
 from operators.sampler import adaptive_sampler
 from operators.zones import Zone, ZoneTracker, in_zones
-from pipeline.config import ZoneConfig
-from pipeline.detection import Box, Detection
-from pipeline.frame import Frame
+from pipeline.core.config import ZoneConfig
+from pipeline.core.detection import Box, Detection
+from pipeline.core.frame import Frame
 
 FOOTAGE = Path(__file__).resolve().parents[2] / "shared" / "data" / "vtest.avi"
 

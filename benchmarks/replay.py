@@ -34,8 +34,8 @@ import av
 
 from benchmarks.decode import FPS, GOP, HEIGHT, WIDTH
 from benchmarks.decode import make_clip as make_1080p_clip
-from pipeline.config_loader import load_config_text
-from pipeline.replay.engine import replay_watch
+from pipeline.app.replay.engine import replay_watch
+from pipeline.core.config_loader import load_config_text
 
 LOOK_EVERY_S = 5
 TARGET_X = 20.0

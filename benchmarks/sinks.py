@@ -21,10 +21,10 @@ import orjson
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from pipeline.config import MqttConfig, MqttSinkConfig, WebhookSinkConfig
-from pipeline.events import Alert
+from pipeline.core.config import MqttConfig, MqttSinkConfig, WebhookSinkConfig
+from pipeline.core.events import Alert
+from pipeline.net.mqtt_connection import MqttConnection
 from sinks.mqtt import MqttSink
-from sinks.mqtt_connection import MqttConnection
 from sinks.webhook import WebhookSink
 from tests.support.mosquitto import Mosquitto
 

@@ -23,9 +23,9 @@ from reactivex.scheduler import HistoricalScheduler
 from reactivex.subject import Subject
 
 from operators.zones import in_zones
-from pipeline.config import MotionDetectConfig, ZoneConfig
-from pipeline.detection import Detection
-from pipeline.frame import Frame
+from pipeline.core.config import MotionDetectConfig, ZoneConfig
+from pipeline.core.detection import Detection
+from pipeline.core.frame import Frame
 from sources.motion import detect_motion
 
 CLIP = Path(__file__).resolve().parents[1] / "demo" / "walkway.mp4"

@@ -15,7 +15,7 @@ import reactivex
 from reactivex import operators as ops
 
 from operators.answer_parser import parse_answer
-from pipeline.verdict import Verdict
+from pipeline.core.verdict import Verdict
 
 ANSWERS: list[str | None] = [
     '{"condition_met": false, "next_run_in": 120, "reasoning": "The porch is empty."}',

@@ -26,8 +26,8 @@ from reactivex.subject import Subject
 from operators.cooldown import cooldown
 from operators.labels import filter_labels
 from operators.zones import in_zones
-from pipeline.config import ZoneConfig
-from pipeline.detection import Box, Detection
+from pipeline.core.config import ZoneConfig
+from pipeline.core.detection import Box, Detection
 
 FRAME = (1280, 720)
 ZONES = {

@@ -1,4 +1,4 @@
-"""Turn a vision model's raw answer text into a :class:`~pipeline.verdict.Verdict`.
+"""Turn a vision model's raw answer text into a :class:`~pipeline.core.verdict.Verdict`.
 
 Real models wrap their JSON in code fences, put prose around it, emit
 ``<think>...</think>`` blocks, leave trailing commas, send numbers and booleans
@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from pipeline.verdict import AnswerKind, Verdict
+from pipeline.core.verdict import AnswerKind, Verdict
 
 _THINK = re.compile(r"<think(?:ing)?>.*?(?:</think(?:ing)?>|$)", re.DOTALL | re.IGNORECASE)
 _FENCE = re.compile(r"```[A-Za-z0-9_-]*\s*\n?(.*?)```", re.DOTALL)

@@ -24,7 +24,7 @@ from PIL import Image
 from reactivex import Observable
 from reactivex import operators as ops
 
-from pipeline.frame import Frame
+from pipeline.core.frame import Frame
 
 
 def scaled_size(width: int, height: int, max_height: int) -> tuple[int, int]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import deque
 
 from operators.backends.base import ChatTurn
-from pipeline.verdict import AnswerKind, Verdict
+from pipeline.core.verdict import AnswerKind, Verdict
 
 
 class History:

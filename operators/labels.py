@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable
 from reactivex import Observable
 from reactivex import operators as ops
 
-from pipeline.detection import Detection
+from pipeline.core.detection import Detection
 
 
 def label_matches(labels: frozenset[str], detection: Detection) -> bool:
@@ -16,7 +16,7 @@ def label_matches(labels: frozenset[str], detection: Detection) -> bool:
     Labels compare case-insensitively.
 
     Example:
-        >>> from pipeline.detection import Box
+        >>> from pipeline.core.detection import Box
         >>> d = Detection(camera="c", label="Person", score=0.9, box=Box(0, 0, 1, 1), time=0)
         >>> label_matches(frozenset({"person"}), d), label_matches(frozenset(), d)
         (True, True)

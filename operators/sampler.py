@@ -24,9 +24,9 @@ from reactivex.disposable import CompositeDisposable, Disposable, SerialDisposab
 from reactivex.scheduler import ThreadPoolScheduler, TimeoutScheduler
 
 from operators.budget import LookBudget
-from operators.pools import shared_pool
 from operators.serial import SerialEmitter
-from pipeline.verdict import MIN_NEXT_RUN_S
+from pipeline.core.pools import shared_pool
+from pipeline.core.verdict import MIN_NEXT_RUN_S
 
 _R = TypeVar("_R")
 

@@ -34,12 +34,12 @@ from operators.labels import filter_labels
 from operators.sampler import adaptive_sampler, now_s
 from operators.serial import SerialEmitter
 from operators.zones import in_zones
-from pipeline.config import WatchConfig, ZoneConfig
-from pipeline.detection import Detection
-from pipeline.events import Alert, LookRecord, WatchEvent, WatchState, WatchStatus
-from pipeline.frame import Frame, FrameProvider
-from pipeline.redact import redact
-from pipeline.verdict import AnswerKind, Verdict, clamp_next_run
+from pipeline.core.config import WatchConfig, ZoneConfig
+from pipeline.core.detection import Detection
+from pipeline.core.events import Alert, LookRecord, WatchEvent, WatchState, WatchStatus
+from pipeline.core.frame import Frame, FrameProvider
+from pipeline.core.redact import redact
+from pipeline.core.verdict import AnswerKind, Verdict, clamp_next_run
 
 FRAME_WAIT_S = 2.0
 """How long a look waits for a frame before it counts as "no frame"."""

@@ -19,8 +19,8 @@ import numpy as np
 import numpy.typing as npt
 from reactivex import Observable, abc
 
-from pipeline.config import ZoneConfig
-from pipeline.detection import Box, Detection
+from pipeline.core.config import ZoneConfig
+from pipeline.core.detection import Box, Detection
 
 FloatArray = npt.NDArray[np.float64]
 

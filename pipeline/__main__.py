@@ -1,8 +1,8 @@
-"""``python -m pipeline``: see :mod:`pipeline.cli`."""
+"""``python -m pipeline``: see :mod:`pipeline.app.cli`."""
 
 import sys
 
-from pipeline.cli import main
+from pipeline.app.cli import main
 
 if __name__ == "__main__":
     sys.exit(main())

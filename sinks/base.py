@@ -6,7 +6,7 @@ import threading
 from types import TracebackType
 from typing import Self
 
-from pipeline.events import Alert, CameraState, WatchState
+from pipeline.core.events import Alert, CameraState, WatchState
 
 
 class SinkClosedError(RuntimeError):

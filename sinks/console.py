@@ -17,8 +17,8 @@ import sys
 import threading
 from typing import TextIO
 
-from pipeline.config import ConsoleSinkConfig
-from pipeline.events import Alert, CameraState, WatchState, iso_time
+from pipeline.core.config import ConsoleSinkConfig
+from pipeline.core.events import Alert, CameraState, WatchState, iso_time
 from sinks.base import Sink
 
 

@@ -21,8 +21,8 @@ from typing import IO, Any
 
 import orjson
 
-from pipeline.config import JsonlSinkConfig
-from pipeline.events import Alert, CameraState, WatchState
+from pipeline.core.config import JsonlSinkConfig
+from pipeline.core.events import Alert, CameraState, WatchState
 from sinks.base import Sink
 
 

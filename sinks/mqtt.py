@@ -13,7 +13,7 @@ Topics (``<p>`` is ``[mqtt] topic_prefix``):
   for good: cancelled at run time or dropped from the config by a reload.
 
 While the broker is away, messages wait in the connection's bounded queue
-(see :class:`sinks.mqtt_connection.MqttConnection`); ``close()`` does not close
+(see :class:`pipeline.net.mqtt_connection.MqttConnection`); ``close()`` does not close
 the shared connection, whose ``stop()`` flushes it. Each sink counts its own
 messages (``stats()``: accepted, sent, queued, dropped, rejected), apart from
 the connection's totals.
@@ -31,10 +31,10 @@ from typing import Any
 
 import orjson
 
-from pipeline.config import MqttSinkConfig
-from pipeline.events import Alert, CameraState, WatchState
+from pipeline.core.config import MqttSinkConfig
+from pipeline.core.events import Alert, CameraState, WatchState
+from pipeline.net.mqtt_connection import MqttConnection, MqttTally, TallyStats
 from sinks.base import Sink
-from sinks.mqtt_connection import MqttConnection, MqttTally, TallyStats
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_\-]")
 
@@ -49,7 +49,7 @@ def discovery_messages(
     """Home Assistant discovery configs of one watch: a binary sensor and a reasoning sensor.
 
     Example:
-        >>> from pipeline.config import MqttConfig
+        >>> from pipeline.core.config import MqttConfig
         >>> msgs = discovery_messages("porch", MqttConnection(MqttConfig()), "homeassistant")
         >>> [t for t, _ in msgs]  # doctest: +NORMALIZE_WHITESPACE
         ['homeassistant/binary_sensor/lookout/porch_met/config',

@@ -18,7 +18,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from pipeline.config import (
+from pipeline.core.config import (
     ConsoleSinkConfig,
     JsonlSinkConfig,
     MqttSinkConfig,
@@ -26,13 +26,13 @@ from pipeline.config import (
     SnapshotSinkConfig,
     WebhookSinkConfig,
 )
-from pipeline.events import Alert, CameraState, WatchState
-from pipeline.redact import redact
+from pipeline.core.events import Alert, CameraState, WatchState
+from pipeline.core.redact import redact
+from pipeline.net.mqtt_connection import MqttConnection
 from sinks.base import Sink
 from sinks.console import ConsoleSink
 from sinks.jsonl import JsonlSink
 from sinks.mqtt import MqttSink
-from sinks.mqtt_connection import MqttConnection
 from sinks.snapshot import SnapshotSink
 
 log = logging.getLogger(__name__)

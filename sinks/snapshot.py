@@ -22,8 +22,8 @@ from collections import OrderedDict
 from datetime import UTC, datetime
 from pathlib import Path
 
-from pipeline.config import SnapshotSinkConfig
-from pipeline.events import Alert
+from pipeline.core.config import SnapshotSinkConfig
+from pipeline.core.events import Alert
 from sinks.base import Sink
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_\-]")

@@ -41,15 +41,15 @@ from urllib.parse import urljoin
 
 import orjson
 
-from pipeline.backoff import backoff_delay, parse_retry_after
-from pipeline.config import WebhookSinkConfig, read_secret
-from pipeline.events import Alert, WatchState
-from pipeline.redact import redact, register_secret
+from pipeline.core.backoff import backoff_delay, parse_retry_after
+from pipeline.core.config import WebhookSinkConfig, read_secret
+from pipeline.core.events import Alert, WatchState
+from pipeline.core.redact import redact, register_secret
+from pipeline.net.http_post import HttpPoster, HttpResult, endpoint_label, register_url_secrets
+from pipeline.net.ssrf import SsrfPolicy
 from sinks.base import Sink
-from sinks.http_post import HttpPoster, HttpResult, endpoint_label, register_url_secrets
 from sinks.outbox import Outbox, OutboxEvent
 from sinks.signing import parse_secrets, signature_header
-from sinks.ssrf import SsrfPolicy
 
 log = logging.getLogger(__name__)
 

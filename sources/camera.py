@@ -15,11 +15,11 @@ from reactivex import abc
 from reactivex.disposable import Disposable
 from reactivex.subject import BehaviorSubject
 
-from pipeline.backoff import Backoff
-from pipeline.config import CameraConfig
-from pipeline.events import CameraState
-from pipeline.frame import Frame
-from pipeline.redact import redact
+from pipeline.core.backoff import Backoff
+from pipeline.core.config import CameraConfig
+from pipeline.core.events import CameraState
+from pipeline.core.frame import Frame
+from pipeline.core.redact import redact
 from sources.camera_stats import CameraStats
 from sources.decode import GopDecoder, PacketInfo
 from sources.stream_open import OpenSpec, StreamOpenError, open_container, open_spec, safe_error

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from pipeline.config import CameraConfig
+from pipeline.core.config import CameraConfig
 from sources.camera import CameraSource
 from sources.frigate_snapshot import FrigateSnapshotSource
 

@@ -8,8 +8,8 @@ import time
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from pipeline.frame import Frame
-from pipeline.redact import redact
+from pipeline.core.frame import Frame
+from pipeline.core.redact import redact
 
 DecodeStrategy = Literal["every_frame", "on_demand", "keyframes"]
 STRATEGIES: tuple[DecodeStrategy, ...] = ("every_frame", "on_demand", "keyframes")

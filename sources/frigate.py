@@ -3,7 +3,7 @@
 Frigate publishes JSON like ``{"type": "new" | "update" | "end", "before": {...},
 "after": {"id", "camera", "label", "score", "top_score", "box", "frame_time",
 "current_zones", "entered_zones", "false_positive", "stationary", ...}}``.
-Each ``new``/``update`` event becomes one :class:`~pipeline.detection.Detection`
+Each ``new``/``update`` event becomes one :class:`~pipeline.core.detection.Detection`
 with ``source = "frigate"``, the Frigate event id as ``object_id`` and
 Frigate's ``current_zones`` as ``zones``. ``end`` events (the object left) and
 false positives are skipped; malformed payloads are skipped and counted.
@@ -19,8 +19,8 @@ import orjson
 from reactivex import Observable
 from reactivex import operators as ops
 
-from pipeline.config import FrigateDetectConfig
-from pipeline.detection import Box, Detection
+from pipeline.core.config import FrigateDetectConfig
+from pipeline.core.detection import Box, Detection
 from sources.mqtt_subscription import Subscribe, Unsubscribe, mqtt_messages
 
 log = logging.getLogger(__name__)

@@ -20,10 +20,10 @@ from reactivex import abc
 from reactivex.disposable import Disposable
 from reactivex.subject import BehaviorSubject
 
-from pipeline.config import CameraConfig
-from pipeline.events import CameraState
-from pipeline.frame import Frame
-from pipeline.redact import redact, redact_url, register_secret
+from pipeline.core.config import CameraConfig
+from pipeline.core.events import CameraState
+from pipeline.core.frame import Frame
+from pipeline.core.redact import redact, redact_url, register_secret
 from sources.camera_stats import CameraStats
 from sources.stream_open import safe_error
 

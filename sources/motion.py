@@ -17,9 +17,9 @@ from reactivex import Observable
 from reactivex import operators as ops
 from reactivex.abc import SchedulerBase
 
-from pipeline.config import MotionDetectConfig
-from pipeline.detection import Box, Detection
-from pipeline.frame import Frame
+from pipeline.core.config import MotionDetectConfig
+from pipeline.core.detection import Box, Detection
+from pipeline.core.frame import Frame
 
 GreyArray = npt.NDArray[np.uint8]
 CELL = 4

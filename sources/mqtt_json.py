@@ -35,8 +35,8 @@ from reactivex import Observable, abc
 from reactivex import operators as ops
 from reactivex.scheduler import TimeoutScheduler
 
-from pipeline.config import MqttJsonDetectConfig
-from pipeline.detection import Box, Detection
+from pipeline.core.config import MqttJsonDetectConfig
+from pipeline.core.detection import Box, Detection
 from sources.mqtt_subscription import Subscribe, Unsubscribe, mqtt_messages
 
 log = logging.getLogger(__name__)

@@ -1,7 +1,7 @@
 """Turn an MQTT topic into a cold observable of (topic, payload), for detection sources.
 
 Takes the subscribe/unsubscribe callables of any MQTT connection (for example
-``sinks.mqtt_connection.MqttConnection.subscribe``), so sources never own a
+``pipeline.net.mqtt_connection.MqttConnection.subscribe``), so sources never own a
 network client.
 """
 

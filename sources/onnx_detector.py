@@ -24,10 +24,10 @@ from reactivex.disposable import CompositeDisposable, Disposable, SerialDisposab
 from reactivex.scheduler import ThreadPoolScheduler
 from reactivex.scheduler.virtualtimescheduler import VirtualTimeScheduler
 
-from operators.pools import shared_pool
-from pipeline.config import OnnxDetectConfig
-from pipeline.detection import Box, Detection
-from pipeline.frame import Frame
+from pipeline.core.config import OnnxDetectConfig
+from pipeline.core.detection import Box, Detection
+from pipeline.core.frame import Frame
+from pipeline.core.pools import shared_pool
 
 F32 = npt.NDArray[np.float32]
 PAD = 114

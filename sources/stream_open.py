@@ -11,8 +11,8 @@ from urllib.parse import unquote, urlsplit
 import av
 import av.error
 
-from pipeline.config import CameraConfig
-from pipeline.redact import redact, redact_url, register_secret
+from pipeline.core.config import CameraConfig
+from pipeline.core.redact import redact, redact_url, register_secret
 
 _SOCKET_SCHEMES = ("http", "https", "rtmp", "rtmps", "tcp", "udp", "srt")
 # FFmpeg probes a live input for 5 s by default, so every (re)connect would wait about
@@ -26,7 +26,7 @@ class OpenSpec:
     """Everything ``av.open`` needs for one camera, plus what kind of input it is.
 
     Example:
-        >>> from pipeline.config import CameraConfig
+        >>> from pipeline.core.config import CameraConfig
         >>> spec = open_spec(CameraConfig(url="rtsp://u:pw@cam.lan/live"))
         >>> spec.options["rtsp_transport"], spec.options["analyzeduration"], spec.safe_url
         ('tcp', '1000000', 'rtsp://u:***@cam.lan/live')
@@ -59,7 +59,7 @@ def open_spec(config: CameraConfig) -> OpenSpec:
     ``v4l2`` format. ``config.format`` names the input format explicitly (the
     older ``options["format"]`` is still read when ``format`` is not set); other
     options in ``config.options`` win over these defaults. The password, if any,
-    is registered with :func:`pipeline.redact.register_secret` so that no error
+    is registered with :func:`pipeline.core.redact.register_secret` so that no error
     text can carry it.
 
     Raises:
@@ -162,7 +162,7 @@ def explain_open_error(exc: BaseException, spec: OpenSpec, elapsed_s: float = 0.
     back to FFmpeg's error string without the number and the URL.
 
     Example:
-        >>> from pipeline.config import CameraConfig
+        >>> from pipeline.core.config import CameraConfig
         >>> spec = open_spec(CameraConfig(url="rtsp://u:pw@127.0.0.1:8554/live"))
         >>> explain_open_error(ConnectionRefusedError(111, "Connection refused"), spec)
         'connection refused: nothing is listening at 127.0.0.1:8554'

@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
-from pipeline.detection import Detection
-from pipeline.frame import Frame
-from pipeline.verdict import Verdict
+from pipeline.core.detection import Detection
+from pipeline.core.frame import Frame
+from pipeline.core.verdict import Verdict
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,8 +28,8 @@ from operators.backends.base import Availability, BackendError, LookRequest
 from operators.backends.clip_tokenizer import ClipTokenizer
 from operators.backends.hardware import probe_hardware
 from operators.backends.image_input import image_tensor
-from pipeline.config import ClipBackendConfig
-from pipeline.verdict import AnswerKind, Verdict
+from pipeline.core.config import ClipBackendConfig
+from pipeline.core.verdict import AnswerKind, Verdict
 
 FloatArray = npt.NDArray[np.float32]
 FORMING_NEXT_RUN_S = 3.0

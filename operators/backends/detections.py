@@ -5,8 +5,8 @@ already applied its zones) were seen on ``consecutive_looks`` looks in a row,
 each time at most ``window_s`` old. The notification comes from a template.
 
 Example:
-    >>> from pipeline.config import DetectionsBackendConfig
-    >>> from pipeline.detection import Box, Detection
+    >>> from pipeline.core.config import DetectionsBackendConfig
+    >>> from pipeline.core.detection import Box, Detection
     >>> backend = DetectionsBackendConfig(consecutive_looks=2)
     >>> b = DetectionsBackend("det", backend)
     >>> person = Detection(camera="porch", label="person", score=0.9,
@@ -24,9 +24,9 @@ from collections import Counter, OrderedDict
 from collections.abc import Sequence
 
 from operators.backends.base import Availability, BackendError, LookRequest
-from pipeline.config import DetectionsBackendConfig
-from pipeline.detection import Detection
-from pipeline.verdict import Verdict
+from pipeline.core.config import DetectionsBackendConfig
+from pipeline.core.detection import Detection
+from pipeline.core.verdict import Verdict
 
 
 def fresh_matches(request: LookRequest, window_s: float) -> list[Detection]:

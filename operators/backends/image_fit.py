@@ -10,7 +10,7 @@ entered too, so when it comes back as history next look it costs nothing.
 Example:
     >>> import numpy as np
     >>> from operators.backends.base import LookRequest
-    >>> from pipeline.frame import Frame
+    >>> from pipeline.core.frame import Frame
     >>> f = Frame(camera="c", seq=0, wall_time=0.0, stream_time=None, width=1280,
     ...           height=720, rgb=np.zeros((720, 1280, 3), np.uint8))
     >>> req = fit_request(LookRequest(watch="w", camera="c", condition="x", frame=f),
@@ -30,7 +30,7 @@ from PIL import Image
 
 from operators.backends.base import ChatTurn, LookRequest
 from operators.encode import encode_jpeg, scaled_size
-from pipeline.frame import Frame
+from pipeline.core.frame import Frame
 
 
 def fit_height(width: int, height: int, box_width: int, box_height: int) -> int:

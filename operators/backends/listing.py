@@ -20,8 +20,8 @@ import orjson
 
 from operators.backends.hardware import probe_hardware
 from operators.backends.registry import BACKEND_TYPES, build_backend, resolve_auto
-from pipeline.config import AutoBackendConfig, BackendConfig
-from pipeline.redact import redact
+from pipeline.core.config import AutoBackendConfig, BackendConfig
+from pipeline.core.redact import redact
 
 _TYPE_NOTES = {
     "openai": "an OpenAI-compatible chat server (llama-server, vLLM, Ollama, LM Studio, cloud)",

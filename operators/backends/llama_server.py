@@ -9,12 +9,12 @@ the frame and the latest ``history_images`` history images shrunk to
 ``image_width`` x ``image_height`` at ``jpeg_quality`` (older turns as text), so
 a look fits a small context (:mod:`operators.backends.image_fit`). Secret
 ``extra_args`` values (``--api-key``, ``--api-key-file``'s keys, ``--hf-token``)
-are masked in the log header, registered with :func:`~pipeline.redact.register_secret`,
+are masked in the log header, registered with :func:`~pipeline.core.redact.register_secret`,
 and the API key is sent with every request.
 
 Example:
     >>> from pathlib import Path
-    >>> from pipeline.config import LlamaServerBackendConfig
+    >>> from pipeline.core.config import LlamaServerBackendConfig
     >>> cfg = LlamaServerBackendConfig(binary=Path("/nonexistent/llama-server"),
     ...                                model=Path("/nonexistent/m.gguf"))
     >>> LlamaServerBackend("local", cfg).availability().reason
@@ -39,13 +39,13 @@ from typing import IO
 from pydantic import SecretStr
 
 from operators.backends.base import Availability, BackendError, LookRequest
-from operators.backends.http import HttpClient, TransportError
 from operators.backends.image_fit import ShrinkCache, fit_request
 from operators.backends.openai import OpenAIBackend
-from pipeline.backoff import backoff_delay
-from pipeline.config import LlamaServerBackendConfig, OpenAIBackendConfig
-from pipeline.redact import MASK, redact, register_secret
-from pipeline.verdict import AnswerKind, Verdict
+from pipeline.core.backoff import backoff_delay
+from pipeline.core.config import LlamaServerBackendConfig, OpenAIBackendConfig
+from pipeline.core.redact import MASK, redact, register_secret
+from pipeline.core.verdict import AnswerKind, Verdict
+from pipeline.net.http import HttpClient, TransportError
 
 log = logging.getLogger("lookout.backends.llama_server")
 

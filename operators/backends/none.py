@@ -10,8 +10,8 @@ Example:
 from __future__ import annotations
 
 from operators.backends.base import Availability, LookRequest
-from pipeline.config import NoneBackendConfig
-from pipeline.verdict import Verdict
+from pipeline.core.config import NoneBackendConfig
+from pipeline.core.verdict import Verdict
 
 
 class NoneBackend:

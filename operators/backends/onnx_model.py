@@ -34,8 +34,8 @@ import numpy.typing as npt
 from operators.backends.base import Availability, BackendError, LookRequest
 from operators.backends.hardware import probe_hardware
 from operators.backends.image_input import image_tensor
-from pipeline.config import OnnxBackendConfig
-from pipeline.verdict import AnswerKind, Verdict
+from pipeline.core.config import OnnxBackendConfig
+from pipeline.core.verdict import AnswerKind, Verdict
 
 FloatArray = npt.NDArray[np.float32]
 

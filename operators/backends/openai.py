@@ -11,7 +11,7 @@ breaker after repeated failures, and limits the requests in flight, shared by
 every watch that uses the backend.
 
 Example:
-    >>> from pipeline.config import OpenAIBackendConfig
+    >>> from pipeline.core.config import OpenAIBackendConfig
     >>> backend = OpenAIBackend("vlm", OpenAIBackendConfig(base_url="http://127.0.0.1:9/v1",
     ...                                                    connect_timeout_s=0.2, retries=0))
     >>> backend.judge(LookRequest(watch="w", camera="c", condition="x", jpeg=b"..")).kind.value
@@ -32,7 +32,6 @@ from typing import Any
 from operators.answer_parser import parse_answer
 from operators.backends.base import Availability, BackendError, LookRequest
 from operators.backends.circuit import CircuitBreaker, CircuitState
-from operators.backends.http import HttpClient, HttpResponse, TransportError
 from operators.backends.prompt import (
     ANSWER_SCHEMA,
     SYSTEM_PROMPT_TEMPLATE,
@@ -41,10 +40,11 @@ from operators.backends.prompt import (
     user_content,
 )
 from operators.backends.retry import is_retryable_status
-from pipeline.backoff import backoff_delay, parse_retry_after
-from pipeline.config import OpenAIBackendConfig
-from pipeline.redact import redact, redact_url, register_secret
-from pipeline.verdict import MAX_NEXT_RUN_S, AnswerKind, Verdict
+from pipeline.core.backoff import backoff_delay, parse_retry_after
+from pipeline.core.config import OpenAIBackendConfig
+from pipeline.core.redact import redact, redact_url, register_secret
+from pipeline.core.verdict import MAX_NEXT_RUN_S, AnswerKind, Verdict
+from pipeline.net.http import HttpClient, HttpResponse, TransportError
 
 log = logging.getLogger("lookout.backends.openai")
 

@@ -1,7 +1,7 @@
 """From ``[backends.NAME]`` tables to backends, and the ``auto`` choice.
 
 Example:
-    >>> from pipeline.config import NoneBackendConfig
+    >>> from pipeline.core.config import NoneBackendConfig
     >>> build_backend("quiet", NoneBackendConfig()).type
     'none'
     >>> backend, why = resolve_auto({})
@@ -20,13 +20,13 @@ from operators.backends.base import Backend
 from operators.backends.detections import DetectionsBackend
 from operators.backends.none import NoneBackend
 from operators.backends.openai import OpenAIBackend
-from pipeline.config import (
+from pipeline.core.config import (
     AutoBackendConfig,
     BackendConfig,
     DetectionsBackendConfig,
     NoneBackendConfig,
 )
-from pipeline.redact import redact
+from pipeline.core.redact import redact
 
 log = logging.getLogger("lookout.backends")
 

@@ -1,6 +1,6 @@
 """Which HTTP failures of a model server are worth retrying.
 
-How long to wait comes from :mod:`pipeline.backoff` (``backoff_delay``,
+How long to wait comes from :mod:`pipeline.core.backoff` (``backoff_delay``,
 ``parse_retry_after``), shared with the cameras and the webhook sink.
 
 Example:

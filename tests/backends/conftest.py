@@ -16,8 +16,8 @@ from PIL import Image
 from operators.backends.base import LookRequest
 from operators.backends.llama_server import LlamaServerBackend
 from operators.backends.openai import OpenAIBackend
-from pipeline.config import LlamaServerBackendConfig, OpenAIBackendConfig
-from pipeline.frame import Frame
+from pipeline.core.config import LlamaServerBackendConfig, OpenAIBackendConfig
+from pipeline.core.frame import Frame
 
 
 def jpeg_bytes(

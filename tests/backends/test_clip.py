@@ -10,9 +10,9 @@ import pytest
 from operators.backends.base import LookRequest
 from operators.backends.clip import ClipBackend, default_prompts
 from operators.backends.clip_tokenizer import ClipTokenizer
-from pipeline.config import ClipBackendConfig
-from pipeline.frame import Frame
-from pipeline.verdict import AnswerKind
+from pipeline.core.config import ClipBackendConfig
+from pipeline.core.frame import Frame
+from pipeline.core.verdict import AnswerKind
 from tests.backends.tiny_models import clip_encoders, clip_tokenizer_files
 
 

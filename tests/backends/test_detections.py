@@ -7,9 +7,9 @@ from hypothesis import strategies as st
 from operators.backends.base import LookRequest
 from operators.backends.detections import MAX_RUNS, DetectionsBackend, render_message
 from operators.backends.none import NoneBackend
-from pipeline.config import DetectionsBackendConfig
-from pipeline.detection import Box, Detection
-from pipeline.verdict import AnswerKind
+from pipeline.core.config import DetectionsBackendConfig
+from pipeline.core.detection import Box, Detection
+from pipeline.core.verdict import AnswerKind
 
 
 def det(

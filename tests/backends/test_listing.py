@@ -5,7 +5,7 @@ import json
 from pathlib import Path
 
 from operators.backends.listing import backends_command, list_backends
-from pipeline.config import LlamaServerBackendConfig, OpenAIBackendConfig
+from pipeline.core.config import LlamaServerBackendConfig, OpenAIBackendConfig
 from tests.support.model_server import ScriptedModelServer
 from tests.support.ports import free_port
 

@@ -21,9 +21,9 @@ from operators.backends.image_fit import (
 )
 from operators.backends.llama_server import api_key, masked_args, secret_args
 from operators.encode import encode_jpeg
-from pipeline.frame import Frame
-from pipeline.redact import redact
-from pipeline.verdict import AnswerKind
+from pipeline.core.frame import Frame
+from pipeline.core.redact import redact
+from pipeline.core.verdict import AnswerKind
 from tests.backends.conftest import frame, jpeg_bytes
 
 

@@ -11,8 +11,8 @@ import pytest
 from PIL import Image
 
 from operators.backends.llama_server import LlamaServerBackend
-from pipeline.config import LlamaServerBackendConfig
-from pipeline.verdict import AnswerKind
+from pipeline.core.config import LlamaServerBackendConfig
+from pipeline.core.verdict import AnswerKind
 from tests.backends.conftest import frame, look
 
 

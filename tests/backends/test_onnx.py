@@ -11,9 +11,9 @@ from PIL import Image
 
 from operators.backends.base import LookRequest
 from operators.backends.onnx_model import OnnxBackend, labels_from_metadata, point_in_polygon
-from pipeline.config import OnnxBackendConfig
-from pipeline.frame import Frame
-from pipeline.verdict import AnswerKind
+from pipeline.core.config import OnnxBackendConfig
+from pipeline.core.frame import Frame
+from pipeline.core.verdict import AnswerKind
 from tests.backends.tiny_models import colour_classifier, fixed_detector
 
 LEFT = ((0.0, 0.0), (0.5, 0.0), (0.5, 1.0), (0.0, 1.0))

@@ -9,7 +9,7 @@ from collections.abc import Callable
 import pytest
 
 from operators.backends.openai import OpenAIBackend
-from pipeline.verdict import AnswerKind
+from pipeline.core.verdict import AnswerKind
 from tests.backends.conftest import look
 from tests.support.model_server import Drop, Hang, Reply, ScriptedModelServer, Status
 

@@ -11,8 +11,8 @@ import pytest
 
 from operators.backends.circuit import CircuitBreaker, CircuitState
 from operators.backends.openai import OpenAIBackend
-from pipeline.backoff import backoff_delay
-from pipeline.verdict import AnswerKind, Verdict
+from pipeline.core.backoff import backoff_delay
+from pipeline.core.verdict import AnswerKind, Verdict
 from tests.backends.conftest import look
 from tests.support.model_server import Drop, Hang, Reply, ScriptedModelServer, Status
 

@@ -8,8 +8,8 @@ import numpy as np
 
 from operators.answer_parser import parse_answer
 from operators.backends.base import Availability, LookRequest
-from pipeline.frame import Frame
-from pipeline.verdict import Verdict
+from pipeline.core.frame import Frame
+from pipeline.core.verdict import Verdict
 
 
 def rgb_frame(seq: int = 1, camera: str = "porch", wall_time: float = 0.0) -> Frame:

@@ -3,7 +3,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from operators.answer_parser import parse_answer
-from pipeline.verdict import AnswerKind
+from pipeline.core.verdict import AnswerKind
 
 OK = (
     '{"condition_met": true, "next_run_in": 5, "reasoning": "A box.",'

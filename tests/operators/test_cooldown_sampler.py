@@ -12,10 +12,10 @@ from operators.cooldown import cooldown
 from operators.history import History
 from operators.sampler import adaptive_sampler
 from operators.watch import run_watch
-from pipeline.config import WatchConfig
-from pipeline.detection import Box, Detection
-from pipeline.events import LookRecord
-from pipeline.verdict import AnswerKind, Verdict
+from pipeline.core.config import WatchConfig
+from pipeline.core.detection import Box, Detection
+from pipeline.core.events import LookRecord
+from pipeline.core.verdict import AnswerKind, Verdict
 from tests.operators.fakes import StaticFrames, rgb_frame
 
 on_next, on_completed = ReactiveTest.on_next, ReactiveTest.on_completed

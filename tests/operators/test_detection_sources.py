@@ -11,9 +11,9 @@ from reactivex.scheduler import ThreadPoolScheduler
 from reactivex.subject import Subject
 from reactivex.testing import TestScheduler
 
-from pipeline.config import FrigateDetectConfig, OnnxDetectConfig
-from pipeline.detection import Detection
-from pipeline.frame import Frame
+from pipeline.core.config import FrigateDetectConfig, OnnxDetectConfig
+from pipeline.core.detection import Detection
+from pipeline.core.frame import Frame
 from sources.frigate import FrigateEventParser
 from sources.onnx_detector import OnnxDetector, detect_onnx
 from tests.sources.test_onnx_detector import _frame, build_model, v8_output

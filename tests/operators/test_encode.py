@@ -7,7 +7,7 @@ import reactivex
 from PIL import Image
 
 from operators.encode import encode_jpeg, frame_to_jpeg, scaled_size
-from pipeline.frame import Frame
+from pipeline.core.frame import Frame
 
 
 @pytest.mark.parametrize(

@@ -6,10 +6,10 @@ from reactivex.testing import ReactiveTest, TestScheduler
 
 from operators.backends.base import Backend
 from operators.watch import run_watch
-from pipeline.config import WatchConfig, ZoneConfig
-from pipeline.detection import Box, Detection
-from pipeline.events import Alert, LookRecord, WatchState, WatchStatus
-from pipeline.verdict import AnswerKind
+from pipeline.core.config import WatchConfig, ZoneConfig
+from pipeline.core.detection import Box, Detection
+from pipeline.core.events import Alert, LookRecord, WatchState, WatchStatus
+from pipeline.core.verdict import AnswerKind
 from tests.operators.fakes import ScriptedBackend, StaticFrames, rgb_frame
 
 on_next = ReactiveTest.on_next

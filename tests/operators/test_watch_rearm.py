@@ -8,9 +8,9 @@ from reactivex.testing import ReactiveTest, TestScheduler
 
 from operators.backends.detections import DetectionsBackend
 from operators.watch import run_watch
-from pipeline.config import DetectionsBackendConfig, WatchConfig
-from pipeline.detection import Box, Detection
-from pipeline.events import Alert, LookRecord
+from pipeline.core.config import DetectionsBackendConfig, WatchConfig
+from pipeline.core.detection import Box, Detection
+from pipeline.core.events import Alert, LookRecord
 from tests.operators.fakes import ScriptedBackend, StaticFrames, rgb_frame
 
 YES = (

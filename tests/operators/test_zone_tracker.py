@@ -10,8 +10,8 @@ from hypothesis import strategies as st
 from reactivex.subject import Subject
 
 from operators.zones import Zone, ZoneTracker, in_zones
-from pipeline.config import ZoneConfig
-from pipeline.detection import Box, Detection
+from pipeline.core.config import ZoneConfig
+from pipeline.core.detection import Box, Detection
 
 
 class ReferenceTracker:

@@ -5,8 +5,8 @@ import reactivex
 
 from operators.labels import filter_labels
 from operators.zones import Zone, ZoneTracker, in_zones, with_zones
-from pipeline.config import ZoneConfig
-from pipeline.detection import Box, Detection
+from pipeline.core.config import ZoneConfig
+from pipeline.core.detection import Box, Detection
 
 SQUARE = [(0.25, 0.25), (0.75, 0.25), (0.75, 0.75), (0.25, 0.75)]
 TRIANGLE_PX = [(0, 0), (200, 0), (0, 200)]

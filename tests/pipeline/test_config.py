@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.config import CameraConfig, OpenAIBackendConfig
-from pipeline.config_loader import ConfigError, load_config, load_config_text
+from pipeline.core.config import CameraConfig, OpenAIBackendConfig
+from pipeline.core.config_loader import ConfigError, load_config, load_config_text
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRET = "S3cr3tPw!"
@@ -223,9 +223,9 @@ def test_help_shows_defaults_and_environment() -> None:
 
 
 def test_config_reference_is_current() -> None:
-    from pipeline.config_reference import render
+    from pipeline.app.config_reference import render
 
     committed = (ROOT / "docs" / "config-reference.md").read_text()
     assert committed.strip() == render().strip(), (
-        "docs/config-reference.md is stale: run python -m pipeline.config_reference > docs/config-reference.md"
+        "docs/config-reference.md is stale: run python -m pipeline.app.config_reference > docs/config-reference.md"
     )

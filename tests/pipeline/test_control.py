@@ -12,9 +12,7 @@ from typing import Any
 import orjson
 import pytest
 
-from pipeline.app import App
-from pipeline.config_loader import load_config, load_config_text
-from pipeline.control import (
+from pipeline.app.control import (
     MAX_QUEUED,
     RequestRefused,
     WatchControl,
@@ -24,6 +22,8 @@ from pipeline.control import (
     reply_topic_for,
     validate_watch,
 )
+from pipeline.app.process import App
+from pipeline.core.config_loader import load_config, load_config_text
 from tests.pipeline.mqtt_client import Recorder, Requester
 from tests.support.clips import Clip
 from tests.support.model_server import Reply, ScriptedModelServer
@@ -410,8 +410,8 @@ class _BlockedHost:
 
 
 def test_a_full_request_queue_refuses_at_once(tmp_path: Path, mosquitto: Mosquitto) -> None:
-    from pipeline.config import ControlConfig, MqttConfig
-    from sinks.mqtt_connection import MqttConnection, MqttMessage
+    from pipeline.core.config import ControlConfig, MqttConfig
+    from pipeline.net.mqtt_connection import MqttConnection, MqttMessage
 
     conn = MqttConnection(
         MqttConfig(host=mosquitto.host, port=mosquitto.port, topic_prefix="q", protocol="3.1.1")

@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from pipeline.config_loader import load_config_text
-from pipeline.control import RequestRefused, RuntimeWatchRequest, WatchStore, validate_watch
+from pipeline.app.control import RequestRefused, RuntimeWatchRequest, WatchStore, validate_watch
+from pipeline.core.config_loader import load_config_text
 from sinks.signing import parse_secret, verify
 from tests.pipeline.mqtt_client import Recorder, Requester
 from tests.pipeline.test_control import _responder, _write_config, app_factory  # noqa: F401

@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 import av
 import numpy as np
 
-from pipeline.frame import Frame
+from pipeline.core.frame import Frame
 
 
 def make_frame() -> Frame:

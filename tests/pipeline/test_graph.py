@@ -13,12 +13,12 @@ from reactivex import Observable, abc
 from reactivex.testing import ReactiveTest, TestScheduler
 
 from operators.watch import run_watch
-from pipeline.config import WatchConfig
-from pipeline.config_loader import load_config_text
-from pipeline.detection import Box, Detection
-from pipeline.events import LookRecord, WatchState, WatchStatus
-from pipeline.graph import Graph, LookPools, resubscribe_on_error
-from pipeline.runner import Pipeline
+from pipeline.app.graph import Graph, LookPools, resubscribe_on_error
+from pipeline.app.runner import Pipeline
+from pipeline.core.config import WatchConfig
+from pipeline.core.config_loader import load_config_text
+from pipeline.core.detection import Box, Detection
+from pipeline.core.events import LookRecord, WatchState, WatchStatus
 from tests.operators.fakes import ScriptedBackend, StaticFrames, rgb_frame
 from tests.support.clips import Clip
 from tests.support.model_server import Reply

@@ -15,10 +15,11 @@ from typing import Any
 
 import pytest
 
-from pipeline.config import LookoutConfig
-from pipeline.config_loader import load_config_text
-from pipeline.events import WatchState
-from pipeline.runner import Pipeline
+from pipeline.app.reload import apply_config
+from pipeline.app.runner import Pipeline
+from pipeline.core.config import LookoutConfig
+from pipeline.core.config_loader import load_config_text
+from pipeline.core.events import WatchState
 from sinks.base import Sink
 from tests.support.clips import Clip
 
@@ -114,7 +115,7 @@ def test_replace_and_reload_while_looks_are_delivered(
         name = sink.wait_look(15)
         if i % 2:
             new = config(h264_clip, {name: f"a dog {i}"})
-            _bounded(lambda new=new: p.apply_config(new))
+            _bounded(lambda new=new: apply_config(p, new))
             p.sinks.replace({"slow": sink})  # the reload keeps only the config's sinks
         else:
             watch = next(w for w in p.config.watches if w.name == name)

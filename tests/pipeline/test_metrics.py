@@ -11,9 +11,9 @@ from typing import Any
 import orjson
 import pytest
 
-from pipeline.app import App
-from pipeline.config_loader import load_config
-from pipeline.metrics import Health, Histogram, MetricsServer, MetricsText, format_labels
+from pipeline.app.process import App
+from pipeline.app.prometheus import Health, Histogram, MetricsServer, MetricsText, format_labels
+from pipeline.core.config_loader import load_config
 from tests.support.clips import Clip
 from tests.support.model_server import Reply
 

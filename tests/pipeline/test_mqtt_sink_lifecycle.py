@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from pipeline.app import App
-from pipeline.config_loader import load_config
+from pipeline.app.process import App
+from pipeline.core.config_loader import load_config
 from tests.pipeline.mqtt_client import Recorder, Requester
 from tests.support.clips import Clip
 from tests.support.mosquitto import Mosquitto

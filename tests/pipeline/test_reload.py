@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from pipeline.app import App
-from pipeline.config_loader import load_config, load_config_text
-from pipeline.reload import FileWatcher, diff_tables, plan_reload
+from pipeline.app.process import App
+from pipeline.app.reload import FileWatcher, diff_tables, plan_reload
+from pipeline.core.config_loader import load_config, load_config_text
 from tests.support.clips import Clip
 
 BASE = """

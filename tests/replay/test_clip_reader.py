@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from reactivex.scheduler import HistoricalScheduler
 
-from pipeline.frame import Frame
-from pipeline.replay.clip_reader import ClipReader
+from pipeline.app.replay.clip_reader import ClipReader
+from pipeline.core.frame import Frame
 from tests.support.clips import Clip
 
 

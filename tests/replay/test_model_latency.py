@@ -15,10 +15,10 @@ from typing import Any
 import orjson
 import pytest
 
-from pipeline.cli import main
-from pipeline.config_loader import load_config_text
-from pipeline.replay.engine import model_latency_name, parse_model_latency, replay_watch
-from pipeline.verdict import AnswerKind, Verdict
+from pipeline.app.cli import main
+from pipeline.app.replay.engine import model_latency_name, parse_model_latency, replay_watch
+from pipeline.core.config_loader import load_config_text
+from pipeline.core.verdict import AnswerKind, Verdict
 from tests.replay.conftest import DETECTIONS_BACKEND, watch_toml, yard_config
 from tests.support.clips import Clip
 from tests.support.model_server import Reply, ScriptedModelServer

@@ -18,13 +18,13 @@ import orjson
 import pytest
 from PIL import Image
 
-from pipeline.cli import main
-from pipeline.config_loader import load_config_text
-from pipeline.replay.engine import replay_watch
-from pipeline.replay.labels import parse_labels
-from pipeline.replay.metrics import evaluate
-from pipeline.replay.report import ReportEntry, write_report
-from pipeline.replay.timeline import HEIGHT, WIDTH
+from pipeline.app.cli import main
+from pipeline.app.replay.engine import replay_watch
+from pipeline.app.replay.labels import parse_labels
+from pipeline.app.replay.metrics import evaluate
+from pipeline.app.replay.report import ReportEntry, write_report
+from pipeline.app.replay.timeline import HEIGHT, WIDTH
+from pipeline.core.config_loader import load_config_text
 from tests.replay.conftest import (
     DETECTIONS_BACKEND,
     LABELS_CSV,

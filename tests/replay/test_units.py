@@ -8,10 +8,10 @@ import io
 
 import pytest
 
-from pipeline.replay.compare import format_table
-from pipeline.replay.engine import parse_speed
-from pipeline.replay.labels import Interval, parse_labels, parse_time
-from pipeline.replay.metrics import (
+from pipeline.app.replay.compare import format_table
+from pipeline.app.replay.engine import parse_speed
+from pipeline.app.replay.labels import Interval, parse_labels, parse_time
+from pipeline.app.replay.metrics import (
     Figures,
     false_alerts,
     look_agreement,
@@ -20,8 +20,8 @@ from pipeline.replay.metrics import (
     precision_recall,
     time_to_first_alert,
 )
-from pipeline.replay.progress import ProgressBar, format_clock, render_bar
-from pipeline.replay.timeline import nice_step, tick_label
+from pipeline.app.replay.progress import ProgressBar, format_clock, render_bar
+from pipeline.app.replay.timeline import nice_step, tick_label
 
 
 @pytest.mark.parametrize(
@@ -177,5 +177,5 @@ def test_tick_label() -> None:
 
 @pytest.mark.parametrize("name", ["labels", "metrics", "progress", "timeline", "engine", "compare"])
 def test_docstring_examples_run(name: str) -> None:
-    module = importlib.import_module(f"pipeline.replay.{name}")
+    module = importlib.import_module(f"pipeline.app.replay.{name}")
     assert doctest.testmod(module, optionflags=doctest.ELLIPSIS).failed == 0

@@ -7,12 +7,12 @@ from pathlib import Path
 import orjson
 from PIL import Image
 
-from pipeline.config_loader import load_config_text
-from pipeline.replay.engine import replay_watch
-from pipeline.replay.labels import Interval
-from pipeline.replay.metrics import evaluate
-from pipeline.replay.report import ReportEntry, write_report
-from pipeline.replay.timeline import HEIGHT, WIDTH
+from pipeline.app.replay.engine import replay_watch
+from pipeline.app.replay.labels import Interval
+from pipeline.app.replay.metrics import evaluate
+from pipeline.app.replay.report import ReportEntry, write_report
+from pipeline.app.replay.timeline import HEIGHT, WIDTH
+from pipeline.core.config_loader import load_config_text
 
 ROOT = Path(__file__).resolve().parents[2]
 VTEST = ROOT.parent / "shared" / "data" / "vtest.avi"

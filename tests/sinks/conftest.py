@@ -16,9 +16,9 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from pipeline.config import MqttConfig, WebhookSinkConfig
-from pipeline.events import Alert, WatchState
-from sinks.mqtt_connection import MqttConnection
+from pipeline.core.config import MqttConfig, WebhookSinkConfig
+from pipeline.core.events import Alert, WatchState
+from pipeline.net.mqtt_connection import MqttConnection
 from sinks.webhook import WebhookSink
 from tests.support.mosquitto import Mosquitto
 from tests.support.ports import free_port

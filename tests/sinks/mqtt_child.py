@@ -9,8 +9,8 @@ from __future__ import annotations
 import sys
 import time
 
-from pipeline.config import MqttConfig
-from sinks.mqtt_connection import MqttConnection
+from pipeline.core.config import MqttConfig
+from pipeline.net.mqtt_connection import MqttConnection
 
 
 def main() -> None:

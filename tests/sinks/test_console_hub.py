@@ -6,8 +6,8 @@ import logging
 import orjson
 import pytest
 
-from pipeline.config import ConsoleSinkConfig, JsonlSinkConfig, MqttSinkConfig
-from pipeline.events import Alert, CameraState, WatchState, WatchStatus
+from pipeline.core.config import ConsoleSinkConfig, JsonlSinkConfig, MqttSinkConfig
+from pipeline.core.events import Alert, CameraState, WatchState, WatchStatus
 from sinks.base import Sink, SinkClosedError
 from sinks.console import ConsoleSink
 from sinks.jsonl import JsonlSink
@@ -98,7 +98,7 @@ def test_build_sink_types(tmp_path: object) -> None:
 
 
 def test_console_camera_lines_say_connecting_before_any_failure() -> None:
-    from pipeline.events import CameraState
+    from pipeline.core.events import CameraState
     from sinks.console import format_camera_state
 
     assert format_camera_state(CameraState("porch", online=False)) == "CAMERA porch: connecting"
@@ -108,7 +108,7 @@ def test_console_camera_lines_say_connecting_before_any_failure() -> None:
 
 
 def test_console_state_line_rounds_the_next_look() -> None:
-    from pipeline.events import WatchState, WatchStatus
+    from pipeline.core.events import WatchState, WatchStatus
     from sinks.console import format_state
 
     state = WatchState(

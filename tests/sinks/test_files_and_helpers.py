@@ -8,14 +8,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pipeline.config import JsonlSinkConfig, SnapshotSinkConfig
-from pipeline.events import CameraState
+from pipeline.core.config import JsonlSinkConfig, SnapshotSinkConfig
+from pipeline.core.events import CameraState
+from pipeline.net.ssrf import UnsafeUrlError, address_kind, check_url
 from sinks.jsonl import JsonlSink
 from sinks.outbox import Outbox
 from sinks.registry import SinkHub
 from sinks.signing import parse_secret, parse_secrets, sign, verify
 from sinks.snapshot import SnapshotSink, snapshot_files
-from sinks.ssrf import UnsafeUrlError, address_kind, check_url
 from tests.sinks.conftest import make_alert, make_state
 
 

@@ -5,10 +5,10 @@ from collections.abc import Callable
 import orjson
 import pytest
 
-from pipeline.config import MqttConfig, MqttSinkConfig
-from pipeline.events import CameraState, WatchStatus
+from pipeline.core.config import MqttConfig, MqttSinkConfig
+from pipeline.core.events import CameraState, WatchStatus
+from pipeline.net.mqtt_connection import MqttConnection, MqttError
 from sinks.mqtt import MqttSink
-from sinks.mqtt_connection import MqttConnection, MqttError
 from tests.sinks.conftest import Recorder, make_alert, make_state, wait_until
 from tests.support.mosquitto import Mosquitto
 

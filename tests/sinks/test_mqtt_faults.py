@@ -10,9 +10,9 @@ from pathlib import Path
 import orjson
 import pytest
 
-from pipeline.config import MqttConfig, MqttSinkConfig, MqttTlsConfig
+from pipeline.core.config import MqttConfig, MqttSinkConfig, MqttTlsConfig
+from pipeline.net.mqtt_connection import MqttConnection, MqttTlsError
 from sinks.mqtt import MqttSink
-from sinks.mqtt_connection import MqttConnection, MqttTlsError
 from tests.sinks.certs import Certs, make_certs
 from tests.sinks.conftest import Recorder, make_alert, wait_until
 from tests.support.mosquitto import Mosquitto, TlsListener

@@ -13,10 +13,10 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from pipeline.config import MqttConfig, MqttSinkConfig
-from pipeline.events import WatchStatus
+from pipeline.core.config import MqttConfig, MqttSinkConfig
+from pipeline.core.events import WatchStatus
+from pipeline.net.mqtt_connection import MqttConnection, MqttMessage
 from sinks.mqtt import MqttSink
-from sinks.mqtt_connection import MqttConnection, MqttMessage
 from tests.sinks.conftest import Recorder, make_alert, make_state, wait_until
 from tests.support.mosquitto import Mosquitto
 

@@ -4,10 +4,10 @@ from collections.abc import Callable
 
 import orjson
 
-from pipeline.config import MqttSinkConfig
-from pipeline.events import WatchStatus
+from pipeline.core.config import MqttSinkConfig
+from pipeline.core.events import WatchStatus
+from pipeline.net.mqtt_connection import MqttConnection
 from sinks.mqtt import MqttSink
-from sinks.mqtt_connection import MqttConnection
 from tests.sinks.conftest import Recorder, make_alert, make_state, wait_until
 from tests.support.mosquitto import Mosquitto
 

@@ -6,7 +6,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from sinks.mqtt_connection import MqttConnection
+from pipeline.net.mqtt_connection import MqttConnection
 from tests.sinks.conftest import wait_until
 from tests.support.mosquitto import Mosquitto
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.config import WebhookSinkConfig
+from pipeline.core.config import WebhookSinkConfig
 from sinks.outbox import Outbox
 from sinks.webhook import WebhookSink, prune_every_s
 from tests.sinks.conftest import WebhookReceiver, make_alert, make_state, wait_until

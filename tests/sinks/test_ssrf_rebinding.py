@@ -17,10 +17,10 @@ from typing import Any
 
 import pytest
 
-from pipeline.config import WebhookSinkConfig
-from sinks.http_post import HttpPoster
+from pipeline.core.config import WebhookSinkConfig
+from pipeline.net.http_post import HttpPoster
+from pipeline.net.ssrf import SsrfPolicy, UnsafeUrlError
 from sinks.outbox import list_events
-from sinks.ssrf import SsrfPolicy, UnsafeUrlError
 from sinks.webhook import WebhookSink
 from tests.sinks.certs import Certs, make_certs
 from tests.sinks.conftest import Reply, WebhookReceiver, make_alert, wait_until

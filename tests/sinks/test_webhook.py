@@ -12,7 +12,7 @@ from typing import Any
 import orjson
 import pytest
 
-from pipeline.backoff import backoff_delay
+from pipeline.core.backoff import backoff_delay
 from sinks.outbox import list_events, replay_events
 from sinks.signing import parse_secret, verify
 from sinks.webhook import WebhookSink

@@ -13,8 +13,8 @@ from typing import Any
 import orjson
 import pytest
 
-from pipeline.redact import redact
-from sinks.http_post import HttpPoster, endpoint_label
+from pipeline.core.redact import redact
+from pipeline.net.http_post import HttpPoster, endpoint_label
 from sinks.outbox import Outbox, list_events
 from sinks.webhook import WebhookSink
 from tests.sinks.conftest import Reply, WebhookReceiver, make_alert, wait_until

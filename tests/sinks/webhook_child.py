@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from pipeline.config import WebhookSinkConfig
+from pipeline.core.config import WebhookSinkConfig
 from sinks.webhook import WebhookSink
 from tests.sinks.conftest import make_alert
 

@@ -8,9 +8,9 @@ from collections.abc import Callable
 
 import pytest
 
-from pipeline.config import CameraConfig
-from pipeline.events import CameraState
-from pipeline.frame import Frame, FrameProvider
+from pipeline.core.config import CameraConfig
+from pipeline.core.events import CameraState
+from pipeline.core.frame import Frame, FrameProvider
 from sources.camera import CameraSource
 from tests.support.clips import Clip
 from tests.support.rtsp import RtspServer

@@ -13,10 +13,10 @@ import av
 import numpy as np
 import pytest
 
-from pipeline.backoff import Backoff
-from pipeline.config import CameraConfig
-from pipeline.events import CameraState
-from pipeline.frame import Frame
+from pipeline.core.backoff import Backoff
+from pipeline.core.config import CameraConfig
+from pipeline.core.events import CameraState
+from pipeline.core.frame import Frame
 from sources.camera import CameraSource
 from sources.stream_open import StreamOpenError, open_container, open_spec
 from tests.support.clips import Clip

@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 import pytest
 
-from pipeline.config import CameraConfig
+from pipeline.core.config import CameraConfig
 from sources.camera import CameraSource
 from tests.support.clips import Clip
 from tests.support.rtsp import RtspServer

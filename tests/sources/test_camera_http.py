@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.backoff import Backoff
-from pipeline.config import CameraConfig
-from pipeline.events import CameraState
+from pipeline.core.backoff import Backoff
+from pipeline.core.config import CameraConfig
+from pipeline.core.events import CameraState
 from sources.camera import CameraSource
 from tests.support.clips import Clip
 from tests.support.ports import free_port

@@ -7,9 +7,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from pipeline.backoff import Backoff
-from pipeline.config import CameraConfig
-from pipeline.frame import Frame
+from pipeline.core.backoff import Backoff
+from pipeline.core.config import CameraConfig
+from pipeline.core.frame import Frame
 from sources.camera import CameraSource
 from tests.support.clips import Clip
 

@@ -6,9 +6,9 @@ import os
 import threading
 from collections.abc import Callable
 
-from pipeline.backoff import Backoff
-from pipeline.config import CameraConfig
-from pipeline.events import CameraState
+from pipeline.core.backoff import Backoff
+from pipeline.core.config import CameraConfig
+from pipeline.core.events import CameraState
 from sources.camera import CameraSource
 from tests.support.clips import Clip
 from tests.support.rtsp import RtspServer

@@ -10,9 +10,9 @@ from collections.abc import Callable
 import pytest
 from pydantic import SecretStr
 
-from pipeline.backoff import Backoff
-from pipeline.config import CameraConfig
-from pipeline.events import CameraState
+from pipeline.core.backoff import Backoff
+from pipeline.core.config import CameraConfig
+from pipeline.core.events import CameraState
 from sources.camera import CameraSource
 from sources.stream_open import open_container, open_spec
 from tests.sources.conftest import SilentServer

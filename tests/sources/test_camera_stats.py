@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from pipeline.config import CameraConfig
+from pipeline.core.config import CameraConfig
 from sources.camera import CameraSource
 from sources.camera_stats import CameraStats
 from sources.frigate_snapshot import FrigateSnapshotSource

@@ -7,9 +7,9 @@ from typing import Any
 import orjson
 import pytest
 
-from pipeline.config import FrigateDetectConfig, MqttConfig, MqttJsonDetectConfig
-from pipeline.detection import Detection
-from sinks.mqtt_connection import MqttConnection
+from pipeline.core.config import FrigateDetectConfig, MqttConfig, MqttJsonDetectConfig
+from pipeline.core.detection import Detection
+from pipeline.net.mqtt_connection import MqttConnection
 from sources.frigate import FrigateEventParser, frigate_detections
 from sources.mqtt_json import JsonDetectionParser, mqtt_json_detections
 from tests.support.mosquitto import Mosquitto

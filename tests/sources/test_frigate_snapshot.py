@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pipeline.config import CameraConfig
-from pipeline.events import CameraState
-from pipeline.frame import Frame
+from pipeline.core.config import CameraConfig
+from pipeline.core.events import CameraState
+from pipeline.core.frame import Frame
 from sources.camera import CameraSource
 from sources.camera_factory import make_camera
 from sources.frigate_snapshot import FrigateSnapshotSource, snapshot_url

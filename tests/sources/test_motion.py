@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 from reactivex.testing import ReactiveTest, TestScheduler
 
-from pipeline.config import MotionDetectConfig
-from pipeline.frame import Frame
+from pipeline.core.config import MotionDetectConfig
+from pipeline.core.frame import Frame
 from sources.motion import MotionDetector, detect_motion, motion_boxes
 from tests.support.clips import linear_path, make_clip
 

@@ -7,8 +7,8 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from pipeline.config import OnnxDetectConfig
-from pipeline.frame import Frame
+from pipeline.core.config import OnnxDetectConfig
+from pipeline.core.frame import Frame
 from sources.onnx_detector import OnnxDetector, decode_yolo, nms, parse_names
 
 

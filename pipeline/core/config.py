@@ -8,7 +8,7 @@ Secrets never need to be in the TOML: each secret field has a ``*_file``
 sibling (a path whose content is the secret) and can come from the
 environment.
 
-Load a file with :func:`pipeline.config_loader.load_config`.
+Load a file with :func:`pipeline.core.config_loader.load_config`.
 """
 
 from __future__ import annotations
@@ -297,7 +297,7 @@ class CameraConfig(Model):
 
 
 def _safe_reason(exc: Exception) -> str:
-    from pipeline.redact import redact
+    from pipeline.core.redact import redact
 
     return redact(str(exc))
 

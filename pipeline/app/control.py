@@ -29,7 +29,7 @@ the next start; it leaves the file when it is cancelled or ends by itself.
 A ``set`` body may bring its own webhook (:class:`RuntimeWatchRequest`):
 ``"webhook": "https://..."`` or ``{"url": ..., "secret": "whsec_...",
 "attach_image": "none"}``. Its URL is resolved first and refused when an
-address is private, loopback or link-local (:func:`sinks.ssrf.check_url`)
+address is private, loopback or link-local (:func:`pipeline.net.ssrf.check_url`)
 unless ``control.allow_webhook_networks`` holds it. Each run of the watch gets
 a new :class:`~sinks.webhook.WebhookSink` on ``control.webhook_outbox``, closed
 (after a short flush) when the run ends or is cancelled. The secret never
@@ -54,28 +54,26 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from typing import Any, Literal, Protocol
 from urllib.parse import urlsplit
 
 import orjson
 from pydantic import Field, PrivateAttr, SecretStr, ValidationError, field_validator
 
-from pipeline.config import ControlConfig, LookoutConfig, Model, WatchConfig, WebhookSinkConfig
-from pipeline.config_loader import (
+from pipeline.core.config import ControlConfig, LookoutConfig, Model, WatchConfig, WebhookSinkConfig
+from pipeline.core.config_loader import (
     ConfigProblem,
     check_watch_references,
     problems_from_validation,
 )
-from pipeline.redact import redact, register_secret
+from pipeline.core.events import WatchState
+from pipeline.core.redact import redact, register_secret
+from pipeline.net.http_post import endpoint_label, register_url_secrets
+from pipeline.net.mqtt_connection import MqttConnection, MqttMessage
+from pipeline.net.ssrf import SsrfPolicy, UnsafeUrlError, check_url
 from sinks.base import Sink
-from sinks.http_post import endpoint_label, register_url_secrets
 from sinks.signing import parse_secrets
-from sinks.ssrf import SsrfPolicy, UnsafeUrlError, check_url
 from sinks.webhook import WebhookSink
-
-if TYPE_CHECKING:
-    from pipeline.events import WatchState
-    from sinks.mqtt_connection import MqttConnection, MqttMessage
 
 log = logging.getLogger("lookout.control")
 
@@ -229,7 +227,7 @@ class RuntimeWatchRequest(WatchConfig):
 
     The webhook is a plain URL or a :class:`RuntimeWebhook` table. Config-file
     watches never have one. :meth:`make_sinks` (called by
-    :class:`pipeline.watches.Watches` for each run) builds it through the maker
+    :class:`pipeline.app.watches.Watches` for each run) builds it through the maker
     that :class:`WatchControl` binds with :meth:`bind`.
 
     Example:
@@ -258,7 +256,7 @@ class RuntimeWatchRequest(WatchConfig):
         """New sinks for one run (none without a webhook or a bound maker).
 
         Raises:
-            sinks.ssrf.UnsafeUrlError: the URL resolves to an address that is not allowed.
+            pipeline.net.ssrf.UnsafeUrlError: the URL resolves to an address that is not allowed.
         """
         if self.webhook is None or self._maker is None:
             return []
@@ -308,7 +306,7 @@ def validate_watch(cfg: LookoutConfig, body: dict[str, Any]) -> RuntimeWatchRequ
     """Validate a ``set`` body the way ``[[watches]]`` entries are validated (plus ``webhook``).
 
     Example:
-        >>> from pipeline.config_loader import load_config_text
+        >>> from pipeline.core.config_loader import load_config_text
         >>> cfg = load_config_text('[cameras.front]\\nurl = "a.mp4"\\n')
         >>> try:
         ...     validate_watch(cfg, {"name": "g", "camera": "back", "condition": "a cat"})
@@ -412,7 +410,7 @@ class WatchStore:
 
 
 class WatchHost(Protocol):
-    """What control needs from the runner (:class:`pipeline.runner.Pipeline` is one)."""
+    """What control needs from the runner (:class:`pipeline.app.runner.Pipeline` is one)."""
 
     config: LookoutConfig
 
@@ -706,7 +704,7 @@ class WatchControl:
         """The webhook sink of one run of ``watch`` (the URL is checked again: DNS may change).
 
         Raises:
-            sinks.ssrf.UnsafeUrlError: the URL now resolves to an address that is not allowed.
+            UnsafeUrlError: the URL now resolves to an address that is not allowed.
         """
         hook = watch.webhook
         if hook is None:

@@ -23,8 +23,8 @@ import ssl
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from pipeline.redact import redact, register_secret
-from sinks.ssrf import SsrfPolicy, UnsafeUrlError
+from pipeline.core.redact import redact, register_secret
+from pipeline.net.ssrf import SsrfPolicy, UnsafeUrlError
 
 MAX_BODY = 64 * 1024
 
@@ -74,14 +74,14 @@ def endpoint_label(url: str) -> str:
 def register_url_secrets(url: str) -> None:
     """Register a URL's password, path, long path segments and query values as secrets.
 
-    After this, :func:`pipeline.redact.redact` removes them from any text (an
+    After this, :func:`pipeline.core.redact.redact` removes them from any text (an
     exception's message, a redirect's ``Location``...), not only from logs that
     use :func:`endpoint_label`. Paths shorter than 8 characters (``/hook``) are
     not treated as secret; path segments of 16 characters or more and query
     values of 8 or more (tokens, ids) are, on their own too.
 
     Example:
-        >>> from pipeline.redact import redact
+        >>> from pipeline.core.redact import redact
         >>> register_url_secrets("https://discord.com/api/webhooks/42/AbCdEfGhIjKlMnOpQrSt")
         >>> redact("POST failed: /api/webhooks/42/AbCdEfGhIjKlMnOpQrSt/ 404")
         'POST failed: ***/ 404'
@@ -132,7 +132,7 @@ class PinnedHTTPConnection(http.client.HTTPConnection):
     """An :class:`http.client.HTTPConnection` that connects only to addresses its policy allows.
 
     Every ``connect()`` resolves the host with the policy's resolver, refuses
-    unless every address passes (:meth:`sinks.ssrf.SsrfPolicy.addresses`), and
+    unless every address passes (:meth:`pipeline.net.ssrf.SsrfPolicy.addresses`), and
     connects the socket to a checked address; the ``Host`` header stays the
     URL's host name.
 
@@ -141,8 +141,8 @@ class PinnedHTTPConnection(http.client.HTTPConnection):
         >>> conn.connect()
         Traceback (most recent call last):
         ...
-        sinks.ssrf.UnsafeUrlError: URL host 127.0.0.1 resolves to 127.0.0.1, a loopback address; \
-allow it in the config to use it.
+        pipeline.net.ssrf.UnsafeUrlError: URL host 127.0.0.1 resolves to 127.0.0.1, a loopback \
+address; allow it in the config to use it.
     """
 
     def __init__(
@@ -192,7 +192,7 @@ class HttpPoster:
 
     Args:
         url: http:// or https:// URL; ``user:password@`` becomes basic auth. Its
-            secrets are registered with :func:`pipeline.redact.register_secret`.
+            secrets are registered with :func:`pipeline.core.redact.register_secret`.
         connect_timeout_s: seconds to open the TCP (and TLS) connection.
         read_timeout_s: seconds each read of the answer may take.
         ssl_context: for https; the system's default (verifying) context when None.

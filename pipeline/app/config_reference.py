@@ -1,6 +1,6 @@
 """Render the config reference (docs/config-reference.md) from the pydantic models.
 
-Run ``python -m pipeline.config_reference > docs/config-reference.md`` after
+Run ``python -m pipeline.app.config_reference > docs/config-reference.md`` after
 changing a config model; a test keeps the committed file current.
 """
 
@@ -13,7 +13,7 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 
-from pipeline import config as c
+from pipeline.core import config as c
 
 TABLES: list[tuple[str, type[BaseModel]]] = [
     ("[mqtt]", c.MqttConfig),
@@ -92,7 +92,7 @@ def render() -> str:
         "# Configuration reference",
         "",
         "Generated from the models in `pipeline/config.py` by "
-        "`python -m pipeline.config_reference`; do not edit by hand.",
+        "`python -m pipeline.app.config_reference`; do not edit by hand.",
         "Every key can be overridden by an environment variable "
         "`LOOKOUT_<TABLE>__<KEY>` (nested keys joined by `__`, names in lower case).",
         "",

@@ -9,7 +9,7 @@ from typing import TextIO
 
 import orjson
 
-from pipeline.redact import RedactingFilter
+from pipeline.core.redact import RedactingFilter
 
 
 class JsonLineFormatter(logging.Formatter):

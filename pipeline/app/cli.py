@@ -9,8 +9,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from pipeline import __version__
-from pipeline.config import ENV_PREFIX, LookoutConfig
-from pipeline.config_loader import ConfigError, load_config
+from pipeline.core.config import ENV_PREFIX, LookoutConfig
+from pipeline.core.config_loader import ConfigError, load_config
 
 EXIT_OK = 0
 EXIT_CONFIG = 2
@@ -123,7 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="list: which events",
     )
     outbox.add_argument("--limit", type=int, default=100, help="list: at most this many")
-    from pipeline.replay.command import add_replay_parser
+    from pipeline.app.replay.command import add_replay_parser
 
     add_replay_parser(sub, common, fmt)
     return parser
@@ -152,7 +152,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def _setup_logs(args: argparse.Namespace, cfg: LookoutConfig | None) -> None:
-    from pipeline.logs import setup_logging
+    from pipeline.core.logs import setup_logging
 
     level = args.log_level or (cfg.log.level if cfg else "INFO")
     json_lines = (
@@ -167,7 +167,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if cfg is None:
         return EXIT_CONFIG
     _setup_logs(args, cfg)
-    from pipeline.runner import run_until_signalled
+    from pipeline.app.process import run_until_signalled
 
     return run_until_signalled(cfg, args.config)
 
@@ -179,7 +179,7 @@ def cmd_backends(args: argparse.Namespace) -> int:
         return EXIT_CONFIG
     _setup_logs(args, cfg)
     from operators.backends.listing import backends_command
-    from pipeline.config import AutoBackendConfig
+    from pipeline.core.config import AutoBackendConfig
 
     autos = [b for b in cfg.backends.values() if isinstance(b, AutoBackendConfig)]
     models = {n: b for n, b in cfg.backends.items() if not isinstance(b, AutoBackendConfig)}
@@ -198,7 +198,7 @@ def cmd_outbox(args: argparse.Namespace) -> int:
         return EXIT_CONFIG
     import orjson
 
-    from pipeline.config import WebhookSinkConfig
+    from pipeline.core.config import WebhookSinkConfig
     from sinks.outbox import list_events, replay_events
 
     hooks = {n: s for n, s in cfg.sinks.items() if isinstance(s, WebhookSinkConfig)}
@@ -229,7 +229,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     if cfg is None:
         return EXIT_CONFIG
     _setup_logs(args, cfg)
-    from pipeline.replay.command import run_replay
+    from pipeline.app.replay.command import run_replay
 
     return run_replay(cfg, args)
 

@@ -23,12 +23,12 @@ from typing import Any
 
 import orjson
 
-from pipeline.redact import redact
-from pipeline.replay.compare import comparison_rows
-from pipeline.replay.engine import ReplayRun
-from pipeline.replay.labels import Interval
-from pipeline.replay.metrics import Figures
-from pipeline.replay.timeline import HEIGHT, WIDTH, save_timeline
+from pipeline.app.replay.compare import comparison_rows
+from pipeline.app.replay.engine import ReplayRun
+from pipeline.app.replay.labels import Interval
+from pipeline.app.replay.metrics import Figures
+from pipeline.app.replay.timeline import HEIGHT, WIDTH, save_timeline
+from pipeline.core.redact import redact
 
 REPORT_JSON = "report.json"
 REPORT_HTML = "index.html"

@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from pipeline.config import LookoutConfig
+from pipeline.core.config import LookoutConfig
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -89,19 +89,19 @@ def run_replay(config: LookoutConfig, args: argparse.Namespace) -> int:
     """Run the ``replay`` command with parsed ``args``; return the exit status."""
     import orjson
 
-    from pipeline.redact import redact
-    from pipeline.replay.compare import format_table
-    from pipeline.replay.engine import (
+    from pipeline.app.replay.compare import format_table
+    from pipeline.app.replay.engine import (
         ReplayRun,
         find_watch,
         parse_model_latency,
         parse_speed,
         replay_watch,
     )
-    from pipeline.replay.labels import load_labels
-    from pipeline.replay.metrics import evaluate
-    from pipeline.replay.progress import ProgressBar
-    from pipeline.replay.report import ReportEntry, write_report
+    from pipeline.app.replay.labels import load_labels
+    from pipeline.app.replay.metrics import evaluate
+    from pipeline.app.replay.progress import ProgressBar
+    from pipeline.app.replay.report import ReportEntry, write_report
+    from pipeline.core.redact import redact
 
     try:
         names = list(dict.fromkeys([args.watch, *(args.compare or [])]))

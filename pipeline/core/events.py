@@ -230,7 +230,7 @@ class LookRecord:
     job_id: str
     time: float
     trigger: str
-    verdict: Any  # pipeline.verdict.Verdict (kept loose to avoid an import cycle)
+    verdict: Any  # pipeline.core.verdict.Verdict (kept loose to avoid an import cycle)
     frame: dict[str, Any] | None = None
     jpeg: bytes | None = field(default=None, repr=False, compare=False)
 

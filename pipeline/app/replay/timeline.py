@@ -26,8 +26,8 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
 
-from pipeline.replay.engine import ReplayRun
-from pipeline.replay.labels import Interval
+from pipeline.app.replay.engine import ReplayRun
+from pipeline.app.replay.labels import Interval
 
 WIDTH = 1200
 HEIGHT = 360

@@ -30,12 +30,12 @@ from reactivex.subject import Subject
 
 from operators.backends.base import Backend
 from operators.watch import run_watch
-from pipeline.config import LookoutConfig, WatchConfig
-from pipeline.events import Alert, LookRecord, WatchEvent, WatchState, WatchStatus
-from pipeline.frame import Frame
-from pipeline.graph import Graph
-from pipeline.metrics import Histogram
-from pipeline.redact import redact
+from pipeline.app.graph import Graph
+from pipeline.app.prometheus import Histogram
+from pipeline.core.config import LookoutConfig, WatchConfig
+from pipeline.core.events import Alert, LookRecord, WatchEvent, WatchState, WatchStatus
+from pipeline.core.frame import Frame
+from pipeline.core.redact import redact
 from sinks.base import Sink
 from sinks.registry import SinkHub
 from sources.camera import CameraSource
@@ -149,7 +149,7 @@ class WatchStats:
 
 @runtime_checkable
 class BringsSinks(Protocol):
-    """A watch that brings sinks of its own (a run-time watch's ``webhook``; see pipeline.control).
+    """A watch that brings sinks of its own (a run-time watch's ``webhook``; see the control).
 
     Each run gets new sinks from :meth:`make_sinks`; they receive the watch's
     states and alerts besides the named sinks and are closed when the run ends.

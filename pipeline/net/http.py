@@ -30,7 +30,7 @@ from urllib.parse import urlsplit
 
 import orjson
 
-from pipeline.redact import redact, redact_url
+from pipeline.core.redact import redact, redact_url
 
 
 class TransportError(Exception):

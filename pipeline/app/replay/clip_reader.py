@@ -35,8 +35,8 @@ from reactivex import Observable, abc
 from reactivex.disposable import Disposable
 from reactivex.scheduler import HistoricalScheduler
 
-from pipeline.frame import Frame
-from pipeline.redact import redact
+from pipeline.core.frame import Frame
+from pipeline.core.redact import redact
 from sources.decode import GopDecoder, PacketInfo
 
 log = logging.getLogger("lookout.replay")
@@ -57,7 +57,7 @@ class _Tap:
 
 
 class ClipReader:
-    """A video file as a :class:`~pipeline.frame.FrameProvider` driven by a virtual clock.
+    """A video file as a :class:`~pipeline.core.frame.FrameProvider` driven by a virtual clock.
 
     Clip time 0 (the first video packet) is the scheduler's clock when the
     reader is made; each packet is handed to an on-demand

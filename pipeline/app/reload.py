@@ -3,12 +3,12 @@
 The diff is pure (:func:`plan_reload`): which cameras, backends, sinks and
 watches were added, removed or changed, and which watches must restart because
 something they use changed. :func:`apply_config` applies the plan to a running
-:class:`~pipeline.runner.Pipeline`; untouched cameras keep their connections
+:class:`~pipeline.app.runner.Pipeline`; untouched cameras keep their connections
 and untouched watches keep running. :class:`FileWatcher` polls the file
 (stdlib only, no inotify) and calls back when its content changes.
 
 Example:
-    >>> from pipeline.config_loader import load_config_text
+    >>> from pipeline.core.config_loader import load_config_text
     >>> old = load_config_text('[cameras.a]\\nurl = "a.mp4"\\n'
     ...     '[[watches]]\\nname = "w"\\ncamera = "a"\\ncondition = "a cat"\\n')
     >>> new = load_config_text('[cameras.a]\\nurl = "a.mp4"\\n'
@@ -26,15 +26,13 @@ import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from pipeline.config import LookoutConfig, WatchConfig
-from pipeline.config_loader import ConfigError, check_references, check_watch_references
-from pipeline.redact import redact
-
-if TYPE_CHECKING:
-    from pipeline.runner import Pipeline
-    from pipeline.watches import Origin
+from pipeline.app.runner import Pipeline
+from pipeline.app.watches import Origin
+from pipeline.core.config import LookoutConfig, WatchConfig
+from pipeline.core.config_loader import ConfigError, check_references, check_watch_references
+from pipeline.core.redact import redact
 
 log = logging.getLogger("lookout.reload")
 

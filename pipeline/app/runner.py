@@ -1,17 +1,17 @@
 """The running graph of one config: start it, change it at run time, stop it gracefully.
 
-:class:`Pipeline` puts together the shared parts (:class:`~pipeline.graph.Graph`:
+:class:`Pipeline` puts together the shared parts (:class:`~pipeline.app.graph.Graph`:
 cameras, detection streams, backends, look pools), the watches
-(:class:`~pipeline.watches.Watches`) and the sinks
+(:class:`~pipeline.app.watches.Watches`) and the sinks
 (:class:`~sinks.registry.SinkHub`). Run time: :meth:`Pipeline.start_watch` /
-:meth:`Pipeline.cancel_watch` (used by :mod:`pipeline.control`),
-:meth:`Pipeline.apply_config` (see :func:`pipeline.reload.apply_config`),
+:meth:`Pipeline.cancel_watch` (used by :mod:`pipeline.app.control`),
+:func:`pipeline.app.reload.apply_config` (reload),
 :meth:`Pipeline.stop` (graceful: no new looks, looks in flight finish within a
 grace period, sinks flush, ``offline`` is published). The process around it
 (control, reload, metrics, signals) is :class:`pipeline.app.App`.
 
 Example:
-    >>> from pipeline.config_loader import load_config
+    >>> from pipeline.core.config_loader import load_config
     >>> p = Pipeline(load_config())  # doctest: +SKIP
     >>> p.start(); ...; p.stop()  # doctest: +SKIP
 """
@@ -28,27 +28,24 @@ from typing import Any
 from reactivex import Observable
 
 from operators.backends.base import Backend
-from pipeline.config import LookoutConfig, WatchConfig
-from pipeline.config_loader import ConfigError, check_references
-from pipeline.detection import Detection
-from pipeline.events import CameraState, WatchState
-from pipeline.graph import Graph
-from pipeline.reload import ReloadPlan
-from pipeline.watches import LookGate, Origin, RunningWatch, Watches, WatchStats
-from sinks.mqtt_connection import MqttConnection
+from pipeline.app.graph import Graph
+from pipeline.app.watches import LookGate, Origin, RunningWatch, Watches, WatchStats
+from pipeline.core.config import LookoutConfig, WatchConfig
+from pipeline.core.config_loader import ConfigError, check_references
+from pipeline.core.detection import Detection
+from pipeline.core.events import CameraState, WatchState
+from pipeline.net.mqtt_connection import MqttConnection
 from sinks.registry import SinkHub, build_sink
 from sources.camera import CameraSource
 
 log = logging.getLogger("lookout")
 
 __all__ = [
-    "App",
     "LookGate",
     "Origin",
     "Pipeline",
     "RunningWatch",
     "WatchStats",
-    "run_until_signalled",
 ]
 
 
@@ -190,16 +187,6 @@ class Pipeline:
         """Every running watch and the last run of ended ones, as JSON-able dicts."""
         return self.runs.listing()
 
-    def apply_config(self, new: LookoutConfig) -> ReloadPlan:
-        """Move the running graph to ``new`` (see :func:`pipeline.reload.apply_config`).
-
-        Raises:
-            ConfigError: the new graph is not whole (nothing is changed then).
-        """
-        from pipeline.reload import apply_config
-
-        return apply_config(self, new)
-
     # ------------------------------------------------------------ stopping
 
     def drain(self, grace_s: float) -> bool:
@@ -223,7 +210,3 @@ class Pipeline:
         self.sinks.close()
         if self.mqtt is not None:
             self.mqtt.stop(self.config.shutdown.flush_s)
-
-
-# App and run_until_signalled live in pipeline.app; importable from here as before.
-from pipeline.app import App, run_until_signalled  # noqa: E402

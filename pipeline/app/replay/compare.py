@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from pipeline.replay.metrics import Figures
+from pipeline.app.replay.metrics import Figures
 
 
 def _num(value: float | None, unit: str = "", digits: int = 2) -> str:

@@ -20,12 +20,10 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from pipeline.replay.labels import Interval
-
-if TYPE_CHECKING:
-    from pipeline.replay.engine import ReplayRun
+from pipeline.app.replay.engine import ReplayRun
+from pipeline.app.replay.labels import Interval
 
 
 def _r(x: float) -> float:

@@ -5,7 +5,7 @@ its detector), one detection stream per camera (shared, and resubscribed with
 backoff when its detector fails), one backend per name (``auto`` resolved once
 per camera kind: with or without detections), and one look pool per backend,
 sized by the watches that use it. :func:`build_detections` and
-:func:`resolve_backend` are also what a replay uses (:mod:`pipeline.replay.engine`).
+:func:`resolve_backend` are also what a replay uses (:mod:`pipeline.app.replay.engine`).
 
 Example:
     >>> graph = Graph(config, mqtt=None)  # doctest: +SKIP
@@ -29,8 +29,8 @@ from reactivex.scheduler import ThreadPoolScheduler, TimeoutScheduler
 
 from operators.backends.base import Backend
 from operators.backends.registry import build_backend, resolve_auto
-from pipeline.backoff import Backoff
-from pipeline.config import (
+from pipeline.core.backoff import Backoff
+from pipeline.core.config import (
     AutoBackendConfig,
     BackendConfig,
     DetectConfig,
@@ -40,11 +40,11 @@ from pipeline.config import (
     MqttJsonDetectConfig,
     OnnxDetectConfig,
 )
-from pipeline.detection import Detection
-from pipeline.events import CameraState
-from pipeline.frame import Frame
-from pipeline.redact import redact
-from sinks.mqtt_connection import MqttConnection
+from pipeline.core.detection import Detection
+from pipeline.core.events import CameraState
+from pipeline.core.frame import Frame
+from pipeline.core.redact import redact
+from pipeline.net.mqtt_connection import MqttConnection
 from sources.camera import CameraSource
 
 log = logging.getLogger("lookout")

@@ -19,7 +19,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from pipeline.config import (
+from pipeline.core.config import (
     BackendConfig,
     CameraConfig,
     FrigateDetectConfig,
@@ -29,7 +29,7 @@ from pipeline.config import (
     WatchConfig,
     WebhookSinkConfig,
 )
-from pipeline.redact import redact, register_secret
+from pipeline.core.redact import redact, register_secret
 
 DEFAULT_CONFIG = Path("pipeline.toml")
 _TAGGED_TABLES = ("backends", "sinks")

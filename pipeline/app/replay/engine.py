@@ -2,7 +2,7 @@
 
 The watch is the real thing (:func:`operators.watch.run_watch` with its
 backend, detector, zones, cooldown and adaptive sampling); only the camera and
-the clock are replaced: a :class:`~pipeline.replay.clip_reader.ClipReader`
+the clock are replaced: a :class:`~pipeline.app.replay.clip_reader.ClipReader`
 plays the file on a :class:`~reactivex.scheduler.HistoricalScheduler`, and the
 looks run on that same scheduler, so each look happens at an exact clip time
 and the virtual clock stands still while the backend answers (a blocking,
@@ -41,13 +41,13 @@ from operators.cooldown import cooldown
 from operators.labels import filter_labels
 from operators.watch import run_watch
 from operators.zones import in_zones
-from pipeline.config import CameraConfig, LookoutConfig, WatchConfig
-from pipeline.detection import Detection
-from pipeline.events import Alert, LookRecord, WatchEvent, WatchState
-from pipeline.graph import build_detections, is_auto, resolve_backend
-from pipeline.redact import redact
-from pipeline.replay.clip_reader import ClipReader
-from pipeline.verdict import Verdict
+from pipeline.app.graph import build_detections, is_auto, resolve_backend
+from pipeline.app.replay.clip_reader import ClipReader
+from pipeline.core.config import CameraConfig, LookoutConfig, WatchConfig
+from pipeline.core.detection import Detection
+from pipeline.core.events import Alert, LookRecord, WatchEvent, WatchState
+from pipeline.core.redact import redact
+from pipeline.core.verdict import Verdict
 
 log = logging.getLogger("lookout.replay")
 
@@ -207,7 +207,7 @@ def parse_model_latency(latency: str | float | None) -> Callable[[Verdict], floa
     ``latency_s``; a number of seconds (``3``, ``"0.5"``): that, for every look.
 
     Example:
-        >>> from pipeline.verdict import AnswerKind
+        >>> from pipeline.core.verdict import AnswerKind
         >>> v = Verdict.failed(AnswerKind.ERROR, "x").with_latency(1.5)
         >>> parse_model_latency("none"), parse_model_latency("measured")(v)
         (None, 1.5)
@@ -257,7 +257,7 @@ def replay_backend(
 ) -> tuple[Backend, str]:
     """Build (not start) the watch's backend as the runner would; return it and a note.
 
-    ``auto`` is resolved the runner's way (:func:`pipeline.graph.resolve_backend`);
+    ``auto`` is resolved the runner's way (:func:`pipeline.app.graph.resolve_backend`);
     the note says what it chose and why.
 
     Raises:
@@ -279,7 +279,7 @@ def replay_detections(
 
     ``motion`` and ``onnx`` detectors run on the clip's frames at their own
     rate on the virtual clock (built as the runner builds them,
-    :func:`pipeline.graph.build_detections`); ``frigate`` and ``mqtt``
+    :func:`pipeline.app.graph.build_detections`); ``frigate`` and ``mqtt``
     detections only exist live, so a replay of such a camera runs on the timer
     alone.
     """

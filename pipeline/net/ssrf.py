@@ -8,8 +8,8 @@ Example:
     >>> check_url("http://127.0.0.1:8080/hook")
     Traceback (most recent call last):
     ...
-    sinks.ssrf.UnsafeUrlError: URL host 127.0.0.1 resolves to 127.0.0.1, a loopback address; \
-allow it in the config to use it.
+    pipeline.net.ssrf.UnsafeUrlError: URL host 127.0.0.1 resolves to 127.0.0.1, a loopback \
+address; allow it in the config to use it.
     >>> check_url("http://127.0.0.1:8080/hook", allowed=["127.0.0.0/8"])
     ['127.0.0.1']
 """
@@ -141,7 +141,7 @@ class SsrfPolicy:
 
     A check before a connection is not enough on its own: the connection would
     resolve the name again, and a DNS answer that changed in between could
-    reach a private address. :class:`sinks.http_post.HttpPoster` given a
+    reach a private address. :class:`pipeline.net.http_post.HttpPoster` given a
     policy resolves once per connection with :meth:`addresses`, refuses the
     connection unless every address passes, and connects to a checked address
     (the ``Host`` header and TLS name stay the URL's host).
@@ -153,8 +153,8 @@ class SsrfPolicy:
         >>> SsrfPolicy().addresses("127.0.0.1", 80)
         Traceback (most recent call last):
         ...
-        sinks.ssrf.UnsafeUrlError: URL host 127.0.0.1 resolves to 127.0.0.1, a loopback address; \
-allow it in the config to use it.
+        pipeline.net.ssrf.UnsafeUrlError: URL host 127.0.0.1 resolves to 127.0.0.1, a loopback \
+address; allow it in the config to use it.
 
     Attributes:
         allowed: networks (CIDR) allowed although private, loopback or link-local.

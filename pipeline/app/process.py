@@ -1,8 +1,8 @@
 """The whole process: the pipeline plus control, reload, metrics, signals and shutdown.
 
-:class:`App` wires :class:`~pipeline.runner.Pipeline` to run-time control
-(:mod:`pipeline.control`), config reloads (:mod:`pipeline.reload`) and the
-metrics server (:mod:`pipeline.metrics`); :func:`run_until_signalled` is what
+:class:`App` wires :class:`~pipeline.app.runner.Pipeline` to run-time control
+(:mod:`pipeline.app.control`), config reloads (:mod:`pipeline.app.reload`) and the
+metrics server (:mod:`pipeline.app.metrics`); :func:`run_until_signalled` is what
 ``python -m pipeline run`` calls.
 
 Example:
@@ -19,14 +19,15 @@ import threading
 from collections import Counter
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING, Any
 
-from pipeline.config import LookoutConfig
-from pipeline.config_loader import ConfigError
-from pipeline.redact import redact
-
-if TYPE_CHECKING:
-    from pipeline.runner import Pipeline
+from pipeline.app.control import WatchControl
+from pipeline.app.metrics import pipeline_health, pipeline_metrics
+from pipeline.app.prometheus import Health, MetricsServer, MetricsText
+from pipeline.app.reload import FileWatcher, apply_config
+from pipeline.app.runner import Pipeline
+from pipeline.core.config import LookoutConfig
+from pipeline.core.config_loader import ConfigError, load_config
+from pipeline.core.redact import redact
 
 log = logging.getLogger("lookout")
 
@@ -46,12 +47,10 @@ class App:
     def __init__(self, config: LookoutConfig, config_path: Path | None = None) -> None:
         self.config = config
         self.config_path = config_path
-        from pipeline.runner import Pipeline  # runner re-exports this module's names
-
         self.pipeline: Pipeline = Pipeline(config, config_path)
-        self.control: Any = None
-        self.metrics: Any = None
-        self.watcher: Any = None
+        self.control: WatchControl | None = None
+        self.metrics: MetricsServer | None = None
+        self.watcher: FileWatcher | None = None
         self.reload_results: Counter[str] = Counter()
         self.mqtt_down_since: float | None = None
         self._reload_lock = threading.Lock()
@@ -66,8 +65,6 @@ class App:
 
     def start(self) -> None:
         """Start the pipeline, then control (restoring persistent watches), reload, metrics."""
-        from pipeline.control import WatchControl
-
         p = self.pipeline
         p.start()
         cfg = self.config
@@ -77,14 +74,10 @@ class App:
             self.control.restore()
             self.control.start()
         if cfg.reload.watch_file and self.config_path is not None:
-            from pipeline.reload import FileWatcher
-
             self.watcher = FileWatcher(
                 self.config_path, self._reload_on_change, cfg.reload.poll_interval_s
             ).start()
         if cfg.metrics.enabled:
-            from pipeline.metrics import MetricsServer
-
             self.metrics = MetricsServer(
                 self.collect_metrics, self.health, cfg.metrics.host, cfg.metrics.port
             ).start()
@@ -100,14 +93,12 @@ class App:
         if self.config_path is None:
             log.warning("reload (%s): no config file to read", why)
             return False
-        from pipeline.config_loader import load_config
-
         with self._reload_lock:
             if self.watcher is not None:
                 self.watcher.mark_current()
             try:
                 new = load_config(self.config_path)
-                self.pipeline.apply_config(new)
+                apply_config(self.pipeline, new)
             except ConfigError as err:
                 self.reload_results["invalid"] += 1
                 log.error(
@@ -122,7 +113,7 @@ class App:
                 log.error("reload (%s) failed: %s", why, redact(f"{type(exc).__name__}: {exc}"))
                 return False
             if new.log != self.config.log:
-                from pipeline.logs import setup_logging
+                from pipeline.core.logs import setup_logging
 
                 setup_logging(new.log.level, new.log.json_lines)
             self.config = new
@@ -136,7 +127,6 @@ class App:
 
     def collect_metrics(self) -> str:
         """The Prometheus text (pipeline plus control and reload counters)."""
-        from pipeline.metrics import MetricsText, pipeline_metrics
 
         def extra(t: MetricsText) -> None:
             t.add(
@@ -160,10 +150,8 @@ class App:
 
         return pipeline_metrics(self.pipeline, extra)
 
-    def health(self) -> Any:
+    def health(self) -> Health:
         """The /healthz verdict."""
-        from pipeline.metrics import pipeline_health
-
         m = self.config.metrics
         return pipeline_health(self.pipeline, m.camera_offline_s, m.sink_failing_s)
 

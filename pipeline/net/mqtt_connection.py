@@ -54,8 +54,8 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
-from pipeline.config import MqttConfig, MqttTlsConfig
-from pipeline.redact import redact, register_secret
+from pipeline.core.config import MqttConfig, MqttTlsConfig
+from pipeline.core.redact import redact, register_secret
 
 log = logging.getLogger(__name__)
 
