@@ -12,10 +12,12 @@ Example:
 from __future__ import annotations
 
 import logging
+import platform
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from pipeline import __version__
 from pipeline.app.prometheus import Health, MetricsText
 from pipeline.app.runner import Pipeline
 
@@ -28,24 +30,41 @@ log = logging.getLogger("lookout.metrics")
 def pipeline_metrics(p: Pipeline, extra: Callable[[MetricsText], None] | None = None) -> str:
     """The Prometheus text of a running :class:`~pipeline.app.runner.Pipeline`.
 
-    Families: ``lookout_camera_*`` (connected, held, frames decoded, decode
-    seconds, packets, reconnects, connects, offline seconds, last frame age;
-    read from each camera's ``stats()``), ``lookout_watch_*`` (looks by answer
-    kind, alerts, look latency histogram, state, looks in flight),
+    Families: ``lookout_up``, ``lookout_build_info``, ``lookout_start_time_seconds``;
+    ``lookout_camera_*`` (connected, held, frames decoded, decode seconds,
+    packets, reconnects, connects, offline-since and last-frame timestamps; read
+    from each camera's ``stats()``), ``lookout_watch_*`` (looks by answer kind,
+    alerts, look latency histogram, state, looks in flight),
     ``lookout_backend_*`` (looks, requests, errors, retries, in flight, circuit
     state) and ``lookout_sink_*`` / ``lookout_mqtt_*`` (delivered, failures,
-    sent, retried, dropped, queue depth). ``extra`` adds more families.
+    sent, retried, dropped, queue depth, disconnected-since timestamp). ``extra``
+    adds more families.
+
+    Times are exported as epoch ``*_timestamp_seconds`` gauges (absent while
+    they do not apply), never as ages computed at scrape time: an age is
+    ``time() - lookout_camera_last_frame_timestamp_seconds`` in PromQL.
     """
-    now = time.time()
     t = MetricsText()
     t.add("lookout_up", "gauge", "1 while the pipeline runs.", [({}, 1)])
+    t.add(
+        "lookout_build_info",
+        "gauge",
+        "Always 1; the labels say which Lookout and which Python run.",
+        [({"version": __version__, "python": platform.python_version()}, 1)],
+    )
     t.add("lookout_start_time_seconds", "gauge", "Start time (epoch).", [({}, p.started_at)])
+    _camera_metrics(t, p)
+    _watch_metrics(t, p)
+    _backend_metrics(t, dict(p.watch_stats), p.backends)
+    _sink_metrics(t, p, p.sinks)
+    _mqtt_metrics(t, p)
+    if extra is not None:
+        extra(t)
+    return t.render()
+
+
+def _camera_metrics(t: MetricsText, p: Pipeline) -> None:
     cameras = p.cameras
-    running, ended = p.runs.snapshot()
-    watches = {**ended, **running}
-    stats = dict(p.watch_stats)
-    backends = p.backends
-    hub = p.sinks
     cs = {n: c.stats() for n, c in cameras.items()}
     cam = [(n, {"camera": n}) for n in sorted(cameras)]
     t.add(
@@ -60,30 +79,28 @@ def pipeline_metrics(p: Pipeline, extra: Callable[[MetricsText], None] | None = 
         "1 while some watch or detector holds the camera open.",
         [(lab, 1 if cameras[n].connected else 0) for n, lab in cam],
     )
-    t.add(
-        "lookout_camera_frames_decoded_total",
-        "counter",
-        "Frames decoded (follows the look rate with on_demand decoding).",
-        [(lab, cs[n].frames_decoded) for n, lab in cam],
-    )
-    t.add(
-        "lookout_camera_decode_seconds_total",
-        "counter",
-        "Seconds spent in the decoder (monotonic time around decode calls, all threads).",
-        [(lab, cs[n].decode_seconds) for n, lab in cam],
-    )
-    t.add(
-        "lookout_camera_packets_total",
-        "counter",
-        "Video packets read from the camera (Frigate snapshots: JPEGs fetched).",
-        [(lab, cs[n].packets) for n, lab in cam],
-    )
-    t.add(
-        "lookout_camera_reconnects_total",
-        "counter",
-        "Reconnect attempts.",
-        [(lab, cs[n].reconnects) for n, lab in cam],
-    )
+    for metric, kind, text, attr in (
+        (
+            "lookout_camera_frames_decoded_total",
+            "counter",
+            "Frames decoded (follows the look rate with on_demand decoding).",
+            "frames_decoded",
+        ),
+        (
+            "lookout_camera_decode_seconds_total",
+            "counter",
+            "Seconds spent in the decoder (monotonic time around decode calls, all threads).",
+            "decode_seconds",
+        ),
+        (
+            "lookout_camera_packets_total",
+            "counter",
+            "Video packets read from the camera (Frigate snapshots: JPEGs fetched).",
+            "packets",
+        ),
+        ("lookout_camera_reconnects_total", "counter", "Reconnect attempts.", "reconnects"),
+    ):
+        t.add(metric, kind, text, [(lab, getattr(cs[n], attr)) for n, lab in cam])
     t.add(
         "lookout_camera_connects_total",
         "counter",
@@ -92,18 +109,24 @@ def pipeline_metrics(p: Pipeline, extra: Callable[[MetricsText], None] | None = 
     )
     offline = dict(p.offline_since)
     t.add(
-        "lookout_camera_offline_seconds",
+        "lookout_camera_offline_since_timestamp_seconds",
         "gauge",
-        "Seconds the camera has been offline (0 while online).",
-        [(lab, max(0.0, now - offline[n]) if n in offline else 0.0) for n, lab in cam],
+        "When the camera went offline (epoch; absent while online).",
+        [(lab, offline[n]) for n, lab in cam if n in offline],
     )
-    last_video = [(n, lab, cs[n].last_video_time) for n, lab in cam]
+    last_video = [(lab, cs[n].last_video_time) for n, lab in cam]
     t.add(
-        "lookout_camera_last_frame_age_seconds",
+        "lookout_camera_last_frame_timestamp_seconds",
         "gauge",
-        "Seconds since the camera's newest video packet or frame arrived (absent before one).",
-        [(lab, max(0.0, now - last)) for _, lab, last in last_video if last is not None],
+        "When the camera's newest video packet or frame arrived (epoch; absent before one).",
+        [(lab, last) for lab, last in last_video if last is not None],
     )
+
+
+def _watch_metrics(t: MetricsText, p: Pipeline) -> None:
+    running, ended = p.runs.snapshot()
+    watches = {**ended, **running}
+    stats = dict(p.watch_stats)
     names = sorted(stats)
     t.add(
         "lookout_watch_looks_total",
@@ -155,11 +178,6 @@ def pipeline_metrics(p: Pipeline, extra: Callable[[MetricsText], None] | None = 
         "Look latency: frame, encode and model answer, in seconds.",
         [({"watch": n}, stats[n].latency) for n in names],
     )
-    _backend_metrics(t, stats, backends)
-    _sink_metrics(t, p, hub)
-    if extra is not None:
-        extra(t)
-    return t.render()
 
 
 def _backend_metrics(t: MetricsText, stats: Mapping[str, Any], backends: Mapping[str, Any]) -> None:
@@ -252,22 +270,26 @@ def _sink_metrics(t: MetricsText, p: Pipeline, hub: Any) -> None:
         ),
     ):
         t.add(metric, kind, text, [({"sink": n}, c[key]) for n, c in per_sink if key in c])
+
+
+def _mqtt_metrics(t: MetricsText, p: Pipeline) -> None:
     mqtt = p.mqtt
-    if mqtt is not None:
-        m = mqtt.stats()
-        t.add("lookout_mqtt_connected", "gauge", "1 while connected.", [({}, int(m.connected))])
-        t.add("lookout_mqtt_connects_total", "counter", "Connections.", [({}, m.connects)])
-        t.add("lookout_mqtt_sent_total", "counter", "Messages acknowledged.", [({}, m.sent)])
-        t.add("lookout_mqtt_dropped_total", "counter", "Messages lost.", [({}, m.dropped)])
-        t.add("lookout_mqtt_rejected_total", "counter", "Messages refused.", [({}, m.rejected)])
-        t.add("lookout_mqtt_queue_depth", "gauge", "Messages awaiting an ack.", [({}, m.queued)])
-        since = mqtt.disconnected_since
-        t.add(
-            "lookout_mqtt_disconnected_seconds",
-            "gauge",
-            "Seconds without a broker (0 while connected).",
-            [({}, 0.0 if since is None else max(0.0, time.time() - since))],
-        )
+    if mqtt is None:
+        return
+    m = mqtt.stats()
+    t.add("lookout_mqtt_connected", "gauge", "1 while connected.", [({}, int(m.connected))])
+    t.add("lookout_mqtt_connects_total", "counter", "Connections.", [({}, m.connects)])
+    t.add("lookout_mqtt_sent_total", "counter", "Messages acknowledged.", [({}, m.sent)])
+    t.add("lookout_mqtt_dropped_total", "counter", "Messages lost.", [({}, m.dropped)])
+    t.add("lookout_mqtt_rejected_total", "counter", "Messages refused.", [({}, m.rejected)])
+    t.add("lookout_mqtt_queue_depth", "gauge", "Messages awaiting an ack.", [({}, m.queued)])
+    since = mqtt.disconnected_since
+    t.add(
+        "lookout_mqtt_disconnected_since_timestamp_seconds",
+        "gauge",
+        "When the broker connection was lost (epoch; absent while connected).",
+        [({}, since)] if since is not None else [],
+    )
 
 
 def sink_counters(sink: Any) -> dict[str, float] | None:

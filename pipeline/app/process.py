@@ -27,6 +27,7 @@ from pipeline.app.reload import FileWatcher, apply_config
 from pipeline.app.runner import Pipeline
 from pipeline.core.config import LookoutConfig
 from pipeline.core.config_loader import ConfigError, load_config
+from pipeline.core.logs import setup_logging
 from pipeline.core.redact import redact
 
 log = logging.getLogger("lookout")
@@ -113,8 +114,6 @@ class App:
                 log.error("reload (%s) failed: %s", why, redact(f"{type(exc).__name__}: {exc}"))
                 return False
             if new.log != self.config.log:
-                from pipeline.core.logs import setup_logging
-
                 setup_logging(new.log.level, new.log.json_lines)
             self.config = new
             self.reload_results["ok"] += 1

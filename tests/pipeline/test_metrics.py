@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import platform
+import re
 import time
 import urllib.error
 import urllib.request
@@ -11,6 +13,7 @@ from typing import Any
 import orjson
 import pytest
 
+from pipeline import __version__
 from pipeline.app.process import App
 from pipeline.app.prometheus import Health, Histogram, MetricsServer, MetricsText, format_labels
 from pipeline.core.config_loader import load_config
@@ -91,6 +94,13 @@ def _parse(text: str) -> dict[str, float]:
     return out
 
 
+def _readme_metrics() -> set[str]:
+    """Metric names in the first column of the README's metrics table."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme.split("### Metrics", 1)[1].split("\n#", 1)[0]
+    return set(re.findall(r"^\| `(lookout_[a-z_]+)` \|", section, re.MULTILINE))
+
+
 def test_metrics_and_health_of_a_running_pipeline(
     tmp_path: Path, h264_clip: Clip, model_server_factory: Any
 ) -> None:
@@ -156,7 +166,11 @@ watch_file = false
             time.sleep(0.2)
         assert code == 200
         assert m['lookout_watch_looks_total{watch="package",kind="not_met"}'] == 2
-        assert m['lookout_camera_offline_seconds{camera="front"}'] == 0
+        # Times are epoch timestamps, present only while they apply.
+        assert 'lookout_camera_offline_since_timestamp_seconds{camera="front"}' not in m
+        dead_since = m['lookout_camera_offline_since_timestamp_seconds{camera="dead"}']
+        assert app.pipeline.started_at <= dead_since <= time.time()
+        assert not any(k.endswith("_age_seconds") or "offline_seconds" in k for k in m)
         assert m['lookout_camera_reconnects_total{camera="dead"}'] >= 1
         assert m['lookout_watch_looks_total{watch="package",kind="met"}'] == 1
         assert m['lookout_watch_look_seconds_count{watch="package"}'] == 3
@@ -166,7 +180,17 @@ watch_file = false
         assert m['lookout_camera_connected{camera="dead"}'] == 0
         assert m['lookout_camera_frames_decoded_total{camera="front"}'] >= 3
         assert m['lookout_camera_connects_total{camera="front"}'] == 1
-        assert m['lookout_camera_last_frame_age_seconds{camera="front"}'] < 60
+        last_frame = m['lookout_camera_last_frame_timestamp_seconds{camera="front"}']
+        assert app.pipeline.started_at <= last_frame <= time.time()
+        build = [k for k in m if k.startswith("lookout_build_info{")]
+        assert build == [
+            f'lookout_build_info{{version="{__version__}",python="{platform.python_version()}"}}'
+        ]
+        assert m[build[0]] == 1
+        # Every family served is listed in the README's metrics table.
+        families = {ln.split()[2] for ln in body.decode().splitlines() if ln.startswith("# TYPE")}
+        assert "lookout_watch_look_seconds" in families
+        assert families <= _readme_metrics(), families - _readme_metrics()
         # From the camera's own stats: decode time and packets, no age before any video.
         assert m['lookout_camera_decode_seconds_total{camera="front"}'] > 0
         assert m['lookout_camera_decode_seconds_total{camera="dead"}'] == 0
@@ -174,7 +198,7 @@ watch_file = false
             m['lookout_camera_packets_total{camera="front"}']
             >= m['lookout_camera_frames_decoded_total{camera="front"}']
         )
-        assert 'lookout_camera_last_frame_age_seconds{camera="dead"}' not in m
+        assert 'lookout_camera_last_frame_timestamp_seconds{camera="dead"}' not in m
         assert m['lookout_backend_looks_total{backend="vlm"}'] == 3
         assert m['lookout_backend_requests_total{backend="vlm"}'] == 3
         assert m['lookout_backend_errors_total{backend="vlm"}'] == 0

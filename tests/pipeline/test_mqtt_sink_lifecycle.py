@@ -119,14 +119,15 @@ def test_removed_watches_leave_home_assistant_and_metrics_count_per_sink(
         assert m['lookout_sink_dropped_total{sink="mqtt"}'] == 0
         assert m['lookout_sink_queue_depth{sink="mqtt"}'] == 0
         assert m['lookout_sink_sent_total{sink="mqtt"}'] <= m["lookout_mqtt_sent_total"]
-        assert m["lookout_mqtt_disconnected_seconds"] == 0
+        assert "lookout_mqtt_disconnected_since_timestamp_seconds" not in m
         assert app.health().ok
 
         # The broker away for longer than sink_failing_s: /healthz says so, then recovers.
         mosquitto.stop()
         _wait(lambda: not app.health().ok, 10, "health to fail")
         assert any(p.startswith("mqtt: disconnected for") for p in app.health().problems)
-        assert _metrics(app)["lookout_mqtt_disconnected_seconds"] > 0
+        down = _metrics(app)["lookout_mqtt_disconnected_since_timestamp_seconds"]
+        assert app.pipeline.started_at < down <= time.time()
         mosquitto.start()
         _wait(lambda: app.health().ok, 20, "health to recover")
     finally:
