@@ -385,6 +385,44 @@ def test_reply_to_outside_the_reply_topic_is_refused_and_ended_watches_free_thei
         recorder.close()
 
 
+def test_a_one_megabyte_condition_is_refused_with_its_limit(
+    tmp_path: Path,
+    mosquitto: Mosquitto,
+    model_server_factory: Any,
+    h264_clip: Clip,
+    app_factory: Any,
+) -> None:
+    model = model_server_factory(responder=_responder)
+    path = _write_config(tmp_path, h264_clip, mosquitto, model, "5")
+    requester = Requester(mosquitto, "client/replies", v5=True)
+    try:
+        app = app_factory(path)
+        requester.wait_ready("ctl")
+        huge = {"name": "huge", "camera": "front", "condition": "c" * 1_048_576}
+        reply = requester.request("ctl/watches/set", {**huge, "labels": ["cat"] * 40})
+        assert reply["ok"] is False and reply["error"] == "request too large", reply
+        assert reply["problems"] == [
+            "watch.condition: at most 2000 characters, got 1048576",
+            "watch.labels: at most 32 items, got 40",
+        ]
+        assert "huge" not in {w["name"] for w in app.pipeline.watch_list()}
+
+        # Nothing unbounded is echoed: neither a long correlation_id nor a long cancel name.
+        long_id = requester.request("ctl/watches/set", {**huge, "correlation_id": "i" * 300})
+        assert long_id["ok"] is False and "correlation_id" not in long_id, long_id
+        assert "correlation_id: at most 256 characters as JSON, got 302" in long_id["problems"]
+        cancel = requester.request(f"ctl/watches/{'n' * 100}/cancel", None)
+        assert cancel["ok"] is False and "watch" not in cancel, cancel
+        assert cancel["problems"] == ["watch name: at most 64 characters, got 100"]
+
+        # A watch within the bounds still starts.
+        fine = {**huge, "condition": "c" * 2000, "backend": "vlm"}
+        assert requester.request("ctl/watches/set", fine)["ok"] is True
+        assert app.control is not None and app.control.stats.refused["set"] == 2
+    finally:
+        requester.close()
+
+
 class _BlockedHost:
     """A control host whose start_watch blocks until released (the worker stays busy)."""
 

@@ -14,6 +14,12 @@ else the ``reply_to`` key of the body; else ``<prefix>/<control.reply_topic>``
 ``correlation_id`` key in the body is echoed in the reply. Retained requests
 are ignored (they would replay on every restart).
 
+Every request is bounded (:mod:`pipeline.app.control.limits`): the body is at
+most 4 MiB, a watch's strings and lists have limits (``condition`` 2000
+characters, names 64, ``labels``/``zones``/``sinks`` 32 items of 64, webhook
+URL 2048...), and a refusal states the limit it enforces
+(``watch.condition: at most 2000 characters, got 1048576``).
+
 A ``reply_to`` must be the reply topic or a topic under it
 (``<prefix>/watches/reply/<anything>``), and an MQTT 5 response topic must not
 be one of Lookout's own topics (under ``<prefix>/`` but outside the reply
@@ -43,6 +49,7 @@ Example (mosquitto clients)::
     mosquitto_sub -t lookout/watches/reply
 """
 
+from pipeline.app.control.limits import bound_problems, check_bounds
 from pipeline.app.control.request import (
     CONTROL_KEYS,
     RuntimeWatchRequest,
@@ -53,6 +60,7 @@ from pipeline.app.control.request import (
 )
 from pipeline.app.control.store import WatchStore
 from pipeline.app.control.topics import (
+    MAX_BODY_BYTES,
     Request,
     RequestRefused,
     parse_body,
@@ -70,6 +78,7 @@ from pipeline.app.control.worker import (
 __all__ = [
     "CONTROL_KEYS",
     "ENDED",
+    "MAX_BODY_BYTES",
     "MAX_QUEUED",
     "ControlStats",
     "Request",
@@ -80,6 +89,8 @@ __all__ = [
     "WatchControl",
     "WatchHost",
     "WatchStore",
+    "bound_problems",
+    "check_bounds",
     "parse_body",
     "parse_topic",
     "reply_topic_for",

@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, PrivateAttr, SecretStr, ValidationError, field_validator
 
+from pipeline.app.control.limits import check_bounds
 from pipeline.app.control.topics import RequestRefused
 from pipeline.core.config import LookoutConfig, Model, WatchConfig
 from pipeline.core.config_loader import (
@@ -165,8 +166,11 @@ def validate_watch(cfg: LookoutConfig, body: dict[str, Any]) -> RuntimeWatchRequ
         watch.camera: unknown camera 'back'; known: front
 
     Raises:
-        RequestRefused: one problem per line, with ``watch.<key>`` paths.
+        RequestRefused: one problem per line, with ``watch.<key>`` paths; a field
+            longer than its bound (:mod:`pipeline.app.control.limits`) is refused
+            before anything else looks at it.
     """
+    check_bounds(body)
     fields = {k: v for k, v in body.items() if k not in CONTROL_KEYS}
     _register_body_secrets(fields)
     try:

@@ -17,6 +17,10 @@ from typing import Any
 
 import orjson
 
+MAX_BODY_BYTES = 4 * 1024 * 1024
+"""Largest request body in bytes, refused before it is parsed (the fields have their own
+bounds, :mod:`pipeline.app.control.limits`; this one only bounds the parsing)."""
+
 
 class RequestRefused(Exception):
     """A control request that cannot be done; ``problems`` says why, one line each."""
@@ -67,9 +71,17 @@ def parse_topic(topic: str, prefix: str) -> tuple[str, str | None] | None:
 def parse_body(payload: bytes) -> dict[str, Any]:
     """The JSON object of a request; an empty payload is ``{}``.
 
+    Example:
+        >>> parse_body(b'{"name": "gate"}')
+        {'name': 'gate'}
+
     Raises:
-        RequestRefused: not JSON, or not a JSON object.
+        RequestRefused: larger than :data:`MAX_BODY_BYTES`, not JSON, or not a JSON object.
     """
+    if len(payload) > MAX_BODY_BYTES:
+        raise RequestRefused(
+            f"the body is too large: at most {MAX_BODY_BYTES} bytes, got {len(payload)}"
+        )
     if not payload.strip():
         return {}
     try:

@@ -23,6 +23,7 @@ from typing import Any, Protocol
 
 import orjson
 
+from pipeline.app.control.limits import NAME_CHARS, check_bounds, echo_keys
 from pipeline.app.control.request import RuntimeWatchRequest, validate_watch, webhook_sink_name
 from pipeline.app.control.store import WatchStore
 from pipeline.app.control.topics import (
@@ -214,12 +215,15 @@ class WatchControl:
         body: dict[str, Any] = {}
         try:
             body = parse_body(message.payload)
+            check_bounds(body, name)
         except RequestRefused as err:
+            echoed = echo_keys(body)  # nothing unbounded goes back in the refusal
             try:
-                reply_to = reply_topic_for({}, response_topic, self.default_reply, self.prefix)
+                reply_to = reply_topic_for(echoed, response_topic, self.default_reply, self.prefix)
             except RequestRefused:
                 reply_to = self.default_reply
-            self._refuse(Request(action, name, {}, reply_to, correlation), err)
+            shown = name if name is not None and len(name) <= NAME_CHARS else None
+            self._refuse(Request(action, shown, echoed, reply_to, correlation), err)
             return
         try:
             reply_to = reply_topic_for(body, response_topic, self.default_reply, self.prefix)
