@@ -10,7 +10,9 @@ import types
 import typing
 from typing import Any
 
+import annotated_types as at
 from pydantic import BaseModel
+from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
 from pipeline.core import config as c
@@ -86,13 +88,71 @@ def _default(field: Any) -> str:
     return f"`{value!s}`".replace("|", "\\|")
 
 
+def _number(value: float) -> str:
+    if float(value).is_integer():
+        return f"{int(value):_}"
+    return f"{value:g}"
+
+
+def _element_metadata(annotation: Any) -> list[Any]:
+    """Constraints on the numbers inside a list or tuple (``Annotated`` element types)."""
+    found: list[Any] = []
+    for arg in typing.get_args(annotation):
+        if typing.get_origin(arg) is typing.Annotated:
+            for meta in typing.get_args(arg)[1:]:
+                found += getattr(meta, "metadata", [meta])
+        else:
+            found += _element_metadata(arg)
+    return found
+
+
+def bounds(field: FieldInfo) -> tuple[str, str] | None:
+    """The lower and upper bound of a numeric field as text, or ``None`` when it has none.
+
+    Example:
+        >>> from pipeline.core.config import CameraConfig
+        >>> bounds(CameraConfig.model_fields["stall_timeout_s"])
+        ('above 0', '3_600')
+    """
+    lower = upper = None
+    for meta in [*field.metadata, *_element_metadata(field.annotation)]:
+        if isinstance(meta, at.Ge):
+            lower = _number(meta.ge)  # type: ignore[arg-type]
+        elif isinstance(meta, at.Gt):
+            lower = f"above {_number(meta.gt)}"  # type: ignore[arg-type]
+        elif isinstance(meta, at.Le):
+            upper = _number(meta.le)  # type: ignore[arg-type]
+        elif isinstance(meta, at.Lt):
+            upper = f"below {_number(meta.lt)}"  # type: ignore[arg-type]
+    if lower is None and upper is None:
+        return None
+    return (lower or "any", upper or "any")
+
+
+def describe(field: FieldInfo) -> str:
+    """The field's description, with its range when it is a number.
+
+    Example:
+        >>> from pipeline.core.config import ShutdownConfig
+        >>> describe(ShutdownConfig.model_fields["grace_s"])
+        'Seconds looks in flight may take to finish. Range: 0 to 600.'
+    """
+    text = (field.description or "").strip()
+    limits = bounds(field)
+    if limits is not None:
+        text += f" Range: {limits[0]} to {limits[1]}."
+    return text.strip()
+
+
 def render() -> str:
     """The whole reference as Markdown."""
     out = [
         "# Configuration reference",
         "",
-        "Generated from the models in `pipeline/config.py` by "
+        "Generated from the models in `pipeline/core/config/` by "
         "`python -m pipeline.app.config_reference`; do not edit by hand.",
+        "Every number has a range (shown with its key); values outside it, and `inf` or "
+        "`nan`, are refused with the key's path.",
         "Every key can be overridden by an environment variable "
         "`LOOKOUT_<TABLE>__<KEY>` (nested keys joined by `__`, names in lower case).",
         "",
@@ -103,7 +163,7 @@ def render() -> str:
         for key, field in model.model_fields.items():
             if key == "type":
                 continue
-            desc = (field.description or "").replace("|", "\\|")
+            desc = describe(field).replace("|", "\\|")
             out.append(f"| `{key}` | {_type_name(field.annotation)} | {_default(field)} | {desc} |")
         out.append("")
     return "\n".join(out)

@@ -7,7 +7,16 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, SecretStr, field_validator
 
-from pipeline.core.config.base import Model, check_http_url, read_secret
+from pipeline.core.config.base import DAY_S, Model, check_http_url, read_secret
+
+Mean = Annotated[float, Field(ge=0, le=1)]
+"""A normalization mean of one colour channel (pixels are scaled to 0..1 first)."""
+
+Std = Annotated[float, Field(gt=0, le=1)]
+"""A normalization std of one colour channel (pixels are scaled to 0..1 first)."""
+
+MAX_RAM_MB = 1_048_576
+"""The largest memory estimate a backend may state: 1 TiB."""
 
 
 class OpenAIBackendConfig(Model):
@@ -27,9 +36,13 @@ class OpenAIBackendConfig(Model):
         default=None, description="Environment variable holding the API key."
     )
     headers: dict[str, str] = Field(default_factory=dict, description="Extra HTTP headers.")
-    connect_timeout_s: float = Field(default=5.0, gt=0, description="Connect timeout in seconds.")
-    read_timeout_s: float = Field(default=60.0, gt=0, description="Read timeout in seconds.")
-    max_tokens: int = Field(default=300, ge=16, description="max_tokens of each request.")
+    connect_timeout_s: float = Field(
+        default=5.0, gt=0, le=300, description="Connect timeout in seconds."
+    )
+    read_timeout_s: float = Field(
+        default=60.0, gt=0, le=3600, description="Read timeout in seconds."
+    )
+    max_tokens: int = Field(default=300, ge=16, le=32768, description="max_tokens of each request.")
     temperature: float = Field(default=0.0, ge=0, le=2, description="Sampling temperature.")
     extra_body: dict[str, Any] = Field(
         default_factory=dict, description="Extra fields merged into each request body."
@@ -43,16 +56,23 @@ class OpenAIBackendConfig(Model):
     retries: int = Field(
         default=3, ge=0, le=10, description="Retries of one request on transient errors."
     )
-    backoff_initial_s: float = Field(default=0.5, gt=0, description="First retry delay.")
-    backoff_max_s: float = Field(default=20.0, gt=0, description="Longest retry delay.")
+    backoff_initial_s: float = Field(
+        default=0.5, gt=0, le=60, description="First retry delay, in seconds."
+    )
+    backoff_max_s: float = Field(
+        default=20.0, gt=0, le=3600, description="Longest retry delay, in seconds."
+    )
     circuit_failures: int = Field(
-        default=5, ge=1, description="Consecutive failures that open the circuit."
+        default=5, ge=1, le=1000, description="Consecutive failures that open the circuit."
     )
     circuit_reset_s: float = Field(
-        default=30.0, gt=0, description="Seconds before a half-open probe."
+        default=30.0, gt=0, le=3600, description="Seconds before a half-open probe."
     )
     queue_timeout_s: float = Field(
-        default=120.0, gt=0, description="Longest wait of a look for a free request slot."
+        default=120.0,
+        gt=0,
+        le=3600,
+        description="Longest wait of a look for a free request slot, in seconds.",
     )
     system_prompt: str | None = Field(
         default=None,
@@ -78,27 +98,36 @@ class LlamaServerBackendConfig(Model):
     mmproj: Path | None = Field(default=None, description="GGUF multimodal projector file.")
     host: str = Field(default="127.0.0.1", description="Address it listens on.")
     port: int | None = Field(default=None, ge=1, le=65535, description="Port; default a free one.")
-    ctx_size: int = Field(default=4096, ge=256, description="Context size.")
-    gpu_layers: int = Field(default=0, ge=0, description="Layers offloaded to the GPU.")
-    threads: int | None = Field(default=None, ge=1, description="CPU threads.")
+    ctx_size: int = Field(default=4096, ge=256, le=1_048_576, description="Context size.")
+    gpu_layers: int = Field(
+        default=0, ge=0, le=999, description="Layers offloaded to the GPU (999: all)."
+    )
+    threads: int | None = Field(default=None, ge=1, le=1024, description="CPU threads.")
     extra_args: list[str] = Field(default_factory=list, description="More command-line arguments.")
     log_file: Path = Field(Path("llama-server.log"), description="Log, appended to.")
     startup_timeout_s: float = Field(
-        default=120.0, gt=0, description="Seconds to wait for /health."
+        default=120.0, gt=0, le=3600, description="Seconds to wait for /health."
     )
     idle_unload_s: float = Field(
-        default=300.0, gt=0, description="Stop after this many idle seconds."
+        default=300.0, gt=0, le=DAY_S, description="Stop after this many idle seconds."
     )
-    image_width: int = Field(default=512, ge=32, description="Frames are shrunk to this width.")
-    image_height: int = Field(default=288, ge=32, description="Frames are shrunk to this height.")
+    image_width: int = Field(
+        default=512, ge=32, le=4096, description="Frames are shrunk to this width."
+    )
+    image_height: int = Field(
+        default=288, ge=32, le=4096, description="Frames are shrunk to this height."
+    )
     jpeg_quality: int = Field(default=40, ge=1, le=100, description="JPEG quality of frames sent.")
     history_images: int = Field(
         default=1,
         ge=0,
+        le=50,
         description="Earlier looks that keep their (shrunk) image; older ones go as text only.",
     )
-    max_concurrency: int = Field(default=1, ge=1, description="Requests in flight.")
-    read_timeout_s: float = Field(default=120.0, gt=0, description="Read timeout in seconds.")
+    max_concurrency: int = Field(default=1, ge=1, le=256, description="Requests in flight.")
+    read_timeout_s: float = Field(
+        default=120.0, gt=0, le=3600, description="Read timeout in seconds."
+    )
 
 
 class OnnxBackendConfig(Model):
@@ -113,20 +142,20 @@ class OnnxBackendConfig(Model):
         default=None, description="All class names; default from metadata."
     )
     input_size: int | None = Field(
-        default=None, ge=8, description="Square input size; default from model."
+        default=None, ge=8, le=4096, description="Square input size; default from model."
     )
-    mean: tuple[float, float, float] = Field(
+    mean: tuple[Mean, Mean, Mean] = Field(
         default=(0.0, 0.0, 0.0),
         description="Normalization mean (pixels are scaled to 0..1, then (x - mean) / std).",
     )
-    std: tuple[float, float, float] = Field(
-        default=(1.0, 1.0, 1.0), description="Normalization std."
-    )
+    std: tuple[Std, Std, Std] = Field(default=(1.0, 1.0, 1.0), description="Normalization std.")
     providers: list[str] | None = Field(
         default=None, description="onnxruntime providers; default CUDA when present, then CPU."
     )
     next_run_in_s: float = Field(default=10.0, ge=1, le=300, description="Seconds between looks.")
-    ram_mb: int = Field(default=2048, ge=1, description="Approximate memory it needs (auto tier).")
+    ram_mb: int = Field(
+        default=2048, ge=1, le=MAX_RAM_MB, description="Approximate memory it needs (auto tier)."
+    )
 
 
 class ClipBackendConfig(Model):
@@ -145,19 +174,21 @@ class ClipBackendConfig(Model):
     margin: float = Field(
         default=0.05, ge=0, le=1, description="Similarity margin needed to decide."
     )
-    input_size: int = Field(default=224, ge=8, description="Image encoder input size.")
-    mean: tuple[float, float, float] = Field(
+    input_size: int = Field(default=224, ge=8, le=4096, description="Image encoder input size.")
+    mean: tuple[Mean, Mean, Mean] = Field(
         default=(0.48145466, 0.4578275, 0.40821073),
         description="Image normalization mean (CLIP's by default).",
     )
-    std: tuple[float, float, float] = Field(
+    std: tuple[Std, Std, Std] = Field(
         default=(0.26862954, 0.26130258, 0.27577711),
         description="Image normalization std (CLIP's by default).",
     )
-    context_length: int = Field(default=77, ge=4, description="Token sequence length.")
+    context_length: int = Field(default=77, ge=4, le=1024, description="Token sequence length.")
     next_run_in_s: float = Field(default=10.0, ge=1, le=300, description="Seconds between looks.")
     providers: list[str] | None = Field(default=None, description="onnxruntime providers.")
-    ram_mb: int = Field(default=1024, ge=1, description="Approximate memory it needs (auto tier).")
+    ram_mb: int = Field(
+        default=1024, ge=1, le=MAX_RAM_MB, description="Approximate memory it needs (auto tier)."
+    )
 
 
 class DetectionsBackendConfig(Model):
@@ -165,10 +196,13 @@ class DetectionsBackendConfig(Model):
 
     type: Literal["detections"] = "detections"
     consecutive_looks: int = Field(
-        default=2, ge=1, description="Looks in a row that must see a match."
+        default=2, ge=1, le=100, description="Looks in a row that must see a match."
     )
     window_s: float = Field(
-        default=2.0, gt=0, description="A detection counts for a look when at most this old."
+        default=2.0,
+        gt=0,
+        le=300,
+        description="A detection counts for a look when at most this many seconds old.",
     )
     next_run_in_s: float = Field(default=5.0, ge=1, le=300, description="Seconds between looks.")
     message: str = Field(
@@ -191,7 +225,9 @@ class AutoBackendConfig(Model):
     use: str | None = Field(
         default=None, description="Name of a configured backend to use, if any."
     )
-    probe_timeout_s: float = Field(default=2.0, gt=0, description="Seconds to probe each server.")
+    probe_timeout_s: float = Field(
+        default=2.0, gt=0, le=60, description="Seconds to probe each server."
+    )
 
 
 BackendConfig = Annotated[

@@ -23,11 +23,21 @@ CAMERA_SCHEMES = (*NETWORK_SCHEMES, "file", "v4l2", "frigate")
 
 Name = Annotated[str, Field(pattern=NAME_PATTERN, min_length=1, max_length=64)]
 
+MAX_PIXELS = 16384
+"""The largest picture side (in pixels) any size or coordinate may name."""
+
+DAY_S = 86400.0
+"""One day in seconds: the upper bound of most waits and periods."""
+
 
 class Model(BaseModel):
-    """Base of every config table: unknown keys are errors, values are frozen."""
+    """Base of every config table: unknown keys are errors, values are frozen and finite.
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    Every number has a documented range (``ge``/``gt`` and ``le``/``lt``); ``inf``
+    and ``nan`` (which TOML and environment variables can spell) are refused.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 def read_secret(value: SecretStr | None, file: Path | None, env: str | None = None) -> str | None:

@@ -11,6 +11,8 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 
 from pipeline.core.config.base import (
     CAMERA_SCHEMES,
+    DAY_S,
+    MAX_PIXELS,
     NETWORK_SCHEMES,
     Model,
     Name,
@@ -18,11 +20,14 @@ from pipeline.core.config.base import (
     safe_reason,
 )
 
+Coordinate = Annotated[float, Field(ge=0, le=MAX_PIXELS)]
+"""A zone corner's x or y: relative (0..1) or pixels (up to the largest picture side)."""
+
 
 class ZoneConfig(Model):
     """``[cameras.NAME.zones.ZONE]``: a polygon on the camera's picture."""
 
-    points: list[tuple[float, float]] = Field(
+    points: list[tuple[Coordinate, Coordinate]] = Field(
         description="Polygon corners as [x, y] pairs, relative (0..1) or pixels."
     )
     units: Literal["auto", "relative", "pixels"] = Field(
@@ -32,10 +37,17 @@ class ZoneConfig(Model):
         "bottom_center",
         description="Point of an object's box that must be inside (box: any overlap).",
     )
-    inertia: int = Field(3, ge=1, description="Consecutive frames inside before an object counts.")
-    loitering_time: float = Field(0.0, ge=0, description="Seconds inside before an object counts.")
+    inertia: int = Field(
+        3, ge=1, le=100, description="Consecutive frames inside before an object counts."
+    )
+    loitering_time: float = Field(
+        0.0, ge=0, le=3600, description="Seconds inside before an object counts."
+    )
     min_area: float = Field(
-        0.0, ge=0, description="Minimum box area: a fraction of the frame (<1) or pixels (>=1)."
+        0.0,
+        ge=0,
+        le=MAX_PIXELS * MAX_PIXELS,
+        description="Minimum box area: a fraction of the frame (<1) or pixels (>=1).",
     )
     min_score: float = Field(0.0, ge=0, le=1, description="Minimum detection score.")
 
@@ -44,8 +56,6 @@ class ZoneConfig(Model):
     def _polygon(cls, v: list[tuple[float, float]]) -> list[tuple[float, float]]:
         if len(v) < 3:
             raise ValueError(f"a zone polygon needs at least 3 points, got {len(v)}")
-        if any(x < 0 or y < 0 for x, y in v):
-            raise ValueError("zone coordinates must not be negative")
         return v
 
 
@@ -74,7 +84,7 @@ class OnnxDetectConfig(Model):
         None, description="Class names; default from the model's metadata."
     )
     input_size: int | None = Field(
-        None, ge=32, description="Square input size; default from model."
+        None, ge=32, le=4096, description="Square input size; default from model."
     )
     providers: list[str] | None = Field(None, description="onnxruntime providers, in order.")
 
@@ -89,11 +99,15 @@ class FrigateDetectConfig(Model):
     detect_width: int | None = Field(
         None,
         gt=0,
+        le=MAX_PIXELS,
         description="Width of Frigate's detect stream in pixels (Frigate's boxes refer to it); "
         "needed for relative zones here.",
     )
     detect_height: int | None = Field(
-        None, gt=0, description="Height of Frigate's detect stream in pixels (with detect_width)."
+        None,
+        gt=0,
+        le=MAX_PIXELS,
+        description="Height of Frigate's detect stream in pixels (with detect_width).",
     )
 
     @model_validator(mode="after")
@@ -147,9 +161,11 @@ class CameraConfig(Model):
     open_timeout_s: float = Field(10.0, gt=0, le=120, description="Seconds to open the stream.")
     read_timeout_s: float = Field(10.0, gt=0, le=120, description="Seconds a single read may take.")
     stall_timeout_s: float = Field(
-        20.0, gt=0, description="Seconds without packets before reconnect."
+        20.0, gt=0, le=3600, description="Seconds without packets before reconnect."
     )
-    reconnect_max_s: float = Field(60.0, ge=1, description="Longest wait between reconnects.")
+    reconnect_max_s: float = Field(
+        60.0, ge=1, le=DAY_S, description="Longest wait between reconnects, in seconds."
+    )
     zones: dict[Name, ZoneConfig] = Field(default_factory=dict, description="Named zones.")
     detect: DetectConfig | None = Field(
         None, description="Where this camera's detections come from."

@@ -44,12 +44,15 @@ class MqttConfig(Model):
     queue_size: int = Field(
         default=1000,
         ge=1,
+        le=1_000_000,
         description="Messages waiting for the broker (QoS 1/2); overflow is dropped.",
     )
     reconnect_min_s: int = Field(
-        default=1, ge=1, description="First wait before a reconnect, in seconds."
+        default=1, ge=1, le=300, description="First wait before a reconnect, in seconds."
     )
-    reconnect_max_s: int = Field(default=60, ge=1, description="Longest wait between reconnects.")
+    reconnect_max_s: int = Field(
+        default=60, ge=1, le=3600, description="Longest wait between reconnects, in seconds."
+    )
 
     @field_validator("topic_prefix")
     @classmethod

@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from pipeline.core.config.base import Model
+from pipeline.core.config.base import DAY_S, Model
 
 
 class MetricsConfig(Model):
@@ -18,10 +18,13 @@ class MetricsConfig(Model):
     host: str = Field("127.0.0.1", description="Address to listen on.")
     port: int = Field(9108, ge=0, le=65535, description="Port (0 picks a free one).")
     camera_offline_s: float = Field(
-        60.0, gt=0, description="/healthz fails past this offline time."
+        60.0, gt=0, le=DAY_S, description="/healthz fails past this offline time, in seconds."
     )
     sink_failing_s: float = Field(
-        60.0, gt=0, description="/healthz fails when a sink or MQTT has failed this long."
+        60.0,
+        gt=0,
+        le=DAY_S,
+        description="/healthz fails when a sink or MQTT has failed this long, in seconds.",
     )
 
 
@@ -54,7 +57,7 @@ class ControlConfig(Model):
         Path("lookout-watches.json"),
         description="Persistent run-time watches; relative paths are next to the config file.",
     )
-    max_watches: int = Field(100, ge=0, description="Most run-time watches at once.")
+    max_watches: int = Field(100, ge=0, le=10_000, description="Most run-time watches at once.")
     webhook_outbox: Path = Field(
         Path("lookout-runtime-outbox.sqlite3"),
         description=(

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator
 
-from pipeline.core.config.base import Model, check_http_url
+from pipeline.core.config.base import DAY_S, Model, check_http_url
 
 
 class ConsoleSinkConfig(Model):
@@ -56,20 +56,29 @@ class WebhookSinkConfig(Model):
     states: bool = Field(default=False, description="Send watch state changes too.")
     outbox: Path = Field(default=Path("lookout-outbox.sqlite3"), description="SQLite outbox file.")
     max_age_s: float = Field(
-        default=86400.0, gt=0, description="Give up (dead letter) after this age."
+        default=86400.0,
+        gt=0,
+        le=30 * DAY_S,
+        description="Give up (dead letter) after this age, in seconds.",
     )
-    connect_timeout_s: float = Field(default=5.0, gt=0, description="Connect timeout.")
-    read_timeout_s: float = Field(default=15.0, gt=0, description="Read timeout.")
-    backoff_initial_s: float = Field(default=1.0, gt=0, description="First retry delay.")
-    backoff_max_s: float = Field(default=600.0, gt=0, description="Longest retry delay.")
+    connect_timeout_s: float = Field(default=5.0, gt=0, le=300, description="Connect timeout.")
+    read_timeout_s: float = Field(default=15.0, gt=0, le=3600, description="Read timeout.")
+    backoff_initial_s: float = Field(
+        default=1.0, gt=0, le=3600, description="First retry delay, in seconds."
+    )
+    backoff_max_s: float = Field(
+        default=600.0, gt=0, le=DAY_S, description="Longest retry delay, in seconds."
+    )
     keep_delivered_s: float = Field(
-        default=7 * 86400.0,
+        default=7 * DAY_S,
         ge=0,
+        le=365 * DAY_S,
         description="Delete delivered events from the outbox this many seconds after delivery.",
     )
     keep_dead_s: float = Field(
-        default=30 * 86400.0,
+        default=30 * DAY_S,
         ge=0,
+        le=365 * DAY_S,
         description="Delete dead letters from the outbox this many seconds after giving up.",
     )
 
@@ -84,8 +93,10 @@ class JsonlSinkConfig(Model):
 
     type: Literal["jsonl"] = "jsonl"
     path: Path = Field(description="File to append to.")
-    max_bytes: int = Field(default=10_000_000, ge=1024, description="Rotate past this size.")
-    backups: int = Field(default=5, ge=0, description="Rotated files kept.")
+    max_bytes: int = Field(
+        default=10_000_000, ge=1024, le=100_000_000_000, description="Rotate past this size."
+    )
+    backups: int = Field(default=5, ge=0, le=1000, description="Rotated files kept.")
     states: bool = Field(default=True, description="Write watch states too.")
 
 
@@ -94,7 +105,7 @@ class SnapshotSinkConfig(Model):
 
     type: Literal["snapshot"] = "snapshot"
     directory: Path = Field(description="Folder for the JPEG files.")
-    keep: int = Field(default=200, ge=1, description="Newest files kept.")
+    keep: int = Field(default=200, ge=1, le=1_000_000, description="Newest files kept.")
 
 
 SinkConfig = Annotated[
