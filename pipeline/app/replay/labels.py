@@ -2,12 +2,24 @@
 
 One interval per line, ``start,end[,note]``, in clip seconds (``12.5``),
 ``MM:SS(.f)`` or ``HH:MM:SS(.f)``. An optional header line names the columns
-(``start,end,note``); blank lines and lines starting with ``#`` are skipped.
-Intervals must not overlap; they are returned sorted.
+(``start,end,note``, and optionally ``kind``); blank lines and lines starting
+with ``#`` are skipped. Intervals are returned sorted.
+
+The ``kind`` of an interval says what the picture shows then (the guidance
+the model's ``next_run_in`` follows): ``event`` (the default: the condition
+holds, an alert is due), ``forming`` (it is about to hold) or ``relevant``
+(something relevant is visible, the condition does not hold). Events must not
+overlap each other; the other kinds may overlap anything. Only ``event``
+intervals are counted by the figures (time to alert, misses, false alerts);
+the other kinds tell a scripted model what to answer.
 
 Example:
     >>> parse_labels("start,end,note\\n4,8,first visit\\n0:13,0:16\\n")
-    [Interval(start=4.0, end=8.0, note='first visit'), Interval(start=13.0, end=16.0, note='')]
+    ... # doctest: +NORMALIZE_WHITESPACE
+    [Interval(start=4.0, end=8.0, note='first visit', kind='event'),
+     Interval(start=13.0, end=16.0, note='', kind='event')]
+    >>> [iv.kind for iv in parse_labels("start,end,kind\\n1,2,forming\\n2,5,event\\n")]
+    ['forming', 'event']
 """
 
 from __future__ import annotations
@@ -15,6 +27,7 @@ from __future__ import annotations
 import csv
 import io
 import itertools
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,10 +44,15 @@ class Interval:
     start: float
     end: float
     note: str = ""
+    kind: str = "event"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "start", float(self.start))
         object.__setattr__(self, "end", float(self.end))
+        if self.kind not in KINDS:
+            raise ValueError(
+                f"An interval's kind must be one of {', '.join(KINDS)}, got {self.kind!r}."
+            )
         if self.start < 0:
             raise ValueError(f"An interval cannot start before 0 s, got {self.start}.")
         if self.end <= self.start:
@@ -51,7 +69,35 @@ class Interval:
 
     def to_dict(self) -> dict[str, float | str]:
         """A JSON-able dict."""
-        return {"start": self.start, "end": self.end, "note": self.note}
+        return {"start": self.start, "end": self.end, "note": self.note, "kind": self.kind}
+
+
+KINDS = ("event", "forming", "relevant")
+"""Kinds of labelled intervals: the condition holds / is about to / something relevant shows."""
+
+
+def events(intervals: Sequence[Interval]) -> list[Interval]:
+    """The intervals when the condition holds (kind ``event``): what the figures count.
+
+    Example:
+        >>> events([Interval(1, 2, kind="forming"), Interval(2, 5)])
+        [Interval(start=2.0, end=5.0, note='', kind='event')]
+    """
+    return [iv for iv in intervals if iv.kind == "event"]
+
+
+def kind_at(intervals: Sequence[Interval], t: float) -> str | None:
+    """The kind of the interval holding clip time ``t`` (``[start, end)``), ``None`` outside all.
+
+    Example:
+        >>> ivs = [Interval(1, 2, kind="forming"), Interval(2, 5)]
+        >>> kind_at(ivs, 0.5), kind_at(ivs, 1.5), kind_at(ivs, 2.0), kind_at(ivs, 5.0)
+        (None, 'forming', 'event', None)
+    """
+    for iv in intervals:
+        if iv.start <= t < iv.end:
+            return iv.kind
+    return None
 
 
 def parse_time(text: str) -> float:
@@ -108,19 +154,25 @@ def parse_labels(text: str, source: str = "LABELS.csv") -> list[Interval]:
                 f"{source} line {lineno}: a header needs 'start' and 'end' columns, "
                 f"got {', '.join(header)}."
             )
-        columns = {name: names.index(name) for name in ("start", "end", "note") if name in names}
+        columns = {
+            name: names.index(name) for name in ("start", "end", "note", "kind") if name in names
+        }
     out: list[tuple[Interval, int]] = []
     for lineno, cells in rows:
         try:
             start = parse_time(_cell(cells, columns["start"]))
             end = parse_time(_cell(cells, columns["end"]))
-            note_col = columns.get("note")
+            note_col, kind_col = columns.get("note"), columns.get("kind")
             note = cells[note_col] if note_col is not None and note_col < len(cells) else ""
-            out.append((Interval(start, end, note), lineno))
+            kind = cells[kind_col] if kind_col is not None and kind_col < len(cells) else ""
+            out.append((Interval(start, end, note, kind.lower() or "event"), lineno))
         except ValueError as exc:
             raise ValueError(f"{source} line {lineno}: {exc}") from None
     out.sort()
-    for (prev, prev_line), (cur, line) in itertools.pairwise(out):
+    # Events never overlap; the other kinds (forming, relevant) may overlap anything.
+    for (prev, prev_line), (cur, line) in itertools.pairwise(
+        [(iv, n) for iv, n in out if iv.kind == "event"]
+    ):
         if cur.start < prev.end:
             raise ValueError(
                 f"{source} line {line}: interval {cur.start:g}-{cur.end:g} s overlaps "

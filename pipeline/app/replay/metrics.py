@@ -10,7 +10,7 @@ Example:
     >>> time_to_first_alert(ivs, [5.0, 11.0])
     [1.0, None]
     >>> false_alerts(ivs, [5.0, 11.0]), missed_intervals(ivs, [5.0, 11.0])
-    ([11.0], [Interval(start=13.0, end=16.0, note='')])
+    ([11.0], [Interval(start=13.0, end=16.0, note='', kind='event')])
     >>> precision_recall(ivs, [5.0, 11.0])
     (0.5, 0.5)
 """

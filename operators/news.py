@@ -1,0 +1,210 @@
+"""Is there news for the model? Occupancy now against occupancy when the model last looked.
+
+A look is worth its cost when the picture holds something the model has not
+seen. :class:`NewsTracker` keeps the occupancy (see :mod:`operators.scene`)
+of the picture the model judged last and compares each new picture with it:
+
+- **entered** / **more**: the zones hold clearly more than at the last look
+  (something arrived, a second person joined): occupancy grew by
+  ``min_area`` and by the ``factor``;
+- **left** / **less**: clearly less (something went away): it shrank by
+  ``min_area`` and by the ``factor``;
+- a person walking about, leaves moving, a passing shadow: occupancy about
+  the same as at the last look, **no news**, whatever the detector says.
+
+A change must hold for ``persist_s`` seconds (and two pictures at least)
+before it is news; one that fades sooner is dropped as **brief**. When the
+watch has a detector, growth also needs a matching detection in the last
+``evidence_s`` seconds (the detector says *what* it is: a ``person``
+detector does not wake a person watch for a car). Shrinking needs none (what
+left cannot be detected any more).
+
+Pure bookkeeping, times in seconds; the Rx wrapper is
+:func:`operators.news_wakes.news_wakes`.
+
+Example:
+    >>> t = NewsTracker(NewsSettings(min_area=0.01, persist_s=0.4, evidence_s=None))
+    >>> t.judged(0.0, 0.0)
+    >>> [t.observe(x, a) for x, a in [(1.0, 0.0), (1.2, 0.05), (1.4, 0.05), (1.6, 0.05)]]
+    [None, None, None, Decision(time=1.6, wake=True, reason='entered', area=0.05, reference=0.0)]
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+
+WAKE_REASONS = ("entered", "more", "less", "left")
+"""Why a wake was taken: what changed in the zones since the last look."""
+DROP_REASONS = ("no news", "brief", "no detection")
+"""Why a change was not a wake (the sampler adds its own: in flight, quiet, budget)."""
+
+
+@dataclass(frozen=True, slots=True)
+class NewsSettings:
+    """Knobs of :class:`NewsTracker`.
+
+    Attributes:
+        min_area: least change of occupancy, as a share of the picture, that
+            can be news (about a person at 20 m on a 90-degree camera: 0.002).
+        factor: occupancy must grow to ``factor`` times (or shrink to
+            ``1 / factor`` of) what it was at the last look.
+        persist_s: seconds a change must hold before it is news.
+        evidence_s: with a detector, growth needs a matching detection this
+            recent; ``None``: no detector, the picture alone decides.
+        repeat_s: while news waits for a look (one in flight, the budget), it
+            is signalled again at most this often.
+    """
+
+    min_area: float = 0.002
+    factor: float = 2.0
+    persist_s: float = 0.6
+    evidence_s: float | None = 2.0
+    repeat_s: float = 1.0
+
+    def __post_init__(self) -> None:
+        if not 0 < self.min_area < 1:
+            raise ValueError(f"min_area must be between 0 and 1, got {self.min_area}.")
+        if self.factor < 1:
+            raise ValueError(f"factor must be at least 1, got {self.factor}.")
+        if self.persist_s < 0 or self.repeat_s <= 0:
+            raise ValueError("persist_s must not be negative and repeat_s must be positive.")
+        if self.evidence_s is not None and self.evidence_s <= 0:
+            raise ValueError(f"evidence_s must be positive, got {self.evidence_s}.")
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """One verdict of the tracker: a wake (with what changed) or a dropped change.
+
+    Attributes:
+        time: when (seconds).
+        wake: ``True``: look now; ``False``: a change that is not news.
+        reason: one of :data:`WAKE_REASONS` or :data:`DROP_REASONS`.
+        area: occupancy now.
+        reference: occupancy of the picture the model judged last.
+    """
+
+    time: float
+    wake: bool
+    reason: str
+    area: float
+    reference: float
+
+
+def change_kind(area: float, reference: float, settings: NewsSettings) -> str | None:
+    """What kind of change ``area`` is against ``reference``, ``None`` when none.
+
+    Example:
+        >>> s = NewsSettings(min_area=0.01)
+        >>> change_kind(0.02, 0.0, s), change_kind(0.05, 0.02, s), change_kind(0.03, 0.02, s)
+        ('entered', 'more', None)
+        >>> change_kind(0.0, 0.02, s), change_kind(0.012, 0.03, s)
+        ('left', 'less')
+    """
+    grow = area - reference
+    if grow >= settings.min_area and area >= reference * settings.factor:
+        return "entered" if reference < settings.min_area else "more"
+    if -grow >= settings.min_area and area * settings.factor <= reference:
+        return "left" if area < settings.min_area else "less"
+    return None
+
+
+class NewsTracker:
+    """Occupancy against the last look, with persistence; counts what it dropped.
+
+    Call :meth:`judged` whenever the model is given a picture (with that
+    picture's occupancy, or ``None`` for the latest observed), :meth:`observe`
+    for each new picture's occupancy, and :meth:`evidence` for each matching
+    detection. ``observe`` returns a :class:`Decision` when there is
+    something to say: a wake, or a change dropped as brief or without a
+    detection; ``None`` otherwise.
+
+    Attributes:
+        dropped: count of dropped changes by reason.
+        woken: count of wakes by reason.
+    """
+
+    def __init__(self, settings: NewsSettings | None = None) -> None:
+        self.settings = settings or NewsSettings()
+        self.reference: float | None = None
+        self.area: float | None = None
+        self._since: float | None = None
+        self._kind: str | None = None
+        self._signalled: float | None = None
+        self._evidence: float | None = None
+        self._samples = 0
+        self._no_detection = False
+        self.dropped: Counter[str] = Counter()
+        self.woken: Counter[str] = Counter()
+
+    def judged(self, t: float, area: float | None = None) -> None:
+        """The model was given the picture of time ``t`` (occupancy ``area``; default: latest)."""
+        if area is None:
+            area = self.area if self.area is not None else 0.0
+        self.reference = area
+        self._since = self._kind = self._signalled = None
+        self._no_detection = False
+
+    def evidence(self, t: float) -> None:
+        """A detection matching the watch's labels and zones was seen at ``t``."""
+        if self._evidence is None or t > self._evidence:
+            self._evidence = t
+
+    def pending(self) -> bool:
+        """Whether news was signalled and no look has judged it yet."""
+        return self._signalled is not None
+
+    def observe(self, t: float, area: float) -> Decision | None:
+        """Take the occupancy of the picture of time ``t``; say whether it is news."""
+        s = self.settings
+        self.area = area
+        ref = self.reference
+        if ref is None:  # nothing judged yet: the first look will see it all
+            return None
+        kind = change_kind(area, ref, s)
+        if kind is None:
+            return self._fade(t, area, ref)
+        if self._kind is None or _direction(kind) != _direction(self._kind):
+            self._since, self._signalled, self._no_detection = t, None, False
+            self._samples = 1
+        else:
+            self._samples += 1
+        self._kind = kind
+        assert self._since is not None
+        if t - self._since < s.persist_s - 1e-6 or self._samples < 2:
+            return None
+        if kind in ("entered", "more") and not self._has_evidence(t):
+            if self._no_detection:
+                return None
+            self._no_detection = True  # count once per change, not once per picture
+            self.dropped["no detection"] += 1
+            return Decision(t, False, "no detection", area, ref)
+        if self._signalled is not None and t - self._signalled < s.repeat_s - 1e-6:
+            return None
+        first = self._signalled is None
+        self._signalled = t
+        if first:
+            self.woken[kind] += 1
+        return Decision(t, True, kind, area, ref)
+
+    def _has_evidence(self, t: float) -> bool:
+        s = self.settings
+        if s.evidence_s is None:
+            return True
+        return self._evidence is not None and t - self._evidence <= s.evidence_s + s.persist_s
+
+    def _fade(self, t: float, area: float, ref: float) -> Decision | None:
+        if self._kind is None:
+            return None
+        counted = self._signalled is not None or self._no_detection
+        self._since = self._kind = self._signalled = None
+        self._no_detection = False
+        if counted:
+            return None
+        self.dropped["brief"] += 1
+        return Decision(t, False, "brief", area, ref)
+
+
+def _direction(kind: str) -> int:
+    return 1 if kind in ("entered", "more") else -1

@@ -1,0 +1,200 @@
+"""The ``news`` wake policy: wake a watch when its zones hold news for the model.
+
+:class:`NewsPolicy` ties a :class:`~operators.scene.SceneModel` (occupancy of
+each picture) to a :class:`~operators.news.NewsTracker` (occupancy against
+the picture the model judged last) for one watch; :func:`news_wakes` is the
+Rx stage that turns the camera's pictures (and the watch's matching
+detections, as evidence) into wakes::
+
+    pictures (the detector's rate) --> occupancy --> news? --> wake (with its reason)
+    matching detections ------------> evidence (growth needs one)
+    each look's frame --------------> judged: the new reference
+
+Times are frame times (``Frame.wall_time``, ``Detection.time``), so a replay
+decoded faster than real time behaves as a live camera would.
+
+Example:
+    >>> policy = NewsPolicy(zones=[("drop", drop_zone)])  # doctest: +SKIP
+    >>> wakes = news_wakes(policy, camera.frames(5), matches)  # doctest: +SKIP
+    >>> # on each look: policy.judged(frame)
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import reactivex
+from reactivex import Observable, abc
+from reactivex.disposable import CompositeDisposable
+
+from operators.news import Decision, NewsSettings, NewsTracker
+from operators.scene import Grey, Mask, SceneModel, SceneSettings, grey_thumbnail, zone_mask
+from operators.zone_geometry import ZoneInput
+from pipeline.core.detection import Detection
+from pipeline.core.frame import Frame
+
+
+@dataclass(frozen=True, slots=True)
+class NewsStats:
+    """What the policy did so far (for the watch state, metrics and replays).
+
+    Attributes:
+        pictures: pictures measured.
+        woken: wakes by reason (``entered``, ``more``, ``less``, ``left``).
+        dropped: changes that were not news, by reason (``brief``, ``no detection``).
+        area: occupancy of the latest picture.
+        reference: occupancy of the picture the model judged last.
+        decisions: the latest decisions, oldest first (at most ``keep``).
+    """
+
+    pictures: int
+    woken: dict[str, int]
+    dropped: dict[str, int]
+    area: float | None
+    reference: float | None
+    decisions: tuple[Decision, ...] = field(default=())
+
+
+class NewsPolicy:
+    """One watch's news bookkeeping: pictures in, wake decisions out (thread-safe).
+
+    Args:
+        zones: the watch's zones as ``(name, ZoneRule or points)`` pairs;
+            empty: the whole picture counts.
+        settings: the tracker's knobs (:class:`~operators.news.NewsSettings`).
+        scene: the background model's knobs (:class:`~operators.scene.SceneSettings`).
+        keep: decisions remembered for :meth:`stats` (a replay keeps all of
+            them through ``on_decision`` instead).
+        on_decision: called with every decision (wake or drop), outside the lock.
+    """
+
+    def __init__(
+        self,
+        zones: Sequence[tuple[str, ZoneInput]] = (),
+        settings: NewsSettings | None = None,
+        scene: SceneSettings | None = None,
+        *,
+        keep: int = 32,
+        on_decision: Callable[[Decision], None] | None = None,
+    ) -> None:
+        self.zones = list(zones)
+        self.tracker = NewsTracker(settings)
+        self.scene = SceneModel(scene)
+        self._lock = threading.Lock()
+        self._mask_for: tuple[tuple[int, int], tuple[int, int]] | None = None
+        self._pictures = 0
+        self._keep = keep
+        self._decisions: list[Decision] = []
+        self._on_decision = on_decision
+        self.last_wake: Decision | None = None
+
+    def _thumb(self, frame: Frame) -> tuple[float, Grey]:
+        thumb = grey_thumbnail(frame, self.scene.settings.width)
+        key = ((thumb.shape[0], thumb.shape[1]), (frame.width, frame.height))
+        if key != self._mask_for:
+            mask: Mask = zone_mask(self.zones, key[0], key[1])
+            self.scene.set_mask(mask)
+            self._mask_for = key
+        return frame.wall_time, thumb
+
+    def picture(self, frame: Frame) -> Decision | None:
+        """Measure one picture of the camera; return the decision it led to, if any."""
+        with self._lock:
+            t, thumb = self._thumb(frame)
+            occ = self.scene.observe(thumb, t)
+            self._pictures += 1
+            decision = self.tracker.observe(t, occ.area)
+            if decision is not None:
+                self._decisions.append(decision)
+                del self._decisions[: -self._keep]
+                if decision.wake:
+                    self.last_wake = decision
+        if decision is not None and self._on_decision is not None:
+            self._on_decision(decision)
+        return decision
+
+    def detection(self, detection: Detection) -> None:
+        """A detection that matches the watch's labels and zones: evidence for growth."""
+        with self._lock:
+            self.tracker.evidence(detection.time)
+
+    def judged(self, frame: Frame | None) -> None:
+        """The model is given ``frame`` (``None``: no frame; the latest picture counts)."""
+        with self._lock:
+            if frame is None:
+                self.tracker.judged(0.0, None)
+                return
+            t, thumb = self._thumb(frame)
+            occ = self.scene.observe(thumb, t, learn=False)
+            # Before the background has learnt anything, the latest measure is better.
+            area = occ.area if self.scene.shape is not None else None
+            self.tracker.judged(t, area)
+
+    def take_wake(self) -> Decision | None:
+        """The wake decision that the next woken look answers (cleared when read)."""
+        with self._lock:
+            wake, self.last_wake = self.last_wake, None
+            return wake
+
+    def stats(self) -> NewsStats:
+        """Counts and the latest decisions."""
+        with self._lock:
+            return NewsStats(
+                pictures=self._pictures,
+                woken=dict(Counter(self.tracker.woken)),
+                dropped=dict(Counter(self.tracker.dropped)),
+                area=self.tracker.area,
+                reference=self.tracker.reference,
+                decisions=tuple(self._decisions),
+            )
+
+
+def news_wakes(
+    policy: NewsPolicy,
+    pictures: Observable[Frame],
+    matches: Observable[Detection] | None = None,
+) -> Observable[Decision]:
+    """Rx stage: the camera's pictures (and matching detections) in, wakes out.
+
+    Example:
+        >>> news_wakes(policy, camera.frames(5), matching).subscribe(sampler_wake)
+        ... # doctest: +SKIP
+
+    Args:
+        policy: the watch's :class:`NewsPolicy` (the watch tells it each judged frame).
+        pictures: the camera's frames at the rate the detector already decodes.
+        matches: detections matching the watch's labels and zones (evidence for
+            growth); ``None`` when the watch has no detector.
+
+    Returns:
+        A cold observable of wake :class:`~operators.news.Decision` s (drops are
+        counted in the policy, not emitted). A failing measurement goes to
+        ``on_error``; it completes when ``pictures`` completes.
+    """
+
+    def subscribe(
+        observer: abc.ObserverBase[Decision], scheduler: abc.SchedulerBase | None = None
+    ) -> abc.DisposableBase:
+        def on_picture(frame: Frame) -> None:
+            try:
+                decision = policy.picture(frame)
+            except Exception as exc:
+                observer.on_error(exc)
+                return
+            if decision is not None and decision.wake:
+                observer.on_next(decision)
+
+        subs = CompositeDisposable()
+        if matches is not None:
+            subs.add(matches.subscribe(policy.detection, observer.on_error, scheduler=scheduler))
+        subs.add(
+            pictures.subscribe(
+                on_picture, observer.on_error, observer.on_completed, scheduler=scheduler
+            )
+        )
+        return subs
+
+    return reactivex.create(subscribe)
