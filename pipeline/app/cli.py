@@ -129,13 +129,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def report_config_error(path: Path, err: ConfigError) -> None:
+    """Print ``err`` on stderr: one line for a problem with the whole file, else one a key."""
+    if len(err.problems) == 1 and not err.problems[0].path:
+        print(f"{path}: invalid config: {err.problems[0]}", file=sys.stderr)
+        return
+    print(f"{path}: invalid config", file=sys.stderr)
+    for problem in err.problems:
+        print(f"  {problem}", file=sys.stderr)
+
+
 def _load_or_report(path: Path) -> LookoutConfig | None:
     try:
         return load_config(path)
     except ConfigError as err:
-        print(f"{path}: invalid config", file=sys.stderr)
-        for problem in err.problems:
-            print(f"  {problem}", file=sys.stderr)
+        report_config_error(path, err)
         return None
 
 

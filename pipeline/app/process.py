@@ -102,7 +102,7 @@ class App:
                 apply_config(self.pipeline, new)
             except ConfigError as err:
                 self.reload_results["invalid"] += 1
-                log.error(
+                log.warning(
                     "reload (%s): %s is invalid; the running config stays:\n  %s",
                     why,
                     self.config_path,

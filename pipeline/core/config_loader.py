@@ -5,7 +5,7 @@ Example:
     >>> try:
     ...     load_config_text('[cameras.porch]\\nurl = "ftp://x"\\n')
     ... except ConfigError as err:
-    ...     print(err.problems[0])
+    ...     print(err.problems[0])  # doctest: +ELLIPSIS
     cameras.porch.url: has unsupported scheme 'ftp'; ...
 """
 
@@ -167,6 +167,21 @@ def check_watch_references(cfg: LookoutConfig, w: WatchConfig, path: str) -> lis
     return problems
 
 
+def not_utf8(err: UnicodeDecodeError) -> str:
+    """Say where a file is not UTF-8, without echoing its content.
+
+    Example:
+        >>> try:
+        ...     b"a = 1\\nb = 'caf\\xe9'\\n".decode("utf-8")
+        ... except UnicodeDecodeError as err:
+        ...     print(not_utf8(err))
+        is not UTF-8 text (byte 0xe9 on line 2); save it as UTF-8
+    """
+    raw = err.object if isinstance(err.object, bytes) else bytes(err.object)
+    line = raw.count(b"\n", 0, err.start) + 1
+    return f"is not UTF-8 text (byte 0x{raw[err.start]:02x} on line {line}); save it as UTF-8"
+
+
 def _check_secret_files(cfg: LookoutConfig) -> list[ConfigProblem]:
     files: list[tuple[str, Path | None]] = []
     if cfg.mqtt is not None:
@@ -177,11 +192,17 @@ def _check_secret_files(cfg: LookoutConfig) -> list[ConfigProblem]:
     for n, s in cfg.sinks.items():
         if isinstance(s, WebhookSinkConfig):
             files.append((f"sinks.{n}.secret_file", s.secret_file))
-    return [
-        ConfigProblem(p, f"cannot read secret file '{f}'")
-        for p, f in files
-        if f is not None and not f.is_file()
-    ]
+    problems = []
+    for key, file in files:
+        if file is None:
+            continue
+        try:
+            file.read_bytes().decode("utf-8")
+        except OSError:
+            problems.append(ConfigProblem(key, f"cannot read secret file '{file}'"))
+        except UnicodeDecodeError as err:
+            problems.append(ConfigProblem(key, f"secret file '{file}' {not_utf8(err)}"))
+    return problems
 
 
 def register_config_secrets(cfg: LookoutConfig) -> None:
@@ -230,11 +251,15 @@ def load_config(path: Path = DEFAULT_CONFIG) -> LookoutConfig:
         >>> cfg = load_config(Path("pipeline.toml"))  # doctest: +SKIP
     """
     try:
-        text = path.read_text(encoding="utf-8")
+        data = path.read_bytes()
     except OSError as err:
         raise ConfigError(
             [ConfigProblem("", f"cannot read {path}: {err.strerror}")], str(path)
         ) from None
+    try:
+        text = data.decode("utf-8-sig")  # a byte order mark (some Windows editors) is fine
+    except UnicodeDecodeError as err:
+        raise ConfigError([ConfigProblem("", f"the file {not_utf8(err)}")], str(path)) from None
     cfg = load_config_text(text, str(path))
     return with_paths_relative_to(cfg, path.parent)
 
