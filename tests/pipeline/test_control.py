@@ -206,6 +206,9 @@ backend = "vlm"
 
 [reload]
 watch_file = false
+
+[control]
+enabled = true
 """
     )
     return path
@@ -350,7 +353,7 @@ def test_reply_to_outside_the_reply_topic_is_refused_and_ended_watches_free_thei
 ) -> None:
     model = model_server_factory(responder=_responder)
     path = _write_config(tmp_path, h264_clip, mosquitto, model, "3.1.1")
-    path.write_text(path.read_text() + "\n[control]\nmax_watches = 1\n")
+    path.write_text(path.read_text() + "max_watches = 1\n")  # [control] is the last table
     recorder = Recorder(mosquitto, "ctl")
     requester = Requester(mosquitto, "ctl/watches/reply", v5=False)
     try:
@@ -380,6 +383,33 @@ def test_reply_to_outside_the_reply_topic_is_refused_and_ended_watches_free_thei
         # Replacing the running one is not a new watch.
         assert requester.request("ctl/watches/set", {**slow, "condition": "a deer"})["ok"]
         assert not any(b"action" in p for p in recorder.payloads("ctl/available"))
+    finally:
+        requester.close()
+        recorder.close()
+
+
+def test_control_is_off_unless_enabled(
+    tmp_path: Path,
+    mosquitto: Mosquitto,
+    model_server_factory: Any,
+    h264_clip: Clip,
+    app_factory: Any,
+) -> None:
+    assert load_config_text(CFG).control.enabled is False
+    model = model_server_factory(responder=_responder)
+    path = _write_config(tmp_path, h264_clip, mosquitto, model, "3.1.1")
+    path.write_text(path.read_text().replace("[control]\nenabled = true\n", ""))
+    recorder = Recorder(mosquitto, "ctl")
+    requester = Requester(mosquitto, "ctl/watches/reply", v5=False)
+    try:
+        app = app_factory(path)
+        assert app.control is None
+        recorder.wait_topic("ctl/available", 10, b"online")  # Lookout is on the broker
+        gate = {"name": "gate", "camera": "front", "condition": "the gate is open"}
+        with pytest.raises(AssertionError, match="no reply"):
+            requester.request("ctl/watches/set", {**gate, "backend": "vlm"}, timeout=3)
+        assert "gate" not in {w["name"] for w in app.pipeline.watch_list()}
+        assert not recorder.payloads("ctl/watches/gate/state")
     finally:
         requester.close()
         recorder.close()

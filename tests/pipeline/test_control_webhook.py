@@ -164,7 +164,7 @@ def test_runtime_webhook_refused_by_default_then_allowed_signed_and_closed(
         app.stop()
 
         # Allowed: the alert arrives at the receiver, signed with the watch's secret.
-        path.write_text(base_text + '\n[control]\nallow_webhook_networks = ["127.0.0.0/8"]\n')
+        path.write_text(base_text + 'allow_webhook_networks = ["127.0.0.0/8"]\n')  # in [control]
         app = app_factory(path)
         requester.wait_ready("ctl")
         reply = requester.request("ctl/watches/set", {**gate, "persistent": True})

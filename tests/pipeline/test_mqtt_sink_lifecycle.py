@@ -37,6 +37,9 @@ home_assistant = true
 [metrics]
 sink_failing_s = 0.5
 
+[control]
+enabled = true
+
 [reload]
 watch_file = false
 """

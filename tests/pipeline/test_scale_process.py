@@ -115,6 +115,9 @@ port = {metrics_port}
 [reload]
 poll_interval_s = 0.2
 
+[control]
+enabled = true
+
 [shutdown]
 grace_s = 15
 {watches}

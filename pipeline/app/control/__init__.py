@@ -1,5 +1,10 @@
 """Watches at run time over MQTT: set, cancel, list; persistent ones kept in a state file.
 
+Off unless ``[control] enabled = true``: anyone who can publish to the broker
+can then start watches and, with run-time webhooks, make Lookout send HTTP
+requests (to globally routable addresses only, unless
+``control.allow_webhook_networks`` allows more).
+
 Topics (``<prefix>`` is ``[mqtt].topic_prefix``)::
 
     <prefix>/watches/set            body: a watch as JSON, same fields as [[watches]]
@@ -35,8 +40,9 @@ the next start; it leaves the file when it is cancelled or ends by itself.
 A ``set`` body may bring its own webhook (:class:`RuntimeWatchRequest`):
 ``"webhook": "https://..."`` or ``{"url": ..., "secret": "whsec_...",
 "attach_image": "none"}``. Its URL is resolved first and refused when an
-address is private, loopback or link-local (:func:`pipeline.net.ssrf.check_url`)
-unless ``control.allow_webhook_networks`` holds it. Each run of the watch gets
+address is not globally routable (private, loopback, link-local, carrier-grade
+NAT...; :func:`pipeline.net.ssrf.check_url`) unless
+``control.allow_webhook_networks`` holds it. Each run of the watch gets
 a new :class:`~sinks.webhook.WebhookSink` on ``control.webhook_outbox``, closed
 (after a short flush) when the run ends or is cancelled. The secret never
 appears in replies, logs or listings (``watches/list`` shows only the URL's

@@ -324,7 +324,7 @@ class WatchControl:
     # ------------------------------------------------------------ run-time webhooks
 
     def check_webhook(self, watch: RuntimeWatchRequest) -> None:
-        """Refuse a webhook URL that resolves to a private, loopback or link-local address.
+        """Refuse a webhook URL that resolves to an address that is not globally routable.
 
         Raises:
             RequestRefused: ``watch.webhook.url: resolves to ...; allow it with ...``.

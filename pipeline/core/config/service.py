@@ -47,7 +47,14 @@ class ReloadConfig(Model):
 class ControlConfig(Model):
     """``[control]``: start, cancel and list watches at run time over MQTT (needs ``[mqtt]``)."""
 
-    enabled: bool = Field(True, description="Listen on <prefix>/watches/set, .../cancel, .../list.")
+    enabled: bool = Field(
+        False,
+        description=(
+            "Listen on <prefix>/watches/set, .../cancel, .../list. Off unless enabled: anyone "
+            "who can publish to the broker can then start watches and, with run-time webhooks, "
+            "make Lookout send HTTP requests."
+        ),
+    )
     reply_topic: str = Field(
         "watches/reply",
         min_length=1,
@@ -69,8 +76,8 @@ class ControlConfig(Model):
         default_factory=list,
         description=(
             "Networks (CIDR, e.g. 192.168.1.0/24) a run-time watch's webhook URL may resolve "
-            "to although they are private, loopback or link-local; by default only public "
-            "addresses are allowed."
+            "to although they are not globally routable (private, loopback, link-local, "
+            "carrier-grade NAT...); by default only globally routable addresses are allowed."
         ),
     )
 
