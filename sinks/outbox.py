@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from pipeline.net.http_post import endpoint_label
+from pipeline.net.urls import endpoint_label
 
 Status = Literal["pending", "delivered", "dead"]
 

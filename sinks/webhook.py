@@ -7,7 +7,8 @@ What happens to an alert:
    and is committed to the outbox with a new ``webhook-id`` *before* any attempt.
 2. A worker thread POSTs it with ``webhook-id``, ``webhook-timestamp`` and
    ``webhook-signature`` (``v1,<base64 HMAC-SHA256>``, one per secret during
-   rotation). Redirects are not followed; connect and read timeouts apply.
+   rotation). Redirects are not followed; each POST has a connect timeout, a read
+   timeout and a total deadline (``request_timeout_s``).
 3. 2xx: delivered. 410: the endpoint is disabled (persisted; loud error log),
    its pending events become dead letters. Anything else: retried with the
    same id and body after ``min(backoff_max_s, backoff_initial_s * 2**(n-1))``
@@ -45,8 +46,9 @@ from pipeline.core.backoff import backoff_delay, parse_retry_after
 from pipeline.core.config import WebhookSinkConfig, read_secret
 from pipeline.core.events import Alert, WatchState
 from pipeline.core.redact import redact, register_secret
-from pipeline.net.http_post import HttpPoster, HttpResult, endpoint_label, register_url_secrets
+from pipeline.net.http import HttpClient, HttpResponse, TransportError
 from pipeline.net.ssrf import SsrfPolicy
+from pipeline.net.urls import endpoint_label, register_url_secrets
 from sinks.base import Sink
 from sinks.outbox import Outbox, OutboxEvent
 from sinks.signing import parse_secrets, signature_header
@@ -54,6 +56,10 @@ from sinks.signing import parse_secrets, signature_header
 log = logging.getLogger(__name__)
 
 USER_AGENT = "lookout-webhook/0.1"
+MAX_ANSWER_BYTES = 64 * 1024
+"""At most this much of a receiver's answer is read (the rest is dropped with the connection)."""
+CLOSE_WAIT_S = 1.0
+"""How long ``close()`` lets a POST in flight finish before it ends it (the event stays pending)."""
 
 
 def prune_every_s(config: WebhookSinkConfig) -> float:
@@ -164,8 +170,16 @@ class WebhookSink(Sink):
         self._rng = rng or random.Random()
         self._poll_s = poll_s
         self._outbox: Outbox | None = None
-        self._poster = HttpPoster(
-            config.url, config.connect_timeout_s, config.read_timeout_s, policy=ssrf
+        self._http = HttpClient(
+            config.url,
+            connect_timeout_s=config.connect_timeout_s,
+            read_timeout_s=config.read_timeout_s,
+            request_timeout_s=config.request_timeout_s,
+            pool_size=1,
+            policy=ssrf,
+            max_body=MAX_ANSWER_BYTES,
+            secret_path=True,
+            retry_stale=True,
         )
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -209,9 +223,10 @@ class WebhookSink(Sink):
         self._stop.set()
         self._wake.set()
         if self._thread is not None:
-            limit = self.config.connect_timeout_s + self.config.read_timeout_s + 5
-            self._thread.join(limit)
-        self._poster.close()
+            self._thread.join(CLOSE_WAIT_S)
+            self._http.close(abort=True)  # a POST still in flight ends; its event stays pending
+            self._thread.join(CLOSE_WAIT_S)
+        self._http.close()
         if self._outbox is not None:
             self._outbox.close()
 
@@ -329,9 +344,9 @@ class WebhookSink(Sink):
         }
         if self._keys:
             headers["webhook-signature"] = signature_header(self._keys, ev.id, ts, ev.body)
-        result = self._poster.post(ev.body, headers)
+        result = self._post(ev.body, headers)
         now = self._clock()
-        status = result.status
+        status = result.status if isinstance(result, HttpResponse) else None
         if status is not None and 200 <= status < 300:
             box.mark_delivered(ev.id, now, status)
             self._count("delivered")
@@ -356,7 +371,7 @@ class WebhookSink(Sink):
         delay = backoff_delay(
             ev.attempts, self.config.backoff_initial_s, self.config.backoff_max_s, rng=self._rng
         )
-        if status in (429, 503):
+        if status in (429, 503) and isinstance(result, HttpResponse):
             asked = parse_retry_after(result.headers.get("retry-after"), now)
             if asked is not None:
                 delay = asked
@@ -373,9 +388,18 @@ class WebhookSink(Sink):
             delay,
         )
 
-    def _describe(self, result: HttpResult) -> str:
-        if result.status is None:
-            return result.error or "no answer"
+    def _post(self, body: bytes, headers: dict[str, str]) -> HttpResponse | TransportError:
+        """POST one event; a failure without an answer comes back as the error (never raised)."""
+        try:
+            return self._http.request("POST", body=body, headers=headers)
+        except TransportError as exc:
+            return exc
+        except RuntimeError:  # closed under us by close()
+            return TransportError(f"POST {self.safe_url} aborted: the sink is closing")
+
+    def _describe(self, result: HttpResponse | TransportError) -> str:
+        if isinstance(result, TransportError):
+            return str(result)
         if 300 <= result.status < 400:
             where = endpoint_label(urljoin(self.config.url, result.headers.get("location", "")))
             return f"HTTP {result.status} redirect to {where} not followed; configure the final URL"

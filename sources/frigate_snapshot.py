@@ -7,8 +7,6 @@ import io
 import logging
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from dataclasses import replace
 from urllib.parse import parse_qs, quote, unquote, urlsplit
@@ -24,14 +22,19 @@ from pipeline.core.config import CameraConfig
 from pipeline.core.events import CameraState
 from pipeline.core.frame import Frame
 from pipeline.core.redact import redact, redact_url, register_secret
+from pipeline.net.http import HttpClient, TransportError
 from sources.camera_stats import CameraStats
 from sources.stream_open import safe_error
 
 log = logging.getLogger("lookout.sources.frigate_snapshot")
 
 DEFAULT_POLL_FPS = 2.0
-# Frigate is on the LAN: environment proxies do not apply to it.
-_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+MAX_SNAPSHOT_BYTES = 32 * 1024 * 1024
+"""A bigger answer is not a picture Frigate sends; it is refused. (No proxies: Frigate is local.)"""
+
+
+class SnapshotError(Exception):
+    """Frigate answered, but not with a picture (HTTP error status, oversized body)."""
 
 
 def snapshot_url(url: str) -> tuple[str, str | None]:
@@ -262,13 +265,29 @@ class FrigateSnapshotSource:
                     log.error("frame subscriber failed: %s", safe_error(exc))
 
     def _fetch(self, timeout: float) -> Frame | None:
+        headers = {"Accept": "image/jpeg"}
+        if self._auth:
+            headers["Authorization"] = self._auth
         with self._fetch_lock:
-            request = urllib.request.Request(self._url, headers={"Accept": "image/jpeg"})
-            if self._auth:
-                request.add_header("Authorization", self._auth)
+            # ``timeout`` bounds the connect, each read and the whole request.
+            http = HttpClient(
+                self._url,
+                headers,
+                connect_timeout_s=timeout,
+                read_timeout_s=timeout,
+                request_timeout_s=timeout,
+                pool_size=1,
+                max_body=MAX_SNAPSHOT_BYTES,
+            )
             try:
-                with _OPENER.open(request, timeout=timeout) as response:
-                    body = response.read()
+                response = http.request("GET")
+                if response.status != 200 or not response.complete:
+                    raise SnapshotError(
+                        f"HTTP {response.status}"
+                        if response.status != 200
+                        else f"picture larger than {MAX_SNAPSHOT_BYTES} bytes"
+                    )
+                body = response.body
                 arrived = self._clock()
                 with self._lock:
                     self._packets += 1
@@ -282,7 +301,8 @@ class FrigateSnapshotSource:
                     with self._lock:
                         self._decode_seconds += spent
             except (
-                urllib.error.URLError,
+                TransportError,
+                SnapshotError,
                 OSError,
                 ValueError,
                 Image.DecompressionBombError,
@@ -291,6 +311,8 @@ class FrigateSnapshotSource:
                 log.warning("camera %s: %s", self.name, redact(error))
                 self._set_state(online=False, last_error=error, failed=True)
                 return None
+            finally:
+                http.close()
             self._seq += 1
             with self._lock:
                 self._frames_decoded += 1

@@ -379,6 +379,7 @@ class LlamaServerBackend:
             base_url=f"{root}/v1",
             max_concurrency=cfg.max_concurrency,
             read_timeout_s=cfg.read_timeout_s,
+            request_timeout_s=cfg.request_timeout_s,
             connect_timeout_s=2.0,
             retries=1,
             backoff_initial_s=0.2,

@@ -149,6 +149,7 @@ class OpenAIBackend:
             headers,
             connect_timeout_s=config.connect_timeout_s,
             read_timeout_s=config.read_timeout_s,
+            request_timeout_s=config.request_timeout_s,
             pool_size=config.max_concurrency,
         )
         self.circuit = CircuitBreaker(config.circuit_failures, config.circuit_reset_s, clock)
@@ -184,7 +185,11 @@ class OpenAIBackend:
         timeout = timeout_s or min(self.config.connect_timeout_s, 5.0)
         try:
             resp = self._client.request(
-                "GET", "/models", connect_timeout_s=timeout, read_timeout_s=timeout
+                "GET",
+                "/models",
+                connect_timeout_s=timeout,
+                read_timeout_s=timeout,
+                request_timeout_s=2 * timeout,
             )
         except (TransportError, RuntimeError) as exc:
             result = ProbeResult(False, detail=str(exc), latency_s=time.monotonic() - t0)
@@ -224,7 +229,12 @@ class OpenAIBackend:
     def _props(self, timeout: float) -> dict[str, Any] | None:
         try:
             resp = self._client.request(
-                "GET", "/props", root=True, connect_timeout_s=timeout, read_timeout_s=timeout
+                "GET",
+                "/props",
+                root=True,
+                connect_timeout_s=timeout,
+                read_timeout_s=timeout,
+                request_timeout_s=2 * timeout,
             )
             if resp.status != 200:
                 return None
@@ -263,9 +273,13 @@ class OpenAIBackend:
             log.info("backend %r (%s): %s", self.name, self.endpoint, result.summary())
 
     def stop(self) -> None:
-        """Interrupt retry waits and close the connections; :meth:`start` may follow."""
+        """Interrupt retry waits, end requests in flight, close the connections.
+
+        A look in flight ends at once as ``unavailable`` (shutdown does not wait
+        for the model's answer); :meth:`start` may follow.
+        """
         self._stopping.set()
-        self._client.close()
+        self._client.close(abort=True)
 
     # ------------------------------------------------------------ looks
 

@@ -140,11 +140,16 @@ def connection_factory() -> Iterator[Callable[..., MqttConnection]]:
 
 @dataclass
 class Reply:
-    """One scripted answer: status, headers, and a delay before answering."""
+    """One scripted answer: status, headers, a delay before answering.
+
+    ``dribble_s``: send the headers at once, then a 64-byte body one byte every
+    ``dribble_s`` seconds (each read gets a byte; only a total deadline ends it).
+    """
 
     status: int = 200
     headers: dict[str, str] = field(default_factory=dict)
     delay_s: float = 0.0
+    dribble_s: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -218,9 +223,18 @@ class WebhookReceiver:
                 self.send_response(reply.status)
                 for k, v in reply.headers.items():
                     self.send_header(k, v)
-                self.send_header("content-length", "2")
+                body = b"ok" if not reply.dribble_s else b"o" * 64
+                self.send_header("content-length", str(len(body)))
                 self.end_headers()
-                self.wfile.write(b"ok")
+                if not reply.dribble_s:
+                    self.wfile.write(body)
+                    return
+                self.close_connection = True
+                for i in range(len(body)):
+                    self.wfile.write(body[i : i + 1])
+                    self.wfile.flush()
+                    if receiver._release.wait(reply.dribble_s):
+                        return
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass

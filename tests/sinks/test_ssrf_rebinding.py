@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from pipeline.core.config import WebhookSinkConfig
-from pipeline.net.http_post import HttpPoster
+from pipeline.net.http import HttpClient, TransportError
 from pipeline.net.ssrf import SsrfPolicy, UnsafeUrlError
 from sinks.outbox import list_events
 from sinks.webhook import WebhookSink
@@ -48,6 +48,21 @@ class ScriptedResolver:
             self.calls.clear()
 
 
+def post(
+    url: str, *, policy: SsrfPolicy | None = None, ctx: ssl.SSLContext | None = None
+) -> tuple[int | None, str]:
+    """POST ``{}`` once with the one HTTP client; return (status or None, error text)."""
+    client = HttpClient(
+        url, connect_timeout_s=2, read_timeout_s=2, policy=policy, ssl_context=ctx, secret_path=True
+    )
+    try:
+        return client.request("POST", body=b"{}").status, ""
+    except TransportError as exc:
+        return None, str(exc)
+    finally:
+        client.close()
+
+
 def _hook_url(rec: WebhookReceiver, host: str = "hook.example") -> str:
     return f"http://{host}:{rec.port}/hook"
 
@@ -57,12 +72,8 @@ def test_pinned_post_reaches_checked_address_with_host_header(
 ) -> None:
     rec = receiver_factory()
     resolver = ScriptedResolver(["127.0.0.1"])
-    poster = HttpPoster(_hook_url(rec), 2, 2, policy=SsrfPolicy(LOOP, resolver))
-    try:
-        result = poster.post(b"{}", {"content-type": "application/json"})
-    finally:
-        poster.close()
-    assert result.status == 200, result.error
+    status, error = post(_hook_url(rec), policy=SsrfPolicy(LOOP, resolver))
+    assert status == 200, error
     assert [r.headers["host"] for r in rec.all()] == [f"hook.example:{rec.port}"]
     assert resolver.calls == [("hook.example", rec.port)]
 
@@ -75,15 +86,10 @@ def test_rebinding_to_loopback_after_the_check_is_refused(
     policy = SsrfPolicy((), resolver, hint="allow it with control.allow_webhook_networks")
     url = _hook_url(rec)
     assert policy.check(url) == [PUBLIC]  # the check when the watch is created passes
-    poster = HttpPoster(url, 2, 2, policy=policy)
-    try:
-        result = poster.post(b"{}", {})
-    finally:
-        poster.close()
-    assert result.status is None
-    assert result.error is not None
-    assert "refused" in result.error and "127.0.0.1, a loopback address" in result.error
-    assert "control.allow_webhook_networks" in result.error
+    status, error = post(url, policy=policy)
+    assert status is None
+    assert "refused" in error and "127.0.0.1, a loopback address" in error
+    assert "control.allow_webhook_networks" in error
     assert rec.all() == []
 
 
@@ -92,12 +98,8 @@ def test_any_forbidden_address_among_several_refuses(
 ) -> None:
     rec = receiver_factory()
     resolver = ScriptedResolver(["127.0.0.1", "10.1.2.3"])
-    poster = HttpPoster(_hook_url(rec), 2, 2, policy=SsrfPolicy(LOOP, resolver))
-    try:
-        result = poster.post(b"{}", {})
-    finally:
-        poster.close()
-    assert result.status is None and "10.1.2.3, a private address" in (result.error or "")
+    status, error = post(_hook_url(rec), policy=SsrfPolicy(LOOP, resolver))
+    assert status is None and "10.1.2.3, a private address" in error
     assert rec.all() == []
 
 
@@ -105,11 +107,7 @@ def test_without_policy_the_name_is_resolved_by_the_system(
     receiver_factory: Callable[..., WebhookReceiver],
 ) -> None:
     rec = receiver_factory()  # config-file webhooks: no policy, loopback allowed as before
-    poster = HttpPoster(rec.url, 2, 2)
-    try:
-        assert poster.post(b"{}", {}).status == 200
-    finally:
-        poster.close()
+    assert post(rec.url) == (200, "")
 
 
 def test_policy_rejects_bad_networks() -> None:
@@ -215,14 +213,10 @@ def test_https_pinned_verifies_the_host_name(
 ) -> None:
     port, seen = tls_receiver
     resolver = ScriptedResolver(["127.0.0.1"])
-    poster = HttpPoster(
-        f"https://localhost:{port}/hook", 2, 2, _client_ctx(certs), SsrfPolicy(LOOP, resolver)
+    status, error = post(
+        f"https://localhost:{port}/hook", policy=SsrfPolicy(LOOP, resolver), ctx=_client_ctx(certs)
     )
-    try:
-        result = poster.post(b"{}", {})
-    finally:
-        poster.close()
-    assert result.status == 200, result.error
+    assert status == 200, error
     assert [h["host"] for h in seen] == [f"localhost:{port}"]
 
 
@@ -233,13 +227,11 @@ def test_https_pinned_refuses_a_certificate_for_the_address_only(
     # hook.example. Were the socket's address used as the TLS name, it would pass.
     port, seen = tls_receiver
     resolver = ScriptedResolver(["127.0.0.1"])
-    poster = HttpPoster(
-        f"https://hook.example:{port}/hook", 2, 2, _client_ctx(certs), SsrfPolicy(LOOP, resolver)
+    status, error = post(
+        f"https://hook.example:{port}/hook",
+        policy=SsrfPolicy(LOOP, resolver),
+        ctx=_client_ctx(certs),
     )
-    try:
-        result = poster.post(b"{}", {})
-    finally:
-        poster.close()
-    assert result.status is None
-    assert "TLS error" in (result.error or "")
+    assert status is None
+    assert "TLS error" in error
     assert seen == []

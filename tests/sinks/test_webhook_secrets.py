@@ -14,7 +14,8 @@ import orjson
 import pytest
 
 from pipeline.core.redact import redact
-from pipeline.net.http_post import HttpPoster, endpoint_label
+from pipeline.net.http import HttpClient, TransportError
+from pipeline.net.urls import endpoint_label
 from sinks.outbox import Outbox, list_events
 from sinks.webhook import WebhookSink
 from tests.sinks.conftest import Reply, WebhookReceiver, make_alert, wait_until
@@ -115,13 +116,13 @@ def test_path_token_and_password_never_in_logs_errors_or_outbox(
 
 def test_url_secrets_are_registered_for_any_error_text() -> None:
     url, secrets = secret_url("127.0.0.1:9")
-    poster = HttpPoster(url, connect_timeout_s=0.5, read_timeout_s=0.5)
+    client = HttpClient(url, connect_timeout_s=0.5, read_timeout_s=0.5, secret_path=True)
     try:
-        result = poster.post(b"{}", {"content-type": "application/json"})
-        assert result.status is None and result.error is not None
-        assert_clean(result.error, secrets)
-        assert "127.0.0.1:9/..." in result.error
+        with pytest.raises(TransportError) as failed:
+            client.request("POST", body=b"{}")
+        assert_clean(str(failed.value), secrets)
+        assert "127.0.0.1:9/..." in str(failed.value)
         # A library error that quotes the URL in full is cleaned by redact().
         assert_clean(redact(f"InvalidURL: {url} and {secrets[1]}"), secrets)
     finally:
-        poster.close()
+        client.close()

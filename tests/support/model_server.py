@@ -8,6 +8,7 @@ then the ``default`` step. Steps::
     Status(code, body=None, headers={}, delay=0)   # e.g. 429 + Retry-After, 503
     Drop()                           # close the connection without answering
     Hang(seconds)                    # answer only after `seconds` (past a client timeout)
+    Dribble(content, interval_s=1, stall_after=None)  # headers, then one body byte a second
 
 Example::
 
@@ -99,10 +100,24 @@ class Hang:
     """
 
     seconds: float
-    then: Reply | Status | Drop | None = None
+    then: Reply | Status | Drop | Dribble | None = None
 
 
-Step = Reply | Status | Drop | Hang
+@dataclass(frozen=True)
+class Dribble:
+    """Send a 200 chat.completion's headers at once, then its body one byte every ``interval_s``.
+
+    ``stall_after``: after that many body bytes send nothing more (the connection
+    stays open until the client gives up or the server stops). Every read of the
+    client gets a byte within ``interval_s``, so only a total deadline ends it.
+    """
+
+    content: str | None = DEFAULT_CONTENT
+    interval_s: float = 1.0
+    stall_after: int | None = None
+
+
+Step = Reply | Status | Drop | Hang | Dribble
 Responder = Callable[[Any], Step | None]
 """Gets the parsed JSON body of a chat request; returns a step, or ``None`` for the default."""
 
@@ -156,13 +171,17 @@ def step_from_json(obj: Mapping[str, Any]) -> Step:
         )
     if obj.get("drop"):
         return Drop(delay=delay, reset=bool(obj.get("reset", False)))
+    if "dribble" in obj:
+        return Dribble(
+            obj["dribble"], float(obj.get("interval_s", 1.0)), obj.get("stall_after")
+        )
     if "hang" in obj:
         then = obj.get("then")
         then_step = step_from_json(then) if then is not None else None
         if isinstance(then_step, Hang):
             raise ValueError("a hang step cannot be followed by another hang")
         return Hang(float(obj["hang"]), then=then_step)
-    raise ValueError(f"unknown step {dict(obj)!r}: want reply, status, drop or hang")
+    raise ValueError(f"unknown step {dict(obj)!r}: want reply, status, drop, hang or dribble")
 
 
 class _Server(ThreadingHTTPServer):
@@ -547,7 +566,12 @@ class ScriptedModelServer:
             h.before_send = None
             release()
 
-    def _answer(self, h: _Handler, rec: RecordedRequest, step: Reply | Status | Drop) -> None:
+    def _answer(
+        self, h: _Handler, rec: RecordedRequest, step: Reply | Status | Drop | Dribble
+    ) -> None:
+        if isinstance(step, Dribble):
+            self._dribble(h, step)
+            return
         if not self._sleep(step.delay):
             h.close_connection = True
             return
@@ -603,6 +627,42 @@ class ScriptedModelServer:
                 },
             },
         )
+
+    def _dribble(self, h: _Handler, step: Dribble) -> None:
+        payload = json.dumps(
+            {
+                "id": f"chatcmpl-scripted-{next(self._completion_ids)}",
+                "object": "chat.completion",
+                "created": int(time.time()),
+                "model": self.model_id,
+                "choices": [
+                    {
+                        "index": 0,
+                        "message": {"role": "assistant", "content": step.content},
+                        "finish_reason": "stop",
+                    }
+                ],
+            }
+        ).encode()
+        if h.before_send is not None:
+            h.before_send()
+        h.close_connection = True
+        try:
+            h.send_response(200)
+            h.send_header("Content-Type", "application/json")
+            h.send_header("Content-Length", str(len(payload)))
+            h.end_headers()
+            h.wfile.flush()
+            for i in range(len(payload)):
+                if step.stall_after is not None and i >= step.stall_after:
+                    self._stopping.wait()
+                    return
+                h.wfile.write(payload[i : i + 1])
+                h.wfile.flush()
+                if not self._sleep(step.interval_s):
+                    return
+        except OSError:  # the client gave up
+            return
 
     def _stream(self, h: _Handler, completion_id: str, model: str, step: Reply) -> None:
         def chunk(delta: dict[str, Any], finish: str | None) -> bytes:

@@ -40,7 +40,16 @@ class OpenAIBackendConfig(Model):
         default=5.0, gt=0, le=300, description="Connect timeout in seconds."
     )
     read_timeout_s: float = Field(
-        default=60.0, gt=0, le=3600, description="Read timeout in seconds."
+        default=60.0, gt=0, le=3600, description="Longest wait for any single read, in seconds."
+    )
+    request_timeout_s: float = Field(
+        default=120.0,
+        gt=0,
+        le=3600,
+        description=(
+            "Seconds one request may take in all (connect, send, the whole answer); "
+            "then the look fails and is retried like any failed look."
+        ),
     )
     max_tokens: int = Field(default=300, ge=16, le=32768, description="max_tokens of each request.")
     temperature: float = Field(default=0.0, ge=0, le=2, description="Sampling temperature.")
@@ -126,7 +135,16 @@ class LlamaServerBackendConfig(Model):
     )
     max_concurrency: int = Field(default=1, ge=1, le=256, description="Requests in flight.")
     read_timeout_s: float = Field(
-        default=120.0, gt=0, le=3600, description="Read timeout in seconds."
+        default=120.0, gt=0, le=3600, description="Longest wait for any single read, in seconds."
+    )
+    request_timeout_s: float = Field(
+        default=300.0,
+        gt=0,
+        le=3600,
+        description=(
+            "Seconds one request may take in all (send, the whole answer); "
+            "then the look fails and is retried like any failed look."
+        ),
     )
 
 

@@ -62,7 +62,18 @@ class WebhookSinkConfig(Model):
         description="Give up (dead letter) after this age, in seconds.",
     )
     connect_timeout_s: float = Field(default=5.0, gt=0, le=300, description="Connect timeout.")
-    read_timeout_s: float = Field(default=15.0, gt=0, le=3600, description="Read timeout.")
+    read_timeout_s: float = Field(
+        default=15.0, gt=0, le=3600, description="Longest wait for any single read."
+    )
+    request_timeout_s: float = Field(
+        default=30.0,
+        gt=0,
+        le=3600,
+        description=(
+            "Seconds one POST may take in all (connect, send, the whole answer); "
+            "then the attempt fails and is retried."
+        ),
+    )
     backoff_initial_s: float = Field(
         default=1.0, gt=0, le=3600, description="First retry delay, in seconds."
     )
