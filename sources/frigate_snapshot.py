@@ -8,23 +8,18 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import replace
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 import numpy as np
 import reactivex
 from PIL import Image
-from reactivex import abc
-from reactivex.disposable import Disposable
-from reactivex.subject import BehaviorSubject
 
 from pipeline.core.config import CameraConfig
-from pipeline.core.events import CameraState
 from pipeline.core.frame import Frame
 from pipeline.core.redact import redact, redact_url, register_secret
 from pipeline.net.http import HttpClient, TransportError
-from sources.camera_stats import CameraStats
-from sources.stream_open import safe_error
+from sources.source_base import SourceBase, Tap
+from sources.stream_errors import safe_error
 
 log = logging.getLogger("lookout.sources.frigate_snapshot")
 
@@ -71,14 +66,17 @@ def snapshot_url(url: str) -> tuple[str, str | None]:
     return target, auth
 
 
-class FrigateSnapshotSource:
+class FrigateSnapshotSource(SourceBase):
     """A camera whose frames are Frigate's ``/api/<camera>/latest.jpg`` (Frigate decodes).
 
-    Same interface as :class:`sources.camera.CameraSource` (a ``FrameProvider``):
+    A :class:`~pipeline.core.frame.FrameSource` like :class:`sources.camera.CameraSource`:
     ``latest()`` fetches one JPEG now; ``frames(fps)`` polls while subscribed (at the
     highest requested rate; ``fps=None`` means 2 per second). Each request is
     bounded by ``open_timeout_s`` (connect) and ``read_timeout_s``; a failed request
     marks the camera offline with a redacted error, a good one online again.
+    In ``stats()``, one fetched JPEG is one packet: ``packets`` counts JPEGs
+    received, ``frames_decoded`` those that decoded, ``decode_seconds`` the JPEG
+    decode time, ``reconnects`` the failed requests.
 
     Example::
 
@@ -94,87 +92,17 @@ class FrigateSnapshotSource:
     def __init__(
         self, name: str, config: CameraConfig, *, clock: Callable[[], float] = time.time
     ) -> None:
-        self.name = name
+        super().__init__(name, clock=clock)
         self.config = config
         self._url, self._auth = snapshot_url(config.resolved_url())
-        self._clock = clock
-        self._lock = threading.Condition(threading.RLock())
-        self._holders = 0
-        self._taps: list[tuple[abc.ObserverBase[Frame], float]] = []
-        self._thread: threading.Thread | None = None
-        self._stop = threading.Event()
-        self._closed = False
+        self._join_timeout_s = config.open_timeout_s + config.read_timeout_s + 5
         self._seq = 0
         self._fetch_lock = threading.Lock()
-        self._frames_decoded = 0
-        self._decode_seconds = 0.0
-        self._packets = 0
-        self._last_packet_time: float | None = None
-        self._last_frame_time: float | None = None
-        self._state = CameraState(camera=name, online=False, since=clock())
-        self._states: BehaviorSubject[CameraState] = BehaviorSubject(self._state)
-
-    def __enter__(self) -> FrigateSnapshotSource:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         return f"FrigateSnapshotSource({self.name!r}, {self._url!r})"
 
-    @property
-    def state(self) -> CameraState:
-        """The current state (online after the latest good request)."""
-        with self._lock:
-            return self._state
-
-    @property
-    def states(self) -> reactivex.Observable[CameraState]:
-        """Every state change; a new subscriber first gets the current state."""
-        return self._states
-
-    def stats(self) -> CameraStats:
-        """Counters like :meth:`sources.camera.CameraSource.stats`: one fetched JPEG is one packet.
-
-        ``packets`` counts JPEGs received, ``frames_decoded`` those that decoded,
-        ``decode_seconds`` the JPEG decode time (``perf_counter``), ``reconnects``
-        the failed requests.
-
-        Example::
-
-            print(cam.stats().frames_decoded)
-        """
-        with self._lock:
-            return CameraStats(
-                frames_decoded=self._frames_decoded,
-                decode_seconds=self._decode_seconds,
-                packets=self._packets,
-                last_packet_time=self._last_packet_time,
-                last_frame_time=self._last_frame_time,
-                connected=self._state.online,
-                reconnects=self._state.reconnects,
-            )
-
-    def connect(self) -> abc.DisposableBase:
-        """Hold the camera (``latest()`` fetches only while held); dispose to release."""
-        with self._lock:
-            if self._closed:
-                raise RuntimeError(f"Camera {self.name!r} is closed.")
-            self._holders += 1
-        released = threading.Event()
-
-        def release() -> None:
-            if not released.is_set():
-                released.set()
-                with self._lock:
-                    self._holders -= 1
-                    if self._holders == 0:
-                        self._set_state(online=False, last_error=self._state.last_error)
-
-        return Disposable(release)
-
-    def latest(self, timeout: float | None = None) -> Frame | None:
+    def freshest(self, timeout: float | None = None) -> Frame | None:
         """Fetch the current picture now; ``None`` when not held or the request fails.
 
         ``timeout`` (when given and shorter) bounds the request instead of the
@@ -194,51 +122,19 @@ class FrigateSnapshotSource:
         """
         if fps is not None and not fps > 0:
             raise ValueError(f"The frame rate must be positive, got {fps}.")
-        rate = fps or DEFAULT_POLL_FPS
-
-        def subscribe(
-            observer: abc.ObserverBase[Frame], scheduler: abc.SchedulerBase | None = None
-        ) -> abc.DisposableBase:
-            tap = (observer, rate)
-            hold = self.connect()
-            with self._lock:
-                self._taps.append(tap)
-                if self._thread is None:
-                    self._thread = threading.Thread(
-                        target=self._poll, name=f"frigate-{self.name}", daemon=True
-                    )
-                    self._thread.start()
-                self._lock.notify_all()
-
-            def dispose() -> None:
-                with self._lock:
-                    if tap in self._taps:
-                        self._taps.remove(tap)
-                hold.dispose()
-
-            return Disposable(dispose)
-
-        return reactivex.create(subscribe)
-
-    def close(self) -> None:
-        """Stop polling and complete every observable. Safe to call twice."""
-        with self._lock:
-            if self._closed:
-                return
-            self._closed = True
-            self._stop.set()
-            self._lock.notify_all()
-            thread, taps, self._taps = self._thread, self._taps, []
-        if thread is not None and thread is not threading.current_thread():
-            thread.join(self.config.open_timeout_s + self.config.read_timeout_s + 5)
-        for observer, _ in taps:
-            observer.on_completed()
-        self._set_state(online=False, last_error=self._state.last_error)
-        self._states.on_completed()
+        period = 1.0 / (fps or DEFAULT_POLL_FPS)
+        return self._tap_observable(lambda observer: Tap(observer, period))
 
     # ------------------------------------------------------------ internals
 
-    def _poll(self) -> None:
+    def _on_subscribe(self) -> None:
+        self._start_worker("frigate")
+
+    def _on_released(self) -> None:
+        self._set_state(online=False, last_error=self._state.last_error)
+
+    def _work(self) -> None:
+        """Poll at the highest rate any subscriber asked for, while there are subscribers."""
         next_due = time.monotonic()
         while not self._stop.is_set():
             with self._lock:
@@ -248,21 +144,17 @@ class FrigateSnapshotSource:
                 taps = list(self._taps)
             if self._stop.is_set():
                 return
-            period = 1.0 / max(rate for _, rate in taps)
+            period = min(tap.period or 1.0 / DEFAULT_POLL_FPS for tap in taps)
             wait = next_due - time.monotonic()
             if wait > 0 and self._stop.wait(wait):
                 return
             next_due = max(next_due + period, time.monotonic())
-            frame = self._fetch(self.config.read_timeout_s)
-            if frame is None:
-                continue
-            with self._lock:
-                taps = list(self._taps)
-            for observer, _ in taps:
-                try:
-                    observer.on_next(frame)
-                except Exception as exc:
-                    log.error("frame subscriber failed: %s", safe_error(exc))
+            self._poll_once()
+
+    def _poll_once(self) -> None:
+        frame = self._fetch(self.config.read_timeout_s)
+        if frame is not None:
+            self._feed(self._current_taps(), frame.wall_time, lambda: frame)
 
     def _fetch(self, timeout: float) -> Frame | None:
         headers = {"Accept": "image/jpeg"}
@@ -329,18 +221,3 @@ class FrigateSnapshotSource:
             )
         self._set_state(online=True, last_error=None)
         return frame
-
-    def _set_state(self, *, online: bool, last_error: str | None, failed: bool = False) -> None:
-        with self._lock:
-            old = self._state
-            new = replace(
-                old,
-                online=online,
-                last_error=None if last_error is None else redact(last_error),
-                reconnects=old.reconnects + (1 if failed else 0),
-            )
-            if new == old:
-                return
-            self._state = replace(new, since=self._clock())
-            state = self._state
-        self._states.on_next(state)

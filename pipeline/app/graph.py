@@ -1,6 +1,6 @@
 """The shared parts of the running graph: cameras, detection streams, backends and look pools.
 
-One :class:`~sources.camera.CameraSource` per camera (shared by its watches and
+One :class:`~pipeline.core.frame.FrameSource` per camera (shared by its watches and
 its detector), one detection stream per camera (shared, and resubscribed with
 backoff when its detector fails), one backend per name (``auto`` resolved once
 per camera kind: with or without detections), and one look pool per backend,
@@ -42,10 +42,10 @@ from pipeline.core.config import (
 )
 from pipeline.core.detection import Detection
 from pipeline.core.events import CameraState
-from pipeline.core.frame import Frame
+from pipeline.core.frame import Frame, FrameSource
 from pipeline.core.redact import redact
 from pipeline.net.mqtt_connection import MqttConnection
-from sources.camera import CameraSource
+from sources.camera_factory import make_camera
 
 log = logging.getLogger("lookout")
 
@@ -288,7 +288,7 @@ class Graph:
         self.config = config
         self.mqtt = mqtt
         self.on_camera_state = on_camera_state
-        self.cameras: dict[str, CameraSource] = {}
+        self.cameras: dict[str, FrameSource] = {}
         self.detections: dict[str, Observable[Detection]] = {}
         self.backends: dict[str, Backend] = {}
         self.pools = LookPools()
@@ -302,13 +302,13 @@ class Graph:
 
     # ------------------------------------------------------------ cameras
 
-    def camera(self, name: str) -> CameraSource:
-        """The shared source of camera ``name``, opened on first use."""
+    def camera(self, name: str) -> FrameSource:
+        """The shared source of camera ``name``, made on first use (``make_camera``: by URL)."""
         with self._lock:
             source = self.cameras.get(name)
             if source is not None:
                 return source
-            source = CameraSource(name, self.config.cameras[name])
+            source = make_camera(name, self.config.cameras[name])
             self.cameras[name] = source
         # Outside the lock: the states subject replays its current state at once.
         sub = source.states.subscribe(on_next=self._camera_state)
@@ -441,7 +441,7 @@ class Graph:
 
     # ------------------------------------------------------------ lifecycle
 
-    def camera_list(self) -> dict[str, CameraSource]:
+    def camera_list(self) -> dict[str, FrameSource]:
         """The open cameras by name (a copy)."""
         with self._lock:
             return dict(self.cameras)

@@ -71,13 +71,13 @@ def _camera_metrics(t: MetricsText, p: Pipeline) -> None:
         "lookout_camera_connected",
         "gauge",
         "1 while frames flow from the camera.",
-        [(lab, 1 if cs[n].connected else 0) for n, lab in cam],
+        [(lab, 1 if cs[n].online else 0) for n, lab in cam],
     )
     t.add(
         "lookout_camera_held",
         "gauge",
         "1 while some watch or detector holds the camera open.",
-        [(lab, 1 if cameras[n].connected else 0) for n, lab in cam],
+        [(lab, 1 if cameras[n].held else 0) for n, lab in cam],
     )
     for metric, kind, text, attr in (
         (
@@ -338,7 +338,7 @@ def pipeline_health(p: Pipeline, camera_offline_s: float, sink_failing_s: float)
     offline = dict(p.offline_since)
     for n, c in sorted(cameras.items()):
         since = offline.get(n)
-        if c.connected and since is not None and now - since > camera_offline_s:
+        if c.held and since is not None and now - since > camera_offline_s:
             error = c.state.last_error
             problems.append(
                 f"camera {n}: offline for {now - since:.0f} s" + (f" ({error})" if error else "")

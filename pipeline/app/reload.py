@@ -208,7 +208,7 @@ def apply_config(p: Pipeline, new: LookoutConfig) -> ReloadPlan:
         backends_gone = set(plan.backends.touched) | set(plan.backends.added)
         # Hold every camera that stays, so restarting its watches never drops its connection.
         staying = [src for n, src in p.cameras.items() if n not in cams_gone]
-        holds = [src.connect() for src in staying if src.connected]
+        holds = [src.connect() for src in staying if src.held]
         try:
             restart_runtime = _stop_for_reload(p, plan, new, cams_gone, backends_gone)
             for n in cams_gone:

@@ -34,9 +34,9 @@ from pipeline.core.config import LookoutConfig, WatchConfig
 from pipeline.core.config_loader import ConfigError, check_references
 from pipeline.core.detection import Detection
 from pipeline.core.events import CameraState, WatchState
+from pipeline.core.frame import FrameSource
 from pipeline.net.mqtt_connection import MqttConnection
 from sinks.registry import SinkHub, build_sink
-from sources.camera import CameraSource
 
 log = logging.getLogger("lookout")
 
@@ -90,7 +90,7 @@ class Pipeline:
         return self.runs.stats
 
     @property
-    def cameras(self) -> dict[str, CameraSource]:
+    def cameras(self) -> dict[str, FrameSource]:
         """The open cameras by name (a copy)."""
         return self.graph.camera_list()
 
@@ -139,7 +139,7 @@ class Pipeline:
             ", ".join(self.sinks.sinks) or "none",
         )
 
-    def camera(self, name: str) -> CameraSource:
+    def camera(self, name: str) -> FrameSource:
         """The shared source of camera ``name``, opened on first use."""
         return self.graph.camera(name)
 

@@ -1,4 +1,4 @@
-"""The frame envelope that cameras emit and watches judge."""
+"""The frame envelope that cameras emit and watches judge, and the interface of a frame source."""
 
 from __future__ import annotations
 
@@ -8,6 +8,10 @@ from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
+from reactivex import Observable
+from reactivex.abc import DisposableBase
+
+from pipeline.core.events import CameraState
 
 RgbArray = npt.NDArray[np.uint8]
 
@@ -137,4 +141,122 @@ class FrameProvider(Protocol):
 
     def latest(self, timeout: float | None = None) -> Frame | None:
         """The newest frame, waiting at most ``timeout`` seconds for one."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class CameraStats:
+    """Counters and times of one frame source, read from the source itself.
+
+    Counters cover the source's whole life (every connection), so they only grow
+    and suit Prometheus counters. Times are epoch seconds from the source's clock,
+    taken when the data arrived (not when a look used it).
+
+    Example::
+
+        s = camera.stats()
+        age = time.time() - (s.last_packet_time or s.last_frame_time or time.time())
+        print(s.frames_decoded, f"{s.decode_seconds:.2f} s", s.reconnects, s.online, age)
+
+    Attributes:
+        frames_decoded: pictures the decoder produced (``CameraSource``: follows the
+            decode strategy; ``FrigateSnapshotSource``: JPEGs fetched and decoded).
+        decode_seconds: monotonic wall time (``time.perf_counter``) spent inside
+            decoder calls, summed over all threads that decoded (one timer pair per
+            decode call, not per packet). It includes time the decoding thread
+            waited for the CPU, so on a busy machine it is an upper bound of CPU time.
+        packets: video packets read from the stream (``FrigateSnapshotSource``:
+            JPEGs fetched).
+        last_packet_time: arrival time of the newest video packet, ``None`` before one.
+        last_frame_time: arrival time of the packet of the newest decoded picture,
+            ``None`` before one. With ``on_demand`` or ``keyframes`` decoding it only
+            moves when someone asks for a frame; ``last_packet_time`` shows whether
+            video still flows.
+        online: whether pictures flow now (``CameraState.online``); not to be
+            confused with :attr:`FrameSource.held` (whether someone holds the source).
+        reconnects: reconnect attempts (failed requests for Frigate snapshots).
+    """
+
+    frames_decoded: int = 0
+    decode_seconds: float = 0.0
+    packets: int = 0
+    last_packet_time: float | None = None
+    last_frame_time: float | None = None
+    online: bool = False
+    reconnects: int = 0
+
+    @property
+    def last_video_time(self) -> float | None:
+        """The newest of ``last_packet_time`` and ``last_frame_time`` (``None`` before any).
+
+        Example:
+            >>> CameraStats(last_packet_time=12.0, last_frame_time=10.0).last_video_time
+            12.0
+        """
+        times = [t for t in (self.last_packet_time, self.last_frame_time) if t is not None]
+        return max(times) if times else None
+
+
+class FrameSource(FrameProvider, Protocol):
+    """A camera-like source of frames: a live camera, a Frigate snapshot camera, a replayed clip.
+
+    Implemented by ``sources.camera.CameraSource`` (PyAV),
+    ``sources.frigate_snapshot.FrigateSnapshotSource`` and
+    ``pipeline.app.replay.clip_reader.ClipReader``; ``sources.source_base.SourceBase``
+    holds what they share (holds, subscribers, state, counters, shutdown), and
+    ``sources.camera_factory.make_camera`` picks one for a ``[cameras.NAME]`` table.
+
+    Example::
+
+        source: FrameSource = make_camera("porch", config)
+        hold = source.connect()                     # the stream runs while held
+        look = source.freshest(timeout=2)           # a detection wake: newest picture
+        timer = source.keyframe(max_age_s=2, timeout=2)  # a timer look: about one frame's decode
+        source.frames(fps=5).subscribe(detector)    # a steady rate for a detector
+        source.state.online, source.stats().frames_decoded
+        hold.dispose(); source.close()
+
+    Two different "connected" ideas: :attr:`held` says whether someone holds the
+    source open (it is running on someone's behalf); ``state.online`` and
+    ``stats().online`` say whether pictures actually flow.
+    """
+
+    @property
+    def held(self) -> bool:
+        """Whether someone holds the source open (a ``connect()`` or ``frames()`` subscriber)."""
+        ...
+
+    @property
+    def state(self) -> CameraState:
+        """The current connection state: online, reconnects, last error in plain words."""
+        ...
+
+    @property
+    def states(self) -> Observable[CameraState]:
+        """Every state change; a new subscriber first gets the current state."""
+        ...
+
+    def connect(self) -> DisposableBase:
+        """Hold the source open; dispose the returned object to release the hold."""
+        ...
+
+    def freshest(self, timeout: float | None = None) -> Frame | None:
+        """The newest picture: decodes forward to the newest packet that has arrived.
+
+        What a wake look wants. Costs up to one GOP of decoding on a camera that
+        decodes on demand. ``None`` when the source is not held, offline, or has no
+        picture within ``timeout`` seconds.
+        """
+        ...
+
+    def frames(self, fps: float | None = None) -> Observable[Frame]:
+        """Frames as they come, or at most ``fps`` per second of the source's own time."""
+        ...
+
+    def stats(self) -> CameraStats:
+        """Counters for metrics (cheap; never waits for a decode)."""
+        ...
+
+    def close(self) -> None:
+        """Stop the source and complete its observables; safe to call twice."""
         ...

@@ -187,7 +187,7 @@ def test_live_reload_keeps_untouched_cameras_and_watches(
         path.write_text(_live_config(h264_clip, w_a2))
         assert app.reload("test") or app.reload_results["ok"] == 2
         _wait(lambda: set(p.watches) == {"wa"}, 10)
-        _wait(lambda: not cam_b.connected, 10)
+        _wait(lambda: not cam_b.held, 10)
         assert p.cameras["a"] is cam_a and p.camera_connects["a"] == 1
     finally:
         app.stop()

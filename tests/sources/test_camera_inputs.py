@@ -14,7 +14,8 @@ from pipeline.core.backoff import Backoff
 from pipeline.core.config import CameraConfig
 from pipeline.core.events import CameraState
 from sources.camera import CameraSource
-from sources.stream_open import StreamOpenError, open_container, open_spec
+from sources.stream_open import StreamOpenError, open_container
+from sources.stream_spec import open_spec
 from tests.support.clips import Clip
 from tests.support.ports import free_port
 from tests.support.rtsp import RtspServer

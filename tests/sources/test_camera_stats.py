@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 from pipeline.core.config import CameraConfig
 from sources.camera import CameraSource
-from sources.camera_stats import CameraStats
+from pipeline.core.frame import CameraStats
 from sources.frigate_snapshot import FrigateSnapshotSource
 from tests.sources.test_frigate_snapshot import FakeFrigate
 from tests.support.clips import Clip
@@ -43,7 +43,7 @@ def test_on_demand_decodes_only_when_asked(clip_factory: Callable[..., Clip]) ->
         assert camera.stats() == CameraStats()
         hold = camera.connect()
         # Online once the first picture is decoded (the source decodes that one itself).
-        first = _wait_for(camera, lambda s: s.connected)
+        first = _wait_for(camera, lambda s: s.online)
         assert first.packets > 0 and first.frames_decoded >= 1 and first.decode_seconds > 0
         assert first.last_packet_time == 1000.0 and first.last_frame_time == 1000.0
         assert first.reconnects == 0
@@ -64,7 +64,7 @@ def test_on_demand_decodes_only_when_asked(clip_factory: Callable[..., Clip]) ->
         assert camera.decoded_frames == asked.frames_decoded
         hold.dispose()
     closed = camera.stats()
-    assert not closed.connected
+    assert not closed.online
     assert closed.frames_decoded >= asked.frames_decoded  # counters survive the connection
     assert closed.decode_seconds >= asked.decode_seconds
     assert closed.packets >= asked.packets
@@ -94,7 +94,7 @@ def test_frigate_snapshot_counts_jpegs() -> None:
             assert camera.latest(timeout=5) is not None
             good = camera.stats()
             assert (good.packets, good.frames_decoded, good.reconnects) == (1, 1, 0)
-            assert good.connected and good.decode_seconds > 0
+            assert good.online and good.decode_seconds > 0
             assert good.last_packet_time == good.last_frame_time == 1000.0
 
             server.status = 500
@@ -105,4 +105,4 @@ def test_frigate_snapshot_counts_jpegs() -> None:
     finally:
         server.close()
     assert (bad.packets, bad.frames_decoded, bad.reconnects) == (1, 1, 1)
-    assert not bad.connected and bad.last_frame_time == 1000.0
+    assert not bad.online and bad.last_frame_time == 1000.0

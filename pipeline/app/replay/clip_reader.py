@@ -21,43 +21,26 @@ from __future__ import annotations
 
 import logging
 import math
-import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
 import av
-import reactivex
-from reactivex import Observable, abc
-from reactivex.disposable import Disposable
+from reactivex import Observable
 from reactivex.scheduler import HistoricalScheduler
 
 from pipeline.core.frame import Frame
 from pipeline.core.redact import redact
 from sources.decode import GopDecoder, PacketInfo
+from sources.source_base import GapTap, SourceBase
 
 log = logging.getLogger("lookout.replay")
 
 
-@dataclass(eq=False)
-class _Tap:
-    """One ``frames()`` subscriber: its minimum gap and when it last got a frame."""
-
-    observer: abc.ObserverBase[Frame]
-    gap: timedelta | None
-    last: datetime | None = None
-    last_seq: int = -1
-    failed: bool = field(default=False)
-
-    def due(self, now: datetime) -> bool:
-        return self.gap is None or self.last is None or now - self.last >= self.gap
-
-
-class ClipReader:
-    """A video file as a :class:`~pipeline.core.frame.FrameProvider` driven by a virtual clock.
+class ClipReader(SourceBase):
+    """A video file as a :class:`~pipeline.core.frame.FrameSource` driven by a virtual clock.
 
     Clip time 0 (the first video packet) is the scheduler's clock when the
     reader is made; each packet is handed to an on-demand
@@ -66,6 +49,8 @@ class ClipReader:
     seconds), its ``stream_time`` the packet's presentation time.
 
     Everything runs on the thread that advances the scheduler; nothing waits.
+    Its state goes online at the first picture and offline ("end of file") at
+    the end; holding it (``connect``) changes nothing, the clip plays anyway.
 
     Args:
         path: the video file.
@@ -91,8 +76,8 @@ class ClipReader:
     ) -> None:
         if until_s is not None and until_s <= 0:
             raise ValueError(f"until_s must be positive, got {until_s}.")
+        super().__init__(camera, clock=lambda: scheduler.now.timestamp())
         self.path = Path(path)
-        self.name = camera
         self.scheduler = scheduler
         self.until_s = until_s
         self._on_end = on_end
@@ -114,9 +99,7 @@ class ClipReader:
         self.duration_s: float | None = _duration(self._container, stream, until_s)
         """Expected length in seconds (from the container; exact once :attr:`ended`)."""
         self._decoder = GopDecoder(camera, stream.codec_context, "on_demand")
-        self._packets = self._container.demux(stream)
-        self._lock = threading.RLock()
-        self._taps: list[_Tap] = []
+        self._demuxed = self._container.demux(stream)
         self._when_ready: list[Callable[[], None]] = []
         self.ready = False
         """Whether a first picture has decoded (a live camera is online from then)."""
@@ -125,7 +108,6 @@ class ClipReader:
         self._last_dur = 1.0 / self.fps if self.fps else 0.1
         self._pending: tuple[Any, PacketInfo] | None = None
         self._started = False
-        self._closed = False
         self.packets = 0
         """Video packets handed to the decoder so far."""
         self.ended = False
@@ -167,7 +149,7 @@ class ClipReader:
         """Demux up to the next usable packet and schedule it at its time, or end."""
         while True:
             try:
-                packet = next(self._packets, None)
+                packet = next(self._demuxed, None)
             except av.error.FFmpegError as exc:
                 log.warning("clip %s: demux error, ending: %s", self.path, redact(str(exc)))
                 packet = None
@@ -189,6 +171,7 @@ class ClipReader:
                 size=packet.size,
             )
             self.packets += 1
+            self._count_packet(info.wall_time)
             self._pending = (packet, info)
             self.scheduler.schedule_absolute(self.at(t), self._publish)
             return
@@ -211,7 +194,7 @@ class ClipReader:
         self._last_t = t
         return t
 
-    def _publish(self, _s: abc.SchedulerBase, _state: Any = None) -> None:
+    def _publish(self, _s: Any, _state: Any = None) -> None:
         with self._lock:
             if self._closed or self._pending is None:
                 return
@@ -222,8 +205,12 @@ class ClipReader:
         if not self.ready and self._decoder.newest() is not None:
             self._became_ready()
         if taps:
-            self._feed(taps)
+            self._feed(taps, self._micros(), self._decoder.newest)
         self._read_next()
+
+    def _micros(self) -> int:
+        """Clip time now in whole microseconds (the virtual clock's own resolution)."""
+        return (self.scheduler.now - self.origin) // timedelta(microseconds=1)
 
     def when_ready(self, callback: Callable[[], None]) -> None:
         """Call ``callback`` (on the scheduler) once the first picture has decoded.
@@ -242,27 +229,9 @@ class ClipReader:
         with self._lock:
             self.ready = True
             callbacks, self._when_ready = self._when_ready, []
+        self._set_state(online=True, last_error=None)
         for callback in callbacks:
             callback()
-
-    def _feed(self, taps: list[_Tap]) -> None:
-        now = self.scheduler.now
-        due = [tap for tap in taps if not tap.failed and tap.due(now)]
-        if not due:
-            return
-        frame = self._decoder.newest()
-        if frame is None:
-            return
-        for tap in due:
-            if frame.seq == tap.last_seq:
-                continue
-            tap.last_seq = frame.seq
-            tap.last = now
-            try:
-                tap.observer.on_next(frame)
-            except Exception as exc:  # a broken subscriber must not stop the clip
-                tap.failed = True
-                log.error("clip %s: frame subscriber failed: %s", self.path, redact(str(exc)))
 
     def _end(self) -> None:
         with self._lock:
@@ -274,18 +243,14 @@ class ClipReader:
                 end = min(end, self.until_s)
             self.end_s = end
             self.duration_s = end
-            taps, self._taps = self._taps, []
+        self._set_state(online=False, last_error="end of file")
         if self._on_end is not None:
             self._on_end()
-        for tap in taps:
-            try:
-                tap.observer.on_completed()
-            except Exception as exc:
-                log.error("clip %s: frame subscriber failed: %s", self.path, redact(str(exc)))
+        self._complete_taps()
 
-    # ------------------------------------------------------------ FrameProvider
+    # ------------------------------------------------------------ FrameSource
 
-    def latest(self, timeout: float | None = None) -> Frame | None:
+    def freshest(self, timeout: float | None = None) -> Frame | None:
         """Decode and return the frame at the scheduler's current time (never waits)."""
         return self._decoder.newest()
 
@@ -304,45 +269,25 @@ class ClipReader:
         """
         if fps is not None and fps <= 0:
             raise ValueError(f"fps must be positive, got {fps}.")
-        gap = self.scheduler.to_timedelta(1.0 / fps) if fps else None
+        gap = self.scheduler.to_timedelta(1.0 / fps) // timedelta(microseconds=1) if fps else None
+        return self._tap_observable(lambda observer: GapTap(observer, gap))
 
-        def subscribe(
-            observer: abc.ObserverBase[Frame], _sched: abc.SchedulerBase | None = None
-        ) -> abc.DisposableBase:
-            tap = _Tap(observer, gap)
-            with self._lock:
-                if self.ended or self._closed:
-                    observer.on_completed()
-                    return Disposable()
-                self._taps.append(tap)
+    # ------------------------------------------------------------ SourceBase hooks
 
-            def remove() -> None:
-                with self._lock:
-                    if tap in self._taps:
-                        self._taps.remove(tap)
+    def _finished(self) -> bool:
+        return self.ended
 
-            return Disposable(remove)
+    def _refresh_counters(self) -> None:
+        frames, seconds = self._decoder.take_totals()
+        self._count_decoded(frames, seconds, self._decoder.last_frame_time)
 
-        return reactivex.create(subscribe)
-
-    # ------------------------------------------------------------ closing
-
-    def close(self) -> None:
-        """Close the file and the decoder; frame subscribers complete. Idempotent."""
+    def _shutdown(self) -> None:
+        """Close the file and the decoder; frame subscribers complete."""
         with self._lock:
-            if self._closed:
-                return
-            self._closed = True
             self._pending = None
         self._end()
         self._decoder.close()
         self._container.close()
-
-    def __enter__(self) -> ClipReader:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 def _seconds(value: int | None, time_base: Fraction | None) -> float | None:
