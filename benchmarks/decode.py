@@ -10,8 +10,8 @@ much of the bitrate goes into keyframes:
 - ``pattern`` (the headline figures, the generated clip the issue describes):
   FFmpeg's ``testsrc2`` test pattern (through PyAV's lavfi input): moving
   content, ordinary keyframes;
-- ``footage``: the real walkway footage in
-  ``../shared/data/vtest.avi`` upscaled, with sensor-like noise: like a fixed
+- ``footage``: the real walkway footage in ``tests/footage/vtest.mp4`` (all of
+  ``vtest.avi`` in H.264) upscaled, with sensor-like noise: like a fixed
   camera, cheap P-frames and costly keyframes (about 225 KB each);
 - ``synthetic``: a panning random block texture with a moving box (about 3.3
   Mbit/s): every keyframe is as costly as the whole texture.
@@ -60,7 +60,7 @@ LOOK_EVERY_S = 5.0
 TARGETS = {"every_frame": 1.15, "on_demand": 0.25, "keyframes": 0.03, "rss_mb_per_camera": 80.0}
 
 
-FOOTAGE = Path(__file__).resolve().parents[2] / "shared" / "data" / "vtest.avi"
+FOOTAGE = Path(__file__).resolve().parents[1] / "tests" / "footage" / "vtest.mp4"
 
 
 def _x264_stream(out: av.container.OutputContainer) -> av.VideoStream:

@@ -4,7 +4,7 @@ Run: ``.venv/bin/python -m benchmarks.llama_images [--quick]``
 
 A watch with the default ``history_turns = 10`` hands the backend its frame,
 the frame as a 854x480 JPEG, and ten earlier 854x480 JPEGs. Measured in one
-run, on 720p frames decoded from ``/work/shared/data/vtest.avi`` (scaled up):
+run, on 720p frames decoded from ``tests/footage/vtest.mp4`` (scaled up):
 
 - ``images`` and ``image_kb``: images and base64 kilobytes in one request,
   reference (old: only the frame shrunk to 512x288, history sent as it came)
@@ -36,7 +36,7 @@ from operators.backends.image_fit import ShrinkCache, fit_request
 from operators.encode import encode_jpeg
 from pipeline.core.frame import Frame
 
-FOOTAGE = Path(__file__).resolve().parents[2] / "shared" / "data" / "vtest.avi"
+FOOTAGE = Path(__file__).resolve().parents[1] / "tests" / "footage" / "vtest.mp4"
 BOX = (512, 288)
 QUALITY = 40
 

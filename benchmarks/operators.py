@@ -48,7 +48,7 @@ from pipeline.core.config import ZoneConfig
 from pipeline.core.detection import Box, Detection
 from pipeline.core.frame import Frame
 
-FOOTAGE = Path(__file__).resolve().parents[2] / "shared" / "data" / "vtest.avi"
+FOOTAGE = Path(__file__).resolve().parents[1] / "tests" / "footage" / "vtest.mp4"
 
 
 def _median(fn: Callable[[], float], repeats: int) -> float:

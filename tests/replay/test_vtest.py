@@ -1,4 +1,8 @@
-"""Real footage end to end: vtest.avi (a walkway seen from above) with motion and a walkway zone."""
+"""Real footage end to end: vtest.avi (a walkway seen from above) with motion and a walkway zone.
+
+The footage is ``tests/footage/vtest.mp4``: the whole of OpenCV's ``vtest.avi``
+(79.5 s, 795 frames, 768x576) transcoded to H.264 by ``scripts/make-footage``.
+"""
 
 from __future__ import annotations
 
@@ -15,11 +19,11 @@ from pipeline.app.replay.timeline import HEIGHT, WIDTH
 from pipeline.core.config_loader import load_config_text
 
 ROOT = Path(__file__).resolve().parents[2]
-VTEST = ROOT.parent / "shared" / "data" / "vtest.avi"
+VTEST = ROOT / "tests" / "footage" / "vtest.mp4"
 
 
 def test_vtest_walkway_replays_end_to_end(tmp_path: Path) -> None:
-    assert VTEST.is_file(), f"{VTEST} is missing (see ../shared/data/README.md)"
+    assert VTEST.is_file(), f"{VTEST} is missing (made by scripts/make-footage)"
     cfg = load_config_text(f"""
 [cameras.walkway]
 url = "{VTEST}"

@@ -1,0 +1,84 @@
+"""The footage shipped in the repository is there, real H.264, and agrees with its labels.
+
+Demuxing only (no decode): a few thousand packets, well under a second.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import av
+import pytest
+
+from benchmarks.labelled_model import answer_at, events, load_labels
+
+ROOT = Path(__file__).resolve().parents[2]
+FOOTAGE = ROOT / "benchmarks" / "footage"
+DESCRIPTIONS = sorted(FOOTAGE.glob("*.toml"))
+
+
+def _probe(path: Path) -> dict[str, Any]:
+    with av.open(str(path)) as c:
+        s = c.streams.video[0]
+        keys = []
+        n = 0
+        for packet in c.demux(s):
+            if packet.size == 0:  # the demuxer's flush packet
+                continue
+            if packet.is_keyframe:
+                keys.append(n)
+            n += 1
+        return {
+            "codec": s.codec_context.name,
+            "size": (s.width, s.height),
+            "pix_fmt": s.format.name,
+            "fps": float(s.average_rate or 0),
+            "frames": n,
+            "keys": keys,
+        }
+
+
+def test_every_clip_is_described() -> None:
+    assert {p.stem for p in DESCRIPTIONS} >= {"walkway", "vtest", "parcels"}
+
+
+@pytest.mark.parametrize("desc", DESCRIPTIONS, ids=[p.stem for p in DESCRIPTIONS])
+def test_clip_matches_its_description(desc: Path) -> None:
+    meta = tomllib.loads(desc.read_text(encoding="utf-8"))
+    clip = (desc.parent / meta["clip"]).resolve()
+    assert clip.is_file() and clip.is_relative_to(ROOT)
+    info = _probe(clip)
+    fps = meta["fps"]
+    assert info["codec"] == "h264" and info["pix_fmt"] == "yuv420p"
+    assert info["size"] == (meta["width"], meta["height"]) and info["fps"] == fps
+    assert info["frames"] == round(meta["duration_s"] * fps)
+    # A keyframe every 2 s exactly, from the first frame.
+    assert info["keys"] == list(range(0, info["frames"], 2 * fps))
+
+    labels = load_labels(desc.parent / meta["labels"])
+    assert labels and all(0 <= lb.start < lb.end <= meta["duration_s"] for lb in labels)
+    assert events(labels), "a labelled clip has at least one event"
+    zones = meta["watch"]["zones"]
+    assert meta["watch"]["condition"] and zones
+    for points in (z["points"] for z in zones.values()):
+        assert len(points) >= 3 and all(0 <= v <= 1 for pt in points for v in pt)
+
+
+def test_the_long_clip() -> None:
+    """At least 3 minutes, at least 2 short events, and frames the model can tell apart."""
+    meta = tomllib.loads((FOOTAGE / "parcels.toml").read_text(encoding="utf-8"))
+    assert meta["duration_s"] >= 180
+    labels = load_labels(FOOTAGE / meta["labels"])
+    found = events(labels)
+    assert len(found) >= 2 and all(4 <= ev.end - ev.start <= 10 for ev in found)
+    # Composited: every label time is a whole second, so the HTTP path's HH:MM:SS clock is exact.
+    assert all(float(lb.start).is_integer() and float(lb.end).is_integer() for lb in labels)
+    states = {answer_at(labels, k / 10).state for k in range(meta["duration_s"] * 10)}
+    assert states == {"empty", "forming", "relevant", "met"}
+
+
+def test_repository_footage_is_small() -> None:
+    added = [ROOT / "tests" / "footage" / "vtest.mp4", *FOOTAGE.glob("*.mp4")]
+    assert sum(p.stat().st_size for p in added) < 14_000_000
