@@ -8,9 +8,18 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+import orjson
+
+from operators.backends.listing import backends_command
 from pipeline import __version__
-from pipeline.core.config import ENV_PREFIX, LookoutConfig
-from pipeline.core.config_loader import ConfigError, load_config
+from pipeline.app.process import run_until_signalled
+from pipeline.app.replay.command import add_replay_parser, run_replay
+from pipeline.core.config import ENV_PREFIX, AutoBackendConfig, LookoutConfig, WebhookSinkConfig
+from pipeline.core.config_files import check_files
+from pipeline.core.config_loader import ConfigError, ConfigProblem, load_config
+from pipeline.core.logs import setup_logging
+from pipeline.net.mqtt_connection import MqttTlsError, build_ssl_context
+from sinks.outbox import list_events, replay_events
 
 EXIT_OK = 0
 EXIT_CONFIG = 2
@@ -26,7 +35,7 @@ environment variables:
   {ENV_PREFIX}BACKENDS__<NAME>__API_KEY      API key (or backends.<name>.api_key_file / api_key_env)
   {ENV_PREFIX}SINKS__<NAME>__SECRET          webhook secret (or sinks.<name>.secret_file)
 
-exit status: 0 ok, 2 invalid config, 1 other errors.
+exit status: 0 ok, 2 invalid config (or a file it names, or TLS to the broker), 1 other errors.
 """
 
 
@@ -123,15 +132,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="list: which events",
     )
     outbox.add_argument("--limit", type=int, default=100, help="list: at most this many")
-    from pipeline.app.replay.command import add_replay_parser
-
     add_replay_parser(sub, common, fmt)
     return parser
 
 
 def report_config_error(path: Path, err: ConfigError) -> None:
-    """Print ``err`` on stderr: one line for a problem with the whole file, else one a key."""
-    if len(err.problems) == 1 and not err.problems[0].path:
+    """Print ``err`` on stderr: one line for one problem, else a line per problem."""
+    if len(err.problems) == 1:
         print(f"{path}: invalid config: {err.problems[0]}", file=sys.stderr)
         return
     print(f"{path}: invalid config", file=sys.stderr)
@@ -148,9 +155,16 @@ def _load_or_report(path: Path) -> LookoutConfig | None:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    """``check``: validate only."""
+    """``check``: validate the config and every file it names (notes for optional ones)."""
     cfg = _load_or_report(args.config)
     if cfg is None:
+        return EXIT_CONFIG
+    files = check_files(cfg)
+    for note in files.notes:
+        print(f"note: {note}")
+    errors = files.errors or _tls_problems(cfg)
+    if errors:
+        report_config_error(args.config, ConfigError(errors, str(args.config)))
         return EXIT_CONFIG
     print(
         f"{args.config}: ok ({len(cfg.cameras)} cameras, {len(cfg.watches)} watches, "
@@ -159,9 +173,19 @@ def cmd_check(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _setup_logs(args: argparse.Namespace, cfg: LookoutConfig | None) -> None:
-    from pipeline.core.logs import setup_logging
+def _tls_problems(cfg: LookoutConfig) -> list[ConfigProblem]:
+    """Whether the TLS files load together (certificates, the key that fits), offline."""
+    if cfg.mqtt is None or cfg.mqtt.tls is None:
+        return []
+    try:
+        build_ssl_context(cfg.mqtt.tls)
+    except MqttTlsError as err:
+        key, _, message = str(err).partition(": ")
+        return [ConfigProblem(key, message)]
+    return []
 
+
+def _setup_logs(args: argparse.Namespace, cfg: LookoutConfig | None) -> None:
     level = args.log_level or (cfg.log.level if cfg else "INFO")
     json_lines = (
         args.json_logs if args.json_logs is not None else (cfg.log.json_lines if cfg else False)
@@ -175,9 +199,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     if cfg is None:
         return EXIT_CONFIG
     _setup_logs(args, cfg)
-    from pipeline.app.process import run_until_signalled
-
-    return run_until_signalled(cfg, args.config)
+    try:
+        return run_until_signalled(cfg, args.config)
+    except MqttTlsError as err:
+        # TLS cannot work as configured (untrusted broker, refused client, not a TLS port).
+        print(f"{args.config}: {err}", file=sys.stderr)
+        return EXIT_CONFIG
 
 
 def cmd_backends(args: argparse.Namespace) -> int:
@@ -186,9 +213,6 @@ def cmd_backends(args: argparse.Namespace) -> int:
     if cfg is None:
         return EXIT_CONFIG
     _setup_logs(args, cfg)
-    from operators.backends.listing import backends_command
-    from pipeline.core.config import AutoBackendConfig
-
     autos = [b for b in cfg.backends.values() if isinstance(b, AutoBackendConfig)]
     models = {n: b for n, b in cfg.backends.items() if not isinstance(b, AutoBackendConfig)}
     return backends_command(
@@ -204,11 +228,6 @@ def cmd_outbox(args: argparse.Namespace) -> int:
     cfg = _load_or_report(args.config)
     if cfg is None:
         return EXIT_CONFIG
-    import orjson
-
-    from pipeline.core.config import WebhookSinkConfig
-    from sinks.outbox import list_events, replay_events
-
     hooks = {n: s for n, s in cfg.sinks.items() if isinstance(s, WebhookSinkConfig)}
     if args.sink is not None:
         if args.sink not in hooks:
@@ -237,8 +256,6 @@ def cmd_replay(args: argparse.Namespace) -> int:
     if cfg is None:
         return EXIT_CONFIG
     _setup_logs(args, cfg)
-    from pipeline.app.replay.command import run_replay
-
     return run_replay(cfg, args)
 
 

@@ -12,8 +12,6 @@ Example:
 from __future__ import annotations
 
 import tomllib
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +27,25 @@ from pipeline.core.config import (
     WatchConfig,
     WebhookSinkConfig,
 )
-from pipeline.core.redact import redact, register_secret
+from pipeline.core.config_files import load_time_file_problems, not_utf8
+from pipeline.core.config_problems import ConfigError, ConfigProblem, key_path
+from pipeline.core.redact import register_secret
+
+__all__ = [
+    "DEFAULT_CONFIG",
+    "ConfigError",
+    "ConfigProblem",
+    "check_references",
+    "check_watch_references",
+    "key_path",
+    "load_config",
+    "load_config_text",
+    "not_utf8",
+    "parse_document",
+    "problems_from_validation",
+    "register_config_secrets",
+    "with_paths_relative_to",
+]
 
 DEFAULT_CONFIG = Path("pipeline.toml")
 _TAGGED_TABLES = ("backends", "sinks")
@@ -37,42 +53,6 @@ _TAGS = {
     "openai", "llama_server", "onnx", "clip", "detections", "none", "auto",
     "console", "mqtt", "webhook", "jsonl", "snapshot", "motion", "frigate",
 }  # fmt: skip
-
-
-@dataclass(frozen=True, slots=True)
-class ConfigProblem:
-    """One problem: where (dotted key path) and what is wrong."""
-
-    path: str
-    message: str
-
-    def __str__(self) -> str:
-        return redact(f"{self.path}: {self.message}" if self.path else self.message)
-
-
-class ConfigError(Exception):
-    """A config that cannot run; ``problems`` holds one entry per problem."""
-
-    def __init__(self, problems: Sequence[ConfigProblem], source: str = "") -> None:
-        self.problems = list(problems)
-        self.source = source
-        super().__init__("\n".join(str(p) for p in self.problems))
-
-
-def key_path(loc: Iterable[int | str]) -> str:
-    """Format a pydantic location as a TOML key path.
-
-    Example:
-        >>> key_path(("watches", 1, "zones"))
-        'watches[1].zones'
-    """
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += f".{part}" if out else str(part)
-    return out
 
 
 def _strip_union_tags(loc: tuple[int | str, ...]) -> tuple[int | str, ...]:
@@ -129,7 +109,7 @@ def check_references(cfg: LookoutConfig) -> list[ConfigProblem]:
     ]
     if cfg.mqtt is None:
         problems.extend(ConfigProblem(p, "needs an [mqtt] table") for p in mqtt_users)
-    problems.extend(_check_secret_files(cfg))
+    problems.extend(load_time_file_problems(cfg))
     return problems
 
 
@@ -164,44 +144,6 @@ def check_watch_references(cfg: LookoutConfig, w: WatchConfig, path: str) -> lis
             problems.append(
                 ConfigProblem(f"{path}.sinks[{j}]", f"unknown sink '{s}'; known: {known}")
             )
-    return problems
-
-
-def not_utf8(err: UnicodeDecodeError) -> str:
-    """Say where a file is not UTF-8, without echoing its content.
-
-    Example:
-        >>> try:
-        ...     b"a = 1\\nb = 'caf\\xe9'\\n".decode("utf-8")
-        ... except UnicodeDecodeError as err:
-        ...     print(not_utf8(err))
-        is not UTF-8 text (byte 0xe9 on line 2); save it as UTF-8
-    """
-    raw = err.object if isinstance(err.object, bytes) else bytes(err.object)
-    line = raw.count(b"\n", 0, err.start) + 1
-    return f"is not UTF-8 text (byte 0x{raw[err.start]:02x} on line {line}); save it as UTF-8"
-
-
-def _check_secret_files(cfg: LookoutConfig) -> list[ConfigProblem]:
-    files: list[tuple[str, Path | None]] = []
-    if cfg.mqtt is not None:
-        files.append(("mqtt.password_file", cfg.mqtt.password_file))
-    files += [(f"cameras.{n}.password_file", c.password_file) for n, c in cfg.cameras.items()]
-    for n, b in cfg.backends.items():
-        files.append((f"backends.{n}.api_key_file", getattr(b, "api_key_file", None)))
-    for n, s in cfg.sinks.items():
-        if isinstance(s, WebhookSinkConfig):
-            files.append((f"sinks.{n}.secret_file", s.secret_file))
-    problems = []
-    for key, file in files:
-        if file is None:
-            continue
-        try:
-            file.read_bytes().decode("utf-8")
-        except OSError:
-            problems.append(ConfigProblem(key, f"cannot read secret file '{file}'"))
-        except UnicodeDecodeError as err:
-            problems.append(ConfigProblem(key, f"secret file '{file}' {not_utf8(err)}"))
     return problems
 
 

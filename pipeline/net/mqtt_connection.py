@@ -208,7 +208,8 @@ def build_ssl_context(tls: MqttTlsConfig) -> ssl.SSLContext:
         True
 
     Raises:
-        MqttTlsError: a file is missing or unreadable (the message names the key).
+        MqttTlsError: a file is missing or unreadable, or ``key_file`` comes without
+            ``cert_file`` (the message starts with the ``mqtt.tls.*`` key).
     """
     for key, path in (
         ("ca_file", tls.ca_file),
@@ -218,13 +219,19 @@ def build_ssl_context(tls: MqttTlsConfig) -> ssl.SSLContext:
         if path is not None and not path.is_file():
             raise MqttTlsError(f"mqtt.tls.{key}: file {str(path)!r} does not exist")
     if tls.key_file is not None and tls.cert_file is None:
-        raise MqttTlsError("mqtt.tls.key_file is set but mqtt.tls.cert_file is not")
+        raise MqttTlsError(
+            "mqtt.tls.key_file: is set without mqtt.tls.cert_file "
+            "(the client certificate it belongs to)"
+        )
     try:
         ctx = ssl.create_default_context(
             ssl.Purpose.SERVER_AUTH, cafile=str(tls.ca_file) if tls.ca_file else None
         )
     except (ssl.SSLError, OSError) as exc:
-        raise MqttTlsError(f"mqtt.tls.ca_file: cannot load CA certificates ({exc})") from None
+        raise MqttTlsError(
+            f"mqtt.tls.ca_file: cannot load CA certificates from {str(tls.ca_file)!r} "
+            f"({_reason(exc)})"
+        ) from None
     if tls.cert_file is not None:
         try:
             ctx.load_cert_chain(
@@ -232,7 +239,8 @@ def build_ssl_context(tls: MqttTlsConfig) -> ssl.SSLContext:
             )
         except (ssl.SSLError, OSError) as exc:
             raise MqttTlsError(
-                f"mqtt.tls.cert_file/key_file: cannot load the client certificate ({exc})"
+                "mqtt.tls.cert_file: cannot load the client certificate with its key "
+                f"(mqtt.tls.key_file) ({_reason(exc)})"
             ) from None
     if tls.insecure:
         ctx.check_hostname = False
@@ -240,40 +248,52 @@ def build_ssl_context(tls: MqttTlsConfig) -> ssl.SSLContext:
     return ctx
 
 
-def check_tls(host: str, port: int, ctx: ssl.SSLContext, timeout: float = 5.0) -> None:
+def _reason(exc: OSError) -> str:
+    if isinstance(exc, ssl.SSLError) and exc.reason:
+        return str(exc.reason).replace("_", " ").lower()
+    return redact(exc.strerror or str(exc))
+
+
+def check_tls(
+    host: str, port: int, ctx: ssl.SSLContext, timeout: float = 5.0, *, client_cert: bool = False
+) -> None:
     """Do one TLS handshake with the broker to surface certificate problems at once.
 
     Returns quietly when the broker is unreachable (the client keeps retrying);
     raises when TLS itself fails, so a wrong CA or a missing client certificate
     stops the start instead of looping silently.
 
+    Args:
+        host: the broker.
+        port: its TLS port.
+        ctx: from :func:`build_ssl_context`.
+        timeout: seconds for the connection and the handshake.
+        client_cert: whether ``ctx`` carries a client certificate (for the message).
+
     Raises:
-        MqttTlsError: the handshake failed or the broker rejected the client certificate.
+        MqttTlsError: the handshake failed or the broker refused the client; the
+            message starts with the ``mqtt.tls.*`` key to look at.
     """
+    broker = f"{host}:{port}"
     try:
         raw = socket.create_connection((host, port), timeout=timeout)
     except OSError as exc:
-        log.warning(
-            "MQTT broker %s:%s unreachable (%s); retrying in the background", host, port, exc
-        )
+        log.warning("MQTT broker %s unreachable (%s); retrying in the background", broker, exc)
         return
     try:
         try:
             tls_sock = ctx.wrap_socket(raw, server_hostname=host)
         except ssl.SSLCertVerificationError as exc:
             raise MqttTlsError(
-                f"TLS to MQTT broker {host}:{port} failed: the broker's certificate is not "
-                f"trusted ({exc.verify_message}); check mqtt.tls.ca_file"
+                f"mqtt.tls.ca_file: the certificate of the MQTT broker {broker} is not "
+                f"trusted ({exc.verify_message}); set the CA that signed it"
             ) from None
         except ssl.SSLError as exc:
-            raise MqttTlsError(
-                f"TLS to MQTT broker {host}:{port} failed ({exc.reason or exc}); "
-                "check mqtt.tls.cert_file and mqtt.tls.key_file"
-            ) from None
+            raise MqttTlsError(_refused(broker, exc, client_cert)) from None
         except OSError as exc:
             raise MqttTlsError(
-                f"TLS to MQTT broker {host}:{port} failed: the connection ended during the "
-                f"handshake ({exc}); is {port} a TLS listener?"
+                f"mqtt.tls: the MQTT broker {broker} ended the connection during the TLS "
+                f"handshake ({_reason(exc)}); is mqtt.port {port} a TLS listener?"
             ) from None
         with tls_sock:
             # TLS 1.3 reports a refused client certificate only on the first read.
@@ -283,14 +303,23 @@ def check_tls(host: str, port: int, ctx: ssl.SSLContext, timeout: float = 5.0) -
             except TimeoutError:
                 pass
             except ssl.SSLError as exc:
-                raise MqttTlsError(
-                    f"TLS to MQTT broker {host}:{port}: the broker refused the client "
-                    f"({exc.reason or exc}); check mqtt.tls.cert_file and mqtt.tls.key_file"
-                ) from None
+                raise MqttTlsError(_refused(broker, exc, client_cert)) from None
             except OSError as exc:
-                log.warning("MQTT broker %s:%s closed the TLS check (%s)", host, port, exc)
+                log.warning("MQTT broker %s closed the TLS check (%s)", broker, exc)
     finally:
         raw.close()
+
+
+def _refused(broker: str, exc: ssl.SSLError, client_cert: bool) -> str:
+    if client_cert:
+        return (
+            f"mqtt.tls.cert_file: the MQTT broker {broker} refused the client certificate "
+            f"({_reason(exc)}); check mqtt.tls.cert_file and mqtt.tls.key_file"
+        )
+    return (
+        f"mqtt.tls.cert_file: TLS to the MQTT broker {broker} failed ({_reason(exc)}); "
+        "it may want a client certificate (mqtt.tls.cert_file and mqtt.tls.key_file)"
+    )
 
 
 def default_client_id() -> str:
@@ -426,7 +455,13 @@ class MqttConnection:
             self._down_since = time.time()
         if self._ssl_context is not None:
             try:
-                check_tls(self.config.host, self.config.port, self._ssl_context)
+                check_tls(
+                    self.config.host,
+                    self.config.port,
+                    self._ssl_context,
+                    client_cert=self.config.tls is not None
+                    and self.config.tls.cert_file is not None,
+                )
             except MqttTlsError as exc:
                 self.last_error = str(exc)
                 with self._lock:
