@@ -35,6 +35,7 @@ from pipeline.core.config_loader import ConfigError, check_references
 from pipeline.core.detection import Detection
 from pipeline.core.events import CameraState, WatchState
 from pipeline.core.frame import FrameSource
+from pipeline.core.redact import redact
 from pipeline.net.mqtt_connection import MqttConnection
 from sinks.registry import SinkHub, build_sink
 
@@ -202,11 +203,30 @@ class Pipeline:
         return idle
 
     def stop(self, grace_s: float | None = None) -> None:
-        """Shut down: drain looks, cancel watches, close cameras, backends, sinks, then MQTT."""
-        grace = self.config.shutdown.grace_s if grace_s is None else grace_s
-        self.drain(grace)
-        self.runs.cancel_all(wait_s=2.0)
+        """Shut down within about ``shutdown.grace_s + shutdown.flush_s``.
+
+        Looks in flight get ``grace_s`` to finish (:meth:`drain`); then the
+        backends are stopped, which ends the model requests still in flight
+        (those looks are abandoned, never waited for), the watches are
+        cancelled, cameras and backends closed, and the sinks and MQTT get what
+        is left of ``flush_s``: a webhook POST in flight ends and its event stays
+        in the outbox for the next start; MQTT messages not acknowledged by then
+        are lost (and counted).
+        """
+        shutdown = self.config.shutdown
+        self.drain(shutdown.grace_s if grace_s is None else grace_s)
+        flush_until = time.monotonic() + shutdown.flush_s
+
+        def left(floor: float) -> float:
+            return max(floor, flush_until - time.monotonic())
+
+        for name, backend in self.backends.items():  # ends model requests in flight now
+            try:
+                backend.stop()
+            except Exception as exc:
+                log.error("backend %s: stop failed: %s", name, redact(str(exc)))
+        self.runs.cancel_all(wait_s=min(2.0, left(0.1)))
         self.graph.close()
         self.sinks.close()
         if self.mqtt is not None:
-            self.mqtt.stop(self.config.shutdown.flush_s)
+            self.mqtt.stop(left(0.1))
