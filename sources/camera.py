@@ -13,11 +13,12 @@ from pipeline.core.config import CameraConfig
 from pipeline.core.frame import Frame
 from pipeline.core.redact import redact
 from sources.decode import GopDecoder, PacketInfo
-from sources.source_base import Clock, SourceBase, SteadyTap
+from sources.source_base import Clock, SourceBase
 from sources.stream_errors import safe_error
 from sources.stream_open import StreamOpenError, open_container
 from sources.stream_reader import StreamReader, StreamReadError, StreamStalled
 from sources.stream_spec import OpenSpec, open_spec
+from sources.taps import SteadyTap
 
 log = logging.getLogger("lookout.sources.camera")
 
@@ -86,6 +87,7 @@ class CameraSource(SourceBase):
         self._picture_ready = False  # the current decoder has given a picture
         self._pictures = 0  # first pictures announced (one per connection or file pass)
         self._announced: Frame | None = None  # the latest one announced
+        self._keyframes = 0  # keyframe packets read (the condition is notified at each)
         self._seq = 0
 
     # ------------------------------------------------------------ public API
@@ -131,6 +133,43 @@ class CameraSource(SourceBase):
             with self._lock:
                 if self._decoder is decoder:
                     self._picture_ready = False
+
+    def keyframe(self, max_age_s: float, timeout: float | None = None) -> Frame | None:
+        """A picture no older than ``max_age_s`` seconds, for about the cost of one decode.
+
+        The picture of the newest keyframe when it arrived at most ``max_age_s``
+        before the call: decoding that one packet, not the GOP up to now (or, free, a newer
+        picture of the same GOP that is already decoded). When the newest
+        keyframe is older, waits up to ``timeout`` seconds for the next one (at
+        most one GOP) and returns its picture. What a timer look takes; a wake
+        look takes :meth:`freshest`.
+
+        Example::
+
+            frame = camera.keyframe(max_age_s=2.0, timeout=2.5)  # 2 s GOP: never waits long
+
+        Returns:
+            The picture, or ``None`` when the camera is not held, closed, or no
+            keyframe fresh enough came within ``timeout``.
+        """
+        deadline = time.monotonic() + max(0.0, timeout or 0.0)
+        since = self._clock() - max_age_s  # as old as it may be when asked
+        while True:
+            with self._lock:
+                if self._holders == 0 or self._closed:
+                    return None
+                decoder, seen = self._decoder, self._keyframes
+            frame = decoder.newest_keyframe(since) if decoder is not None else None
+            if decoder is not None:
+                self._count_decodes(decoder)
+            if frame is not None:
+                return frame
+            with self._lock:
+                while self._keyframes == seen and self._holders and not self._closed:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        return None
+                    self._lock.wait(remaining)
 
     def _wait_for_picture(
         self, deadline: float | None, seen: int
@@ -288,6 +327,10 @@ class CameraSource(SourceBase):
             )
             self._count_packet(info.wall_time)
             decoder.push(video.packet, info)
+            if info.keyframe:
+                with self._lock:
+                    self._keyframes += 1
+                    self._lock.notify_all()  # wake keyframe() callers waiting for one
             if not pictured:
                 # Online means a picture was decoded, not merely that packets arrive.
                 pictured = self._announce_first_picture(decoder, spec)

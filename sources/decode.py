@@ -99,6 +99,7 @@ class GopDecoder:
         self._fed_generation = -1
         self._fed = 0
         self._newest: Frame | None = None
+        self._newest_generation = -1  # the GOP the newest picture belongs to
         self._closed = False
         self.decoded = 0
         """Frames decoded so far (for benchmarks and metrics)."""
@@ -156,32 +157,99 @@ class GopDecoder:
             self.newest()
 
     def newest(self) -> Frame | None:
-        """Decode what the strategy requires and return the newest frame, or ``None``."""
+        """Decode what the strategy requires and return the newest frame, or ``None``.
+
+        With ``on_demand``: decodes forward from where the decoder is in the
+        current GOP to its newest packet (the freshest picture).
+        """
+        with self._decode_lock:
+            return self._decode_forward()
+
+    def newest_keyframe(self, since: float) -> Frame | None:
+        """The current GOP's keyframe picture if it arrived at ``since`` or later (one decode).
+
+        A timer look that accepts a picture up to one GOP old asks for this
+        instead of :meth:`newest`: it costs the decode of one packet, not of the
+        GOP so far. When a picture of the same GOP is already decoded (a newer
+        one), it is returned for free. A decoder that holds pictures back
+        (B-frames) is drained for the keyframe and the next :meth:`newest`
+        starts the GOP again.
+
+        Example::
+
+            frame = decoder.newest_keyframe(since=time.time() - 2.0)  # None: too old
+
+        Args:
+            since: the oldest acceptable arrival time (``PacketInfo.wall_time``).
+
+        Returns:
+            The picture, or ``None`` when the newest keyframe arrived before
+            ``since``, none has arrived, or the decoder is closed.
+        """
         with self._decode_lock:
             with self._packets_lock:
-                if self._closed:
+                if self._closed or not self._gop or self._gop[0][1].wall_time < since:
                     return None
-                start = 0 if self._generation != self._fed_generation else self._fed
-                todo = self._gop[start:]
                 generation = self._generation
-            if not todo:
-                return self._newest
-            fed = start + len(todo)
-            if self.strategy == "keyframes":
-                todo = todo[-1:]
-            started = time.perf_counter()
-            try:
-                frame = self._decode(todo)
-            finally:
-                self.decode_seconds += time.perf_counter() - started
-            if frame is not None:
-                self.last_frame_time = frame.wall_time
-            with self._packets_lock:
-                self._fed_generation = generation
-                self._fed = fed
-                if frame is not None and not self._closed:
-                    self._newest = frame
-                return self._newest
+                if self._newest_generation == generation:
+                    return self._newest
+                started = self._fed_generation == generation and self._fed > 0
+                key = self._gop[0]
+            if started:  # inside this GOP already, no picture yet: go on forward
+                frame = self._decode_forward()
+                return frame if self._newest_generation == generation else None
+            return self._decode_keyframe(key, generation)
+
+    def _decode_forward(self) -> Frame | None:
+        """Decode the current GOP from where the decoder is; the decode lock is held."""
+        with self._packets_lock:
+            if self._closed:
+                return None
+            start = 0 if self._generation != self._fed_generation else self._fed
+            todo = self._gop[start:]
+            generation = self._generation
+        if not todo:
+            return self._newest
+        fed = start + len(todo)
+        if self.strategy == "keyframes":
+            todo = todo[-1:]
+        started = time.perf_counter()
+        try:
+            frame = self._decode(todo)
+        finally:
+            self.decode_seconds += time.perf_counter() - started
+        return self._keep(frame, generation, fed)
+
+    def _decode_keyframe(self, key: tuple[Any, PacketInfo], generation: int) -> Frame | None:
+        """Decode one keyframe packet alone; the decode lock is held."""
+        packet, info = key
+        started = time.perf_counter()
+        try:
+            if self._fed_generation != -1:
+                self._codec.flush_buffers()  # pictures of an older GOP are not wanted
+            out = self._send(packet)
+            fed = 1  # the decoder can go on from the keyframe
+            if not out:
+                out = self._send(None)  # a decoder that holds pictures back: drain it
+                self._codec.flush_buffers()
+                fed = 0  # drained: the next forward decode starts the GOP again
+        finally:
+            self.decode_seconds += time.perf_counter() - started
+        self.decoded += len(out)
+        frame = _frame(self.camera, out[-1], info) if out else None
+        return self._keep(frame, generation, fed)
+
+    def _keep(self, frame: Frame | None, generation: int, fed: int) -> Frame | None:
+        """Note how far the decoder is in GOP ``generation`` and keep ``frame`` as the newest."""
+        if frame is not None:
+            self.last_frame_time = frame.wall_time
+        with self._packets_lock:
+            self._fed_generation = generation if fed else -1
+            self._fed = fed
+            if frame is not None and not self._closed:
+                self._newest = frame
+                self._newest_generation = generation
+            return self._newest
 
     def _decode(self, todo: list[tuple[Any, PacketInfo]]) -> Frame | None:
         by_pts = {p.pts: info for p, info in todo if p.pts is not None}
@@ -198,17 +266,7 @@ class GopDecoder:
             self._codec.flush_buffers()
         if last is None:
             return None
-        vf, info = last
-        return Frame(
-            camera=self.camera,
-            seq=info.seq,
-            wall_time=info.wall_time,
-            stream_time=info.stream_time,
-            width=vf.width,
-            height=vf.height,
-            keyframe=bool(vf.key_frame) or info.keyframe,
-            video=vf,
-        )
+        return _frame(self.camera, *last)
 
     def _send(self, packet: Any) -> list[Any]:
         try:
@@ -245,3 +303,17 @@ class GopDecoder:
             self._gop = []
             self._newest = None
             self._codec = None
+
+
+def _frame(camera: str, vf: Any, info: PacketInfo) -> Frame:
+    """The frame of decoder picture ``vf`` whose packet is ``info``."""
+    return Frame(
+        camera=camera,
+        seq=info.seq,
+        wall_time=info.wall_time,
+        stream_time=info.stream_time,
+        width=vf.width,
+        height=vf.height,
+        keyframe=bool(vf.key_frame) or info.keyframe,
+        video=vf,
+    )

@@ -18,8 +18,9 @@ from pipeline.core.config import CameraConfig
 from pipeline.core.frame import Frame
 from pipeline.core.redact import redact, redact_url, register_secret
 from pipeline.net.http import HttpClient, TransportError
-from sources.source_base import SourceBase, Tap
+from sources.source_base import SourceBase
 from sources.stream_errors import safe_error
+from sources.taps import Tap
 
 log = logging.getLogger("lookout.sources.frigate_snapshot")
 
@@ -113,6 +114,10 @@ class FrigateSnapshotSource(SourceBase):
                 return None
         limit = self.config.read_timeout_s if timeout is None else min(timeout, 120.0)
         return self._fetch(max(0.1, limit))
+
+    def keyframe(self, max_age_s: float, timeout: float | None = None) -> Frame | None:
+        """The same as :meth:`freshest`: every snapshot is a whole, fresh picture."""
+        return self.freshest(timeout)
 
     def frames(self, fps: float | None = None) -> reactivex.Observable[Frame]:
         """Poll while subscribed, at ``fps`` (default 2 per second); subscribing holds the camera.

@@ -249,6 +249,17 @@ class FrameSource(FrameProvider, Protocol):
         """
         ...
 
+    def keyframe(self, max_age_s: float, timeout: float | None = None) -> Frame | None:
+        """A picture no older than ``max_age_s``, for about the cost of decoding one frame.
+
+        The newest keyframe's picture when it arrived at most ``max_age_s`` seconds
+        ago (or a newer picture of the same GOP that is already decoded: free).
+        Otherwise waits up to ``timeout`` seconds for the next keyframe and returns
+        its picture; ``None`` when none came (a virtual-clock source never waits).
+        What a timer look wants: at most about one GOP old, and cheap.
+        """
+        ...
+
     def frames(self, fps: float | None = None) -> Observable[Frame]:
         """Frames as they come, or at most ``fps`` per second of the source's own time."""
         ...

@@ -34,7 +34,8 @@ from reactivex.scheduler import HistoricalScheduler
 from pipeline.core.frame import Frame
 from pipeline.core.redact import redact
 from sources.decode import GopDecoder, PacketInfo
-from sources.source_base import GapTap, SourceBase
+from sources.source_base import SourceBase
+from sources.taps import GapTap
 
 log = logging.getLogger("lookout.replay")
 
@@ -251,8 +252,26 @@ class ClipReader(SourceBase):
     # ------------------------------------------------------------ FrameSource
 
     def freshest(self, timeout: float | None = None) -> Frame | None:
-        """Decode and return the frame at the scheduler's current time (never waits)."""
+        """Decode and return the frame at the scheduler's current time (never waits).
+
+        Decodes forward in the current GOP up to the packet the clock has reached.
+        """
         return self._decoder.newest()
+
+    def keyframe(self, max_age_s: float, timeout: float | None = None) -> Frame | None:
+        """The picture of the newest keyframe if it is at most ``max_age_s`` old (never waits).
+
+        Decodes that one packet (or returns a newer picture of the same GOP that
+        is already decoded); ``None`` when the newest keyframe is older by the
+        scheduler's clock. ``timeout`` is ignored: a virtual clock cannot wait.
+
+        Example::
+
+            sched.advance_to(clip.at(15.55))   # GOP of 1 s: keyframe at 15.0
+            clip.keyframe(max_age_s=1.0).stream_time   # 15.0, one frame decoded
+            clip.keyframe(max_age_s=0.5)               # None: 0.55 s old
+        """
+        return self._decoder.newest_keyframe(since=self.scheduler.now.timestamp() - max_age_s)
 
     def frames(self, fps: float | None = None) -> Observable[Frame]:
         """Decoded frames as the clock reaches them, at most ``fps`` a second.
