@@ -13,7 +13,9 @@ What happens to an alert:
    its pending events become dead letters. Anything else: retried with the
    same id and body after ``min(backoff_max_s, backoff_initial_s * 2**(n-1))``
    times a random factor in [0.5, 1], or after ``Retry-After`` when the answer
-   has one; once an event is older than ``max_age_s`` it becomes a dead letter.
+   has one; a 429 or 503 with ``Retry-After`` pauses the whole endpoint (no
+   event is sent to it meanwhile); once an event is older than ``max_age_s`` it
+   becomes a dead letter.
 4. ``close()`` stops the worker after the attempt in flight; what is still
    pending stays in the outbox and is sent on the next start.
 5. Delivered events are deleted ``keep_delivered_s`` after delivery, dead
@@ -28,30 +30,27 @@ Example:
 
 from __future__ import annotations
 
-import base64
 import logging
 import random
 import threading
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urljoin
 
-import orjson
-
 from pipeline.core.backoff import backoff_delay, parse_retry_after
-from pipeline.core.config import WebhookSinkConfig, read_secret
+from pipeline.core.config import WebhookSinkConfig
 from pipeline.core.events import Alert, WatchState
-from pipeline.core.redact import redact, register_secret
+from pipeline.core.redact import redact
 from pipeline.net.http import HttpClient, HttpResponse, TransportError
 from pipeline.net.ssrf import SsrfPolicy
 from pipeline.net.urls import endpoint_label, register_url_secrets
 from sinks.base import Sink
+from sinks.endpoint_pause import PAUSES
 from sinks.outbox import Outbox, OutboxEvent
-from sinks.signing import parse_secrets, signature_header
+from sinks.signing import signature_header
+from sinks.webhook_body import event_body, load_keys
 
 log = logging.getLogger(__name__)
 
@@ -70,51 +69,6 @@ def prune_every_s(config: WebhookSinkConfig) -> float:
         3600.0
     """
     return min(3600.0, max(1.0, min(config.keep_delivered_s, config.keep_dead_s) / 2))
-
-
-def _iso(epoch: float) -> str:
-    return datetime.fromtimestamp(epoch, tz=UTC).isoformat()
-
-
-def event_body(
-    kind: str, data: dict[str, Any], now: float, jpeg: bytes | None, attach: str
-) -> tuple[bytes, str]:
-    """Return (body, content type) of one event; ``attach`` is none, base64 or multipart.
-
-    Example:
-        >>> body, ctype = event_body("alert.created", {"a": 1}, 0.0, None, "none")
-        >>> ctype, orjson.loads(body)["type"]
-        ('application/json', 'alert.created')
-    """
-    payload: dict[str, Any] = {"type": kind, "timestamp": _iso(now), "data": data}
-    if jpeg is not None and attach == "base64":
-        payload["data"] = {**data, "image_base64": base64.b64encode(jpeg).decode()}
-    body = orjson.dumps(payload, option=orjson.OPT_NON_STR_KEYS)
-    if jpeg is None or attach != "multipart":
-        return body, "application/json"
-    boundary = f"lookout-{uuid.uuid4().hex}"
-    parts = [
-        f"--{boundary}\r\n".encode(),
-        b'Content-Disposition: form-data; name="payload"\r\n',
-        b"Content-Type: application/json\r\n\r\n",
-        body,
-        f"\r\n--{boundary}\r\n".encode(),
-        b'Content-Disposition: form-data; name="image"; filename="snapshot.jpg"\r\n',
-        b"Content-Type: image/jpeg\r\n\r\n",
-        jpeg,
-        f"\r\n--{boundary}--\r\n".encode(),
-    ]
-    return b"".join(parts), f"multipart/form-data; boundary={boundary}"
-
-
-def load_keys(config: WebhookSinkConfig) -> list[bytes]:
-    """Return the signing keys from ``secret`` / ``secret_file`` (none: unsigned)."""
-    text = read_secret(config.secret, config.secret_file)
-    if not text:
-        return []
-    for line in text.splitlines():
-        register_secret(line.strip())
-    return parse_secrets(text)
 
 
 @dataclass(frozen=True, slots=True)
@@ -301,29 +255,41 @@ class WebhookSink(Sink):
         return gone
 
     def _run(self) -> None:
-        box = self.outbox
         while not self._stop.is_set():
             self._wake.clear()
             try:
-                if self._clock() >= self._next_prune:
-                    self.prune()
-                if box.disabled(self.name, self.config.url):
-                    batch: list[OutboxEvent] = []
-                else:
-                    batch = box.due(self.name, self._clock(), limit=50)
-                for ev in batch:
-                    if self._stop.is_set():
-                        return
-                    self._attempt(ev)
-                if batch:
-                    continue
-                nxt = box.next_due(self.name)
+                wait = self._deliver_due()
             except Exception as exc:  # a broken database must not kill the worker silently
                 log.error("webhook sink %r: outbox error: %s", self.name, redact(repr(exc)))
-                nxt = None
+                wait = self._poll_s
+            if wait is None:
+                continue
             self._idle.set()
-            wait = self._poll_s if nxt is None else min(self._poll_s, max(0.0, nxt - self._clock()))
             self._wake.wait(wait)
+
+    def _deliver_due(self) -> float | None:
+        """Attempt the events that are due; return how long to wait (None: look again now).
+
+        Nothing is attempted while the endpoint is disabled or paused by a
+        ``Retry-After`` (:data:`PAUSES`), whichever event asked for the pause.
+        """
+        box = self.outbox
+        if self._clock() >= self._next_prune:
+            self.prune()
+        if box.disabled(self.name, self.config.url):
+            return self._poll_s
+        paused = PAUSES.left(self.config.url, self._clock())
+        if paused > 0:
+            return min(self._poll_s, paused)
+        batch = box.due(self.name, self._clock(), limit=50)
+        for ev in batch:
+            if self._stop.is_set() or PAUSES.left(self.config.url, self._clock()) > 0:
+                return None
+            self._attempt(ev)
+        if batch:
+            return None
+        nxt = box.next_due(self.name)
+        return self._poll_s if nxt is None else min(self._poll_s, max(0.0, nxt - self._clock()))
 
     def _attempt(self, ev: OutboxEvent) -> None:
         box = self.outbox
@@ -375,6 +341,7 @@ class WebhookSink(Sink):
             asked = parse_retry_after(result.headers.get("retry-after"), now)
             if asked is not None:
                 delay = asked
+                PAUSES.pause(self.config.url, now + asked)  # every event waits, not only this
         if now + delay - ev.created > self.config.max_age_s:
             self._give_up(ev, now, f"gave up after {attempts} attempt(s): {error}", status, True)
             return

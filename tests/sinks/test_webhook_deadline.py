@@ -38,3 +38,23 @@ def test_a_slow_receiver_fails_the_attempt_at_the_deadline_then_delivers(
     wait_until(lambda: sink.stats().delivered == 1, timeout=20, what="delivery on the retry")
     delivered = list_events(outbox, status="delivered")
     assert [e["id"] for e in delivered] == [ev["id"]]
+
+
+@pytest.mark.parametrize("status", [429, 503])
+def test_retry_after_pauses_the_whole_endpoint(
+    receiver_factory: Callable[..., WebhookReceiver],
+    sink_factory: Callable[..., WebhookSink],
+    status: int,
+) -> None:
+    # The first answer comes late, so the other two events are in the outbox (and due)
+    # when the endpoint says "come back in 2 s": none of them may be POSTed before then.
+    rec = receiver_factory([Reply(status, {"Retry-After": "2"}, delay_s=0.3)])
+    sink = sink_factory(rec.url, backoff_initial_s=0.01)
+    for n in range(3):
+        sink.send_alert(make_alert(n))
+    wait_until(lambda: len(rec.ok()) == 3, timeout=20, what="three deliveries after the pause")
+    first, *later = rec.all()
+    assert first.status == status
+    assert len(later) == 3
+    assert all(r.at - first.at >= 1.99 for r in later), [r.at - first.at for r in later]
+    assert later[0].headers["webhook-id"] == first.headers["webhook-id"]  # order kept
