@@ -43,11 +43,11 @@ class StreamReader:
 
     - Packets of other streams and empty packets are skipped.
     - A file read with ``realtime`` is paced to its own timestamps, like a camera.
-    - No video packet for more than ``stall_timeout_s`` (only other streams, or a
-      scrap FFmpeg hands out when a blocked read is interrupted) raises
-      :class:`StreamStalled` ("no video for 10 s"); a read that fails raises
-      :class:`StreamStalled` when it timed out and :class:`StreamReadError`
-      otherwise, both in plain words (never FFmpeg's errno text).
+    - No video packet for more than ``stall_timeout_s`` (only other streams flow)
+      raises :class:`StreamStalled` ("no video for 10 s"), and so does a read
+      that timed out, whether FFmpeg raises or hands out the scrap it had (RTSP
+      does); a read that fails otherwise raises :class:`StreamReadError`, in
+      plain words too (never FFmpeg's errno text).
 
     A blocked read ends after ``spec.read_timeout_s`` (which
     :func:`~sources.stream_open.open_spec` caps at the stall timeout), so a
@@ -114,16 +114,18 @@ class StreamReader:
     def __iter__(self) -> Iterator[VideoPacket]:
         packets = iter(self._container.demux())
         while True:
+            asked = time.monotonic()
             packet = self._next(packets)
             if packet is None:
                 return
             if self._stop.is_set() or not self._keep_going():
                 self.stopped = True
                 return
-            quiet = time.monotonic() - self._quiet_since
-            if quiet > self._stall_s:
-                # Other streams flow without video, or FFmpeg interrupted a blocked
-                # read and handed out what it had: either way, no video for too long.
+            now = time.monotonic()
+            quiet = now - self._quiet_since
+            if quiet > self._stall_s or now - asked >= self._spec.read_timeout_s:
+                # Other streams flow without video, or the read timed out and FFmpeg
+                # handed out the scrap it had (RTSP does): no video for too long.
                 raise StreamStalled(f"{self._spec.safe_url}: no video for {say_seconds(quiet)} s")
             if packet.stream_index != self._index or packet.size == 0:
                 continue

@@ -8,6 +8,8 @@ Example::
             ...
         server.kill()     # the camera dies
         server.restart()  # and comes back on the same port
+        server.pause()    # the camera hangs: connections stay open, nothing is sent
+        server.resume()
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import functools
 import os
 import selectors
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -137,6 +140,7 @@ class RtspServer:
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.log_path = self.workdir / "rtsp_server.log"
         self._proc: subprocess.Popen[bytes] | None = None
+        self._paused = False
         self._log: IO[bytes] | None = None
         self._closed = False
         check_system_python(python)
@@ -270,12 +274,34 @@ class RtspServer:
         """SIGKILL the server (clients see the connection drop); return its exit code."""
         return self._end(kill=True, timeout=timeout)
 
+    def pause(self) -> None:
+        """Freeze the server (SIGSTOP): connections stay open and nothing more is sent.
+
+        What a hung camera looks like to a client: no error, no data. Data already
+        in the sockets' buffers still arrives. ``resume()``, ``stop()``, ``kill()``
+        and ``close()`` all thaw it.
+
+        Raises:
+            RuntimeError: the server is not running.
+        """
+        if self._proc is None or not self.running:
+            raise RuntimeError("the RTSP server is not running, so it cannot be paused")
+        os.kill(self._proc.pid, signal.SIGSTOP)
+        self._paused = True
+
+    def resume(self) -> None:
+        """Let a paused server go on (SIGCONT); does nothing when it is not paused."""
+        if self._proc is not None and self._paused:
+            os.kill(self._proc.pid, signal.SIGCONT)
+        self._paused = False
+
     def restart(self, *, kill: bool = False) -> Self:
         """Stop (or kill) the server if running, then start it again on the same port."""
         self._end(kill=kill, timeout=5.0)
         return self.start()
 
     def _end(self, *, kill: bool, timeout: float) -> int | None:
+        self.resume()  # a frozen process would not handle SIGTERM
         proc, self._proc = self._proc, None
         code: int | None = None
         if proc is not None:
