@@ -5,7 +5,8 @@ Run: ``.venv/bin/python -m benchmarks.operators [--quick]``
 Measured in one run:
 
 - ``chain_us``: microseconds per detection through the watch chain
-  (``filter_labels`` -> ``in_zones`` -> ``cooldown`` -> ``adaptive_sampler``)
+  (``filter_labels`` -> ``in_zones`` -> ``wake_signals`` (the baseline policy
+  with zones) -> ``adaptive_sampler``)
   against ``bare_us``, the same number of plain ``ops.map`` stages (target: the
   ratio stays at or under 3).
 - ``zone_frame_us``: one frame of 20 objects against 10 zones (200 zone
@@ -34,21 +35,22 @@ from pathlib import Path
 
 import av
 import numpy as np
+import reactivex
 from PIL import Image
 from reactivex import operators as ops
 from reactivex.subject import Subject
 from reactivex.testing import TestScheduler
 
-from operators.cooldown import cooldown
+from operators.cooldown import baseline_policy
 from operators.encode import encode_jpeg
 from operators.labels import filter_labels
 from operators.sampler import adaptive_sampler
-from operators.zones import Zone, ZoneTracker, in_zones
-from pipeline.core.config import ZoneConfig
+from operators.wakes import wake_signals
+from operators.zones import Zone, ZoneRule, ZoneTracker, in_zones
 from pipeline.core.detection import Box, Detection
 from pipeline.core.frame import Frame
 
-FOOTAGE = Path(__file__).resolve().parents[1] / "tests" / "footage" / "vtest.mp4"
+FOOTAGE = Path(__file__).resolve().parents[2] / "shared" / "data" / "vtest.avi"
 
 
 def _median(fn: Callable[[], float], repeats: int) -> float:
@@ -89,7 +91,7 @@ def _interleaved(
 
 def bench_chain(n: int, repeats: int) -> tuple[float, float, float]:
     dets = _detections(n)
-    zones = {"yard": ZoneConfig(points=[(0.2, 0.2), (0.8, 0.2), (0.8, 0.95), (0.2, 0.95)])}
+    zones = {"yard": ZoneRule(points=[(0.2, 0.2), (0.8, 0.2), (0.8, 0.95), (0.2, 0.95)])}
 
     def run(build: Callable[[Subject[Detection]], object]) -> float:
         subject: Subject[Detection] = Subject()
@@ -107,8 +109,8 @@ def bench_chain(n: int, repeats: int) -> tuple[float, float, float]:
         return subject.pipe(
             filter_labels(["person"]),
             in_zones(zones, ["yard"]),
-            cooldown(10.0, immediate=True, scheduler=s),
-            adaptive_sampler(lambda t: t, lambda _: 30.0, scheduler=s, look_scheduler=s),
+            wake_signals(baseline_policy(10.0, zones=True), waits=reactivex.never(), scheduler=s),
+            adaptive_sampler(lambda t, _due: t, lambda _: 30.0, scheduler=s, look_scheduler=s),
         )
 
     def bare_chain(subject: Subject[Detection]) -> object:
@@ -118,10 +120,10 @@ def bench_chain(n: int, repeats: int) -> tuple[float, float, float]:
     return _interleaved(lambda: run(watch_chain), lambda: run(bare_chain), repeats)
 
 
-def _zone_frames() -> tuple[dict[str, ZoneConfig], list[list[Detection]]]:
+def _zone_frames() -> tuple[dict[str, ZoneRule], list[list[Detection]]]:
     square = [(0.1, 0.1), (0.9, 0.1), (0.9, 0.9), (0.1, 0.9)]
     zones = {
-        f"z{i}": ZoneConfig(points=[(x * (0.5 + i / 40), y) for x, y in square] + [(0.05, 0.5)])
+        f"z{i}": ZoneRule(points=[(x * (0.5 + i / 40), y) for x, y in square] + [(0.05, 0.5)])
         for i in range(10)
     }
     rng = np.random.default_rng(0)

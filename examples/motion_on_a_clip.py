@@ -22,15 +22,15 @@ from reactivex import operators as ops
 from reactivex.scheduler import HistoricalScheduler
 from reactivex.subject import Subject
 
-from operators.zones import in_zones
-from pipeline.core.config import MotionDetectConfig, ZoneConfig
+from operators.zones import ZoneRule, in_zones
+from pipeline.core.config import MotionDetectConfig
 from pipeline.core.detection import Detection
 from pipeline.core.frame import Frame
 from sources.motion import detect_motion
 
 CLIP = Path(__file__).resolve().parents[1] / "demo" / "walkway.mp4"
 SECONDS = 15.0  # of video; enough to see people come and go
-ZONES = {"lower_half": ZoneConfig(points=[(0, 0.5), (1, 0.5), (1, 1), (0, 1)], inertia=1)}
+ZONES = {"lower_half": ZoneRule(points=[(0, 0.5), (1, 0.5), (1, 1), (0, 1)], inertia=1)}
 
 
 def main() -> None:

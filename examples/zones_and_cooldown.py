@@ -4,13 +4,16 @@ Run: ``.venv/bin/python examples/zones_and_cooldown.py``
 
 A list of timed detections (a person walking up to the porch, a cat, a car)
 is replayed on a virtual-time scheduler, so the 10 s cooldown runs instantly.
-Two chains, as a watch builds them:
+Two chains, as a watch builds them (the baseline's wake rules):
 
-- with a zone: ``filter_labels -> in_zones(["porch"]) -> cooldown(immediate)``:
-  a person wakes the watch as soon as they have been on the porch for
-  ``inertia`` (2) detections;
-- without zones: ``filter_labels -> cooldown(10 s)``: the first match opens a
-  10 s window, matches inside it are drained, one wake comes at its end.
+- with a zone: ``filter_labels -> in_zones(["porch"])``: every match wakes at
+  once, so a person wakes the watch as soon as they have been on the porch
+  for ``inertia`` (2) detections;
+- without zones: ``filter_labels -> cooldown(10 s)``: a wait starts at 0 (and
+  again at each wake, as if each wake's look answered at once); no wake comes
+  before 10 s into a wait: matches before that mark wake it at the mark,
+  a match after it wakes at once. Pass ``waits=`` (your looks' answers) to
+  start the waits where your looks answer.
 """
 
 from __future__ import annotations
@@ -25,14 +28,13 @@ from reactivex.subject import Subject
 
 from operators.cooldown import cooldown
 from operators.labels import filter_labels
-from operators.zones import in_zones
-from pipeline.core.config import ZoneConfig
+from operators.zones import ZoneRule, in_zones
 from pipeline.core.detection import Box, Detection
 
 FRAME = (1280, 720)
 ZONES = {
     # The lower right quarter of the picture; feet (the box's bottom centre) count.
-    "porch": ZoneConfig(points=[(0.5, 0.5), (1.0, 0.5), (1.0, 1.0), (0.5, 1.0)], inertia=2),
+    "porch": ZoneRule(points=[(0.5, 0.5), (1.0, 0.5), (1.0, 1.0), (0.5, 1.0)], inertia=2),
 }
 
 
@@ -73,7 +75,6 @@ def main() -> None:
     detections.pipe(
         filter_labels(["person"]),
         in_zones(ZONES, ["porch"]),
-        cooldown(10.0, immediate=True, scheduler=scheduler),
         ops.take(1),  # a watch looks once per wake; one is enough here
     ).subscribe(show("with zone"))
     detections.pipe(

@@ -1,45 +1,111 @@
-"""Turn a stream of matching detections into wakes, with the baseline's cooldown.
+"""The baseline's cooldown (DESIGN.md, behaviour A): the default wake policy.
 
-With zones, every match wakes at once (zone matches are rare and meaningful).
-Without zones, detections are frequent: the first match starts a cooldown
-window (10 s by default), matches inside it are drained, and one wake comes
-when the window has passed, carrying the latest match. The next match after
-that starts a new window. So two wakes are never closer than the cooldown.
+A watch's wait begins when its last look's answer came. Without zones,
+detections are frequent, so no wake comes earlier than ``cooldown_s`` after
+the wait began: a match seen before that mark wakes the watch *at* the mark, a
+match after it wakes at once, and matches meanwhile are drained. So::
+
+    wake time = max(first match, wait start + cooldown_s)
+
+With zones (rare, meaningful matches) every match wakes at once, which is the
+same rule with a cooldown of 0 (:func:`baseline_policy`). It is not "10 s
+after the first match".
+
+Example:
+    >>> cooldown_wake_time(first_match=3.0, wait_start=0.0, cooldown_s=10.0)
+    10.0
+    >>> cooldown_wake_time(first_match=14.0, wait_start=0.0, cooldown_s=10.0)
+    14.0
 """
 
 from __future__ import annotations
 
-import threading
+import math
 from collections.abc import Callable
-from typing import Any, TypeVar
+from dataclasses import dataclass
+from typing import Any
 
-import reactivex
 from reactivex import Observable, abc
-from reactivex.disposable import CompositeDisposable, SerialDisposable
-from reactivex.scheduler import TimeoutScheduler
+from reactivex import operators as ops
 
-_T = TypeVar("_T")
+from operators.wake_policy import WAKE_NOW, Wake, WakeContext, WakeDecision
+from operators.wakes import wake_signals
+from pipeline.core.detection import Detection
+
+DEFAULT_COOLDOWN_S = 10.0
+
+
+def cooldown_wake_time(first_match: float, wait_start: float, cooldown_s: float) -> float:
+    """When the baseline wakes: the first match of a wait, but not before its cooldown mark."""
+    return max(first_match, wait_start + cooldown_s)
+
+
+@dataclass(frozen=True, slots=True)
+class CooldownPolicy:
+    """The baseline wake policy: wake at ``max(match, wait start + cooldown_s)``.
+
+    Example:
+        >>> CooldownPolicy(0.0)   # with zones: every match wakes at once
+        CooldownPolicy(cooldown_s=0.0)
+
+    Args:
+        cooldown_s: seconds after the wait began before a match may wake the
+            watch (>= 0, finite); 0 wakes at once.
+
+    Raises:
+        ValueError: a negative or infinite cooldown.
+    """
+
+    cooldown_s: float = DEFAULT_COOLDOWN_S
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.cooldown_s < math.inf:
+            raise ValueError(
+                f"The cooldown must be finite and not negative, got {self.cooldown_s} s."
+            )
+
+    def decide(self, detection: Detection, context: WakeContext) -> WakeDecision:
+        """Wake now once the mark has passed, else at the mark."""
+        if self.cooldown_s == 0:
+            return WAKE_NOW
+        mark = context.wait_start + self.cooldown_s
+        if context.now >= mark:
+            return WAKE_NOW
+        return WakeDecision.later(mark, "cooldown")
+
+
+def baseline_policy(cooldown_s: float = DEFAULT_COOLDOWN_S, *, zones: bool) -> CooldownPolicy:
+    """The baseline's policy for a watch: at once with zones, else after the cooldown.
+
+    Example:
+        >>> baseline_policy(10.0, zones=True), baseline_policy(10.0, zones=False)
+        (CooldownPolicy(cooldown_s=0.0), CooldownPolicy(cooldown_s=10.0))
+    """
+    return CooldownPolicy(0.0 if zones else cooldown_s)
 
 
 def cooldown(
     duration: float,
     *,
-    immediate: bool = False,
+    waits: Observable[Any] | None = None,
     scheduler: abc.SchedulerBase | None = None,
-) -> Callable[[Observable[_T]], Observable[_T]]:
-    """Rx operator: wake at most once per ``duration`` seconds, at the end of each window.
+) -> Callable[[Observable[Detection]], Observable[Detection]]:
+    """Rx operator: the baseline's cooldown on a stream of matching detections.
 
     Example:
-        >>> matches.pipe(cooldown(10.0))                  # no zones  # doctest: +SKIP
-        >>> matches.pipe(cooldown(10.0, immediate=True))  # with zones # doctest: +SKIP
+        >>> matches.pipe(cooldown(10.0, waits=answers))  # doctest: +SKIP
 
-    Items in: matching detections (or anything). Items out: wakes, each the
-    latest item of its window. ``duration == 0`` or ``immediate=True`` passes
-    every item through at once.
+    Items in: matching detections. Items out: wakes, each the latest match by
+    then. A wait starts at subscription and again on each item of ``waits``
+    (the answers of your looks); without ``waits``, at each wake (as if each
+    wake's look answered at once). Within a wait the first wake comes at
+    ``max(first match, wait start + duration)``; later matches of the same
+    wait wake at once. ``duration == 0`` passes every match through at once
+    (the baseline with zones).
 
     Args:
-        duration: window length in seconds (>= 0).
-        immediate: wake at once on every item (the baseline's behaviour with zones).
+        duration: the cooldown in seconds (>= 0).
+        waits: items that start a new wait (see above).
         scheduler: time source (default: a timeout scheduler).
 
     Returns:
@@ -47,54 +113,18 @@ def cooldown(
         emitted before completion.
 
     Raises:
-        ValueError: for a negative duration.
+        ValueError: for a negative or infinite duration.
     """
-    if duration < 0:
-        raise ValueError(f"The cooldown must not be negative, got {duration} s.")
+    policy = CooldownPolicy(duration)
 
-    def _op(source: Observable[_T]) -> Observable[_T]:
-        if immediate or duration == 0:
-            return source
-
-        def subscribe(
-            observer: abc.ObserverBase[_T], default: abc.SchedulerBase | None = None
-        ) -> abc.DisposableBase:
-            sched = scheduler or default or TimeoutScheduler.singleton()
-            lock = threading.RLock()
-            timer = SerialDisposable()
-            latest: list[_T] = []
-            window_open = [False]
-
-            def fire(_: abc.SchedulerBase, __: Any = None) -> None:
-                with lock:
-                    window_open[0] = False
-                    if latest:
-                        item = latest.pop()
-                        latest.clear()
-                        observer.on_next(item)
-
-            def on_next(item: _T) -> None:
-                with lock:
-                    latest[:] = [item]
-                    if not window_open[0]:
-                        window_open[0] = True
-                        timer.disposable = sched.schedule_relative(duration, fire)
-
-            def on_completed() -> None:
-                with lock:
-                    timer.dispose()
-                    if latest:
-                        observer.on_next(latest.pop())
-                    observer.on_completed()
-
-            def on_error(exc: Exception) -> None:
-                with lock:
-                    timer.dispose()
-                    observer.on_error(exc)
-
-            sub = source.subscribe(on_next, on_error, on_completed, scheduler=default)
-            return CompositeDisposable(sub, timer)
-
-        return reactivex.create(subscribe)
+    def _op(matches: Observable[Detection]) -> Observable[Detection]:
+        wakes = matches.pipe(wake_signals(policy, waits=waits, scheduler=scheduler))
+        return wakes.pipe(ops.map(_detection))
 
     return _op
+
+
+def _detection(wake: Wake) -> Detection:
+    """The detection a wake of :func:`cooldown` carries (its wakes all come from detections)."""
+    assert wake.detection is not None
+    return wake.detection

@@ -66,7 +66,9 @@ class SerialEmitter(Generic[_T]):
 
     def push_next(self, value: _T) -> None:
         """Queue an ``on_next``."""
-        self._push("N", value)
+        with self._lock:  # _push, inlined: this is on every item
+            if not self._stopped:
+                self._queue.append(("N", value))
 
     def push_error(self, error: Exception) -> None:
         """Queue an ``on_error`` (later messages are dropped)."""
@@ -78,25 +80,29 @@ class SerialEmitter(Generic[_T]):
 
     def drain(self) -> None:
         """Deliver the queue unless another thread is delivering it; never call with a lock held."""
-        with self._lock:
-            if self._draining:
+        lock = self._lock
+        queue = self._queue
+        with lock:
+            if self._draining or not queue:
                 return
             self._draining = True
+            kind, value = queue.popleft()
+        observer = self._observer
         try:
             while True:
-                with self._lock:
-                    if not self._queue:
+                if kind == "N":
+                    observer.on_next(value)
+                elif kind == "E":
+                    observer.on_error(value)
+                else:
+                    observer.on_completed()
+                with lock:
+                    if not queue:
                         self._draining = False
                         return
-                    kind, value = self._queue.popleft()
-                if kind == "N":
-                    self._observer.on_next(value)
-                elif kind == "E":
-                    self._observer.on_error(value)
-                else:
-                    self._observer.on_completed()
+                    kind, value = queue.popleft()
         except BaseException:
-            with self._lock:
+            with lock:
                 self._draining = False
             raise
 

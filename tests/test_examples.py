@@ -29,7 +29,7 @@ def test_zones_and_cooldown() -> None:
     assert lines == [
         "t=  5.0s  with zone   wake: person seen at 5s zones=porch",
         "t= 10.0s  no zones    wake: person seen at 7s zones=-",
-        "t= 25.0s  no zones    wake: person seen at 15s zones=-",
+        "t= 20.0s  no zones    wake: person seen at 15s zones=-",
         "done",
     ]
 

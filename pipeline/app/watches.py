@@ -32,6 +32,7 @@ from operators.backends.base import Backend
 from operators.watch import run_watch
 from pipeline.app.graph import Graph
 from pipeline.app.prometheus import Histogram
+from pipeline.app.watch_setup import watch_spec, zone_rules
 from pipeline.core.config import LookoutConfig, WatchConfig
 from pipeline.core.events import Alert, LookRecord, WatchEvent, WatchState, WatchStatus
 from pipeline.core.frame import Frame
@@ -316,11 +317,11 @@ class Watches:
             pool = graph.pools.reserve(watch.backend)
             try:
                 events = run_watch(
-                    watch,
+                    watch_spec(watch),
                     frames=gate,
                     backend=backend,
                     detections=detections,
-                    zones=config.cameras[watch.camera].zones,
+                    zones=zone_rules(config.cameras[watch.camera].zones),
                     cancel=cancel,
                     job_id=job_id,
                     look_scheduler=pool,

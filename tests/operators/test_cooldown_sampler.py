@@ -1,24 +1,22 @@
 import itertools
 from typing import Any
 
-import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from reactivex.testing import ReactiveTest, TestScheduler
 
 from operators.backends.base import Availability, LookRequest
 from operators.budget import LookBudget
-from operators.cooldown import cooldown
 from operators.history import History
 from operators.sampler import adaptive_sampler
 from operators.watch import run_watch
-from pipeline.core.config import WatchConfig
+from operators.watch_spec import WatchSpec
 from pipeline.core.detection import Box, Detection
 from pipeline.core.events import LookRecord
 from pipeline.core.verdict import AnswerKind, Verdict
 from tests.operators.fakes import StaticFrames, rgb_frame
 
-on_next, on_completed = ReactiveTest.on_next, ReactiveTest.on_completed
+on_next = ReactiveTest.on_next
 
 
 def _collect(s: TestScheduler, obs: Any, until: float) -> list[tuple[float, Any]]:
@@ -27,42 +25,6 @@ def _collect(s: TestScheduler, obs: Any, until: float) -> list[tuple[float, Any]
     s.advance_to(until)
     sub.dispose()
     return out
-
-
-def test_cooldown_exact_ticks() -> None:
-    s = TestScheduler()
-    xs = s.create_hot_observable([on_next(t, t) for t in (1.0, 2.0, 5.0, 11.5, 30.0, 31.0)])
-    assert _collect(s, xs.pipe(cooldown(10.0, scheduler=s)), 100.0) == [
-        (11.0, 5.0), (21.5, 11.5), (40.0, 31.0)
-    ]  # fmt: skip
-
-
-def test_cooldown_immediate_and_completion() -> None:
-    s = TestScheduler()
-    xs = s.create_hot_observable([on_next(1.0, "a"), on_next(2.0, "b")])
-    assert _collect(s, xs.pipe(cooldown(10.0, immediate=True, scheduler=s)), 5.0) == [
-        (1.0, "a"), (2.0, "b")
-    ]  # fmt: skip
-    s2 = TestScheduler()
-    ys = s2.create_hot_observable([on_next(1.0, "a"), on_completed(3.0)])
-    assert _collect(s2, ys.pipe(cooldown(10.0, scheduler=s2)), 20.0) == [(3.0, "a")]
-    with pytest.raises(ValueError):
-        cooldown(-1)
-
-
-@settings(max_examples=60, deadline=None)
-@given(
-    st.lists(st.floats(0, 500, allow_nan=False), max_size=40),
-    st.floats(0.5, 60, allow_nan=False),
-)
-def test_cooldown_never_lets_two_wakes_through_in_a_window(
-    times: list[float], window: float
-) -> None:
-    s = TestScheduler()
-    xs = s.create_hot_observable([on_next(t, t) for t in sorted(times)])
-    wakes = [t for t, _ in _collect(s, xs.pipe(cooldown(window, scheduler=s)), 1000.0)]
-    assert all(b - a >= window - 1e-9 for a, b in itertools.pairwise(wakes))
-    assert bool(wakes) == bool(times)  # every burst ends in a wake
 
 
 class RawBackend:
@@ -122,7 +84,7 @@ def test_next_look_always_within_bounds(delays: list[float | None], wakes: list[
     until = 1000.0
     person = Detection(camera="porch", label="person", score=0.9, box=Box(0, 0, 10, 10), time=0)
     detections = s.create_hot_observable([on_next(t, person) for t in sorted(wakes)])
-    watch = WatchConfig(name="w", camera="porch", condition="someone", labels=["person"],
+    watch = WatchSpec(name="w", camera="porch", condition="someone", labels=["person"],
                         max_duration_minutes=0)  # fmt: skip
     events = run_watch(watch, frames=StaticFrames(rgb_frame()), backend=RawBackend(delays),
                        detections=detections, scheduler=s, look_scheduler=s)  # fmt: skip
@@ -151,7 +113,7 @@ def test_sampler_drops_wakes_while_a_look_is_in_flight() -> None:
     s = TestScheduler()
     ws = s.create_hot_observable([on_next(50.0, 1), on_next(52.0, 2), on_next(120.0, 3)])
     op = adaptive_sampler(
-        lambda trig: trig, lambda _: 100.0, scheduler=s, look_scheduler=SlowLooks(s)
+        lambda trig, _due: trig, lambda _: 100.0, scheduler=s, look_scheduler=SlowLooks(s)
     )  # type: ignore[arg-type]
     # Looks end 5 s after they start: at 5 (timer), 55 (wake at 50; the one at 52 is
     # dropped), 125 (wake at 120 cut the wait short), then every 100 + 5 s.

@@ -25,7 +25,7 @@ def _collect(s: TestScheduler, obs: Any, until: float) -> list[tuple[float, Any]
 def _sampler(s: TestScheduler, hold: Any) -> Any:
     looks = iter(range(100))
     return adaptive_sampler(
-        lambda trig: (next(looks), trig, s.clock),
+        lambda trig, _due: (next(looks), trig, s.clock),
         lambda _: 10.0,
         min_gap=1.0,
         scheduler=s,
@@ -100,7 +100,7 @@ def test_at_most_one_look_in_flight_with_any_hold(hold: float | None) -> None:
     started: list[float] = []
     emitted: list[float] = []
     op = adaptive_sampler(
-        lambda _t: started.append(s.clock) or s.clock,
+        lambda _t, _due: started.append(s.clock) or s.clock,
         lambda _: 2.0,
         min_gap=0.5,
         scheduler=s,

@@ -6,7 +6,8 @@ from reactivex.testing import ReactiveTest, TestScheduler
 
 from operators.backends.base import Backend
 from operators.watch import run_watch
-from pipeline.core.config import WatchConfig, ZoneConfig
+from operators.watch_spec import WatchSpec
+from operators.zones import ZoneRule
 from pipeline.core.detection import Box, Detection
 from pipeline.core.events import Alert, LookRecord, WatchState, WatchStatus
 from pipeline.core.verdict import AnswerKind
@@ -25,23 +26,23 @@ YES = (
 )
 
 
-def _cfg(**kw: Any) -> WatchConfig:
+def _cfg(**kw: Any) -> WatchSpec:
     base: dict[str, Any] = {
         "name": "pkg",
         "camera": "porch",
         "condition": "a package is on the porch",
     }
     base.update(kw)
-    return WatchConfig(**base)
+    return WatchSpec(**base)
 
 
 def _run(
-    cfg: WatchConfig,
+    cfg: WatchSpec,
     backend: Backend,
     *,
     frames: StaticFrames | None = None,
     detections: list[tuple[float, Detection]] | None = None,
-    zones: dict[str, ZoneConfig] | None = None,
+    zones: dict[str, ZoneRule] | None = None,
     cancel_at: float | None = None,
     until: float = 10_000.0,
 ) -> list[tuple[float, Any]]:
@@ -139,13 +140,22 @@ def test_wake_without_zones_waits_for_cooldown() -> None:
     dets = [(t, _det(t)) for t in (100.0, 101.0, 105.0)] + [(200.0, _det(200.0, "cat"))]
     backend = ScriptedBackend([], default=_no(300))
     ev = _run(_cfg(labels=["person"]), backend, detections=dets, until=400.0)
-    # Cooldown starts at 100 s, the wake comes at 110 s; the cat is filtered out.
-    assert _looks(ev) == [(0.0, "start", AnswerKind.NOT_MET), (110.0, "wake", AnswerKind.NOT_MET)]
-    assert [d.time for d in backend.requests[1].detections] == [100.0, 101.0, 105.0]
+    # Behaviour A: the wait began at 0 (the first answer), so the match at 100 s is past
+    # its 10 s mark and wakes at once; that look's answer starts a wait whose mark is
+    # 110 s, so the matches at 101 and 105 s wake the watch at 110 s. The cat is filtered
+    # out. (Before behaviour A was exact, the cooldown began at the first match: one
+    # wake at 110 s.)
+    assert _looks(ev) == [
+        (0.0, "start", AnswerKind.NOT_MET),
+        (100.0, "wake", AnswerKind.NOT_MET),
+        (110.0, "wake", AnswerKind.NOT_MET),
+    ]
+    assert [d.time for d in backend.requests[1].detections] == [100.0]
+    assert [d.time for d in backend.requests[2].detections] == [100.0, 101.0, 105.0]
 
 
 def test_wake_with_zones_is_immediate_and_respects_inertia() -> None:
-    zones = {"door": ZoneConfig(points=[(0, 0.5), (1, 0.5), (1, 1), (0, 1)], inertia=2)}
+    zones = {"door": ZoneRule(points=[(0, 0.5), (1, 0.5), (1, 1), (0, 1)], inertia=2)}
     outside = Box(10, 10, 50, 40)
     dets = [
         (50.0, _det(50.0, box=outside)),
@@ -215,13 +225,15 @@ def test_runs_on_real_threads_with_default_schedulers() -> None:
 def test_first_look_waits_longer_for_a_first_frame() -> None:
     frames = StaticFrames(None)
     ev = _run(_cfg(), ScriptedBackend([]), frames=frames, until=25.0)
-    # No frame: "start" at 0, then the 10 s no-frame retries, each a short wait.
+    # No frame: "start" at 0, then the 10 s no-frame retries. The camera has never given
+    # a frame, so each waits as long as the first (it may still be connecting; before
+    # issue 12's point 12 only the first look did: 10, 2, 2).
     assert _looks(ev) == [
         (0.0, "start", AnswerKind.NO_FRAME),
         (10.0, "timer", AnswerKind.NO_FRAME),
         (20.0, "timer", AnswerKind.NO_FRAME),
     ]
-    assert frames.timeouts == [10.0, 2.0, 2.0]
+    assert frames.timeouts == [10.0, 10.0, 10.0]
     custom = StaticFrames(rgb_frame())
     s = TestScheduler()
     run_watch(_cfg(), frames=custom, backend=ScriptedBackend([]), scheduler=s, look_scheduler=s,

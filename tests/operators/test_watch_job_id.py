@@ -8,7 +8,8 @@ from reactivex.testing import ReactiveTest, TestScheduler
 
 from operators.backends.detections import DetectionsBackend
 from operators.watch import run_watch
-from pipeline.core.config import DetectionsBackendConfig, WatchConfig
+from operators.watch_spec import WatchSpec
+from pipeline.core.config import DetectionsBackendConfig
 from pipeline.core.detection import Box, Detection
 from pipeline.core.events import Alert
 from tests.operators.fakes import ScriptedBackend, StaticFrames, rgb_frame
@@ -16,8 +17,8 @@ from tests.operators.fakes import ScriptedBackend, StaticFrames, rgb_frame
 NO = '{"condition_met": false, "next_run_in": 5, "reasoning": "Nothing."}'
 
 
-def _cfg() -> WatchConfig:
-    return WatchConfig(
+def _cfg() -> WatchSpec:
+    return WatchSpec(
         name="pkg", camera="porch", condition="a person", mode="repeat", quiet_period_s=60
     )
 

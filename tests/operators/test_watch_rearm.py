@@ -8,7 +8,8 @@ from reactivex.testing import ReactiveTest, TestScheduler
 
 from operators.backends.detections import DetectionsBackend
 from operators.watch import run_watch
-from pipeline.core.config import DetectionsBackendConfig, WatchConfig
+from operators.watch_spec import WatchSpec
+from pipeline.core.config import DetectionsBackendConfig
 from pipeline.core.detection import Box, Detection
 from pipeline.core.events import Alert, LookRecord
 from tests.operators.fakes import ScriptedBackend, StaticFrames, rgb_frame
@@ -20,13 +21,13 @@ YES = (
 NO = '{"condition_met": false, "next_run_in": 5, "reasoning": "Nothing."}'
 
 
-def _cfg(**kw: Any) -> WatchConfig:
-    return WatchConfig(
+def _cfg(**kw: Any) -> WatchSpec:
+    return WatchSpec(
         name="pkg", camera="porch", condition="a person", mode="repeat", quiet_period_s=60, **kw
     )
 
 
-def _run(cfg: WatchConfig, backend: Any, detections: list[float], until: float) -> list[Any]:
+def _run(cfg: WatchSpec, backend: Any, detections: list[float], until: float) -> list[Any]:
     s = TestScheduler()
     person = [
         ReactiveTest.on_next(t, Detection("porch", "person", 0.9, Box(0, 0, 5, 9), time=t))

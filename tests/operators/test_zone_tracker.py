@@ -9,8 +9,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from reactivex.subject import Subject
 
-from operators.zones import Zone, ZoneTracker, in_zones
-from pipeline.core.config import ZoneConfig
+from operators.zone_geometry import Zone, ZoneRule
+from operators.zone_tracker import ZoneTracker
+from operators.zones import in_zones
 from pipeline.core.detection import Box, Detection
 
 
@@ -25,7 +26,7 @@ class ReferenceTracker:
     ``loitering_time`` has passed since the first of them.
     """
 
-    def __init__(self, zones: dict[str, ZoneConfig]) -> None:
+    def __init__(self, zones: dict[str, ZoneRule]) -> None:
         self.zones = [Zone(n, c) for n, c in zones.items()]
         self.frames: dict[tuple[str, str, str], list[tuple[float, dict[str, str]]]] = {}
 
@@ -51,7 +52,7 @@ class ReferenceTracker:
                     count, since = count + 1, t
                 elif kind != "keep":
                     break
-            if count >= zone.config.inertia and d.time - since >= zone.config.loitering_time:
+            if count >= zone.rule.inertia and d.time - since >= zone.rule.loitering_time:
                 out.append(zone.name)
         known = {z.name for z in self.zones}
         return (*out, *(z for z in d.zones if z not in known))
@@ -63,7 +64,7 @@ rectangle = st.tuples(coord, coord, coord, coord).map(
 )
 polygon = st.one_of(rectangle, st.lists(st.tuples(coord, coord), min_size=3, max_size=6))
 zone_cfg = st.builds(
-    ZoneConfig,
+    ZoneRule,
     points=polygon,
     units=st.sampled_from(["auto", "relative", "pixels"]),
     anchor=st.sampled_from(["bottom_center", "center", "top_center", "box"]),
@@ -74,7 +75,7 @@ zone_cfg = st.builds(
 )
 
 
-def _valid(cfg: ZoneConfig) -> bool:
+def _valid(cfg: ZoneRule) -> bool:
     try:
         Zone("z", cfg)
     except ValueError:
@@ -144,7 +145,7 @@ stay = st.sampled_from([0, 0, 0, 1, 2, 3, -1])
     stays=st.lists(stay, min_size=25, max_size=25),
 )
 def test_tracker_matches_reference(
-    zones: list[ZoneConfig], detections: list[Detection], steps: list[int], stays: list[int]
+    zones: list[ZoneRule], detections: list[Detection], steps: list[int], stays: list[int]
 ) -> None:
     named = {f"z{i}": cfg for i, cfg in enumerate(zones)}
     fast, ref = ZoneTracker(named), ReferenceTracker(named)
@@ -161,7 +162,7 @@ def _box(x: float, y: float, t: float) -> Detection:
                      time=t, frame_size=(100, 100))  # fmt: skip
 
 
-LOWER_HALF = {"path": ZoneConfig(points=[(0, 0.5), (1, 0.5), (1, 1), (0, 1)])}  # inertia 3
+LOWER_HALF = {"path": ZoneRule(points=[(0, 0.5), (1, 0.5), (1, 1), (0, 1)])}  # inertia 3
 
 
 @pytest.mark.parametrize("inside_first", [True, False])
@@ -214,7 +215,7 @@ far_away = st.builds(
     distractors=st.lists(st.tuples(st.integers(0, 99), st.booleans(), far_away), max_size=8),
 )
 def test_an_idless_box_outside_every_zone_changes_no_other_box(
-    zones: list[ZoneConfig],
+    zones: list[ZoneRule],
     detections: list[Detection],
     steps: list[int],
     stays: list[int],
@@ -245,7 +246,7 @@ def test_an_idless_box_outside_every_zone_changes_no_other_box(
 
 
 def test_objects_are_forgotten_after_a_while() -> None:
-    zones = {"all": ZoneConfig(points=[(0, 0), (1, 0), (1, 1), (0, 1)], inertia=2)}
+    zones = {"all": ZoneRule(points=[(0, 0), (1, 0), (1, 1), (0, 1)], inertia=2)}
     t = ZoneTracker(zones, forget_after_s=10)
     d = Detection(camera="c", label="cat", score=1, box=Box(10, 10, 20, 20), time=0,
                   frame_size=(100, 100))  # fmt: skip

@@ -4,8 +4,9 @@ import pytest
 import reactivex
 
 from operators.labels import filter_labels
-from operators.zones import Zone, ZoneTracker, in_zones, with_zones
-from pipeline.core.config import ZoneConfig
+from operators.zone_geometry import Zone, ZoneRule
+from operators.zone_tracker import ZoneTracker
+from operators.zones import in_zones, with_zones
 from pipeline.core.detection import Box, Detection
 
 SQUARE = [(0.25, 0.25), (0.75, 0.25), (0.75, 0.75), (0.25, 0.75)]
@@ -46,16 +47,16 @@ def _d(
 )
 def test_zone_geometry(points: list[tuple[float, float]], anchor: str, box: Box,
                        size: tuple[int, int] | None, inside: bool) -> None:  # fmt: skip
-    zone = Zone("z", ZoneConfig(points=points, anchor=anchor))  # type: ignore[arg-type]
+    zone = Zone("z", ZoneRule(points=points, anchor=anchor))  # type: ignore[arg-type]
     assert zone.contains(box, size) is inside
 
 
 def test_zone_units_and_degenerate_polygons() -> None:
-    assert Zone("a", ZoneConfig(points=SQUARE)).relative
-    assert not Zone("b", ZoneConfig(points=TRIANGLE_PX)).relative
-    assert not Zone("c", ZoneConfig(points=SQUARE, units="pixels")).relative
+    assert Zone("a", ZoneRule(points=SQUARE)).relative
+    assert not Zone("b", ZoneRule(points=TRIANGLE_PX)).relative
+    assert not Zone("c", ZoneRule(points=SQUARE, units="pixels")).relative
     with pytest.raises(ValueError, match="no area"):
-        Zone("line", ZoneConfig(points=[(0, 0), (0.5, 0.5), (1, 1)]))
+        Zone("line", ZoneRule(points=[(0, 0), (0.5, 0.5), (1, 1)]))
 
 
 @pytest.mark.parametrize(
@@ -70,14 +71,14 @@ def test_zone_units_and_degenerate_polygons() -> None:
     ],
 )
 def test_min_score_and_area(cfg: dict[str, float], det: dict[str, float], ok: bool) -> None:
-    zone = Zone("z", ZoneConfig(points=SQUARE, **cfg))  # type: ignore[arg-type]
+    zone = Zone("z", ZoneRule(points=SQUARE, **cfg))  # type: ignore[arg-type]
     assert zone.accepts(_d(Box(40, 10, 60, 50), **det)) is ok  # type: ignore[arg-type]
 
 
 def test_inertia_loitering_and_source_zones() -> None:
     zones = {
-        "yard": ZoneConfig(points=SQUARE, inertia=2),
-        "door": ZoneConfig(points=SQUARE, inertia=1, loitering_time=5),
+        "yard": ZoneRule(points=SQUARE, inertia=2),
+        "door": ZoneRule(points=SQUARE, inertia=1, loitering_time=5),
     }
     t = ZoneTracker(zones)
     inside, outside = Box(40, 10, 60, 50), Box(0, 0, 10, 10)
@@ -94,8 +95,8 @@ def test_inertia_loitering_and_source_zones() -> None:
 
 def test_in_zones_operator_tags_and_filters() -> None:
     zones = {
-        "yard": ZoneConfig(points=SQUARE, inertia=1),
-        "all": ZoneConfig(points=[(0, 0), (1, 0), (1, 1), (0, 1)], inertia=1),
+        "yard": ZoneRule(points=SQUARE, inertia=1),
+        "all": ZoneRule(points=[(0, 0), (1, 0), (1, 1), (0, 1)], inertia=1),
     }
     dets = [_d(Box(40, 10, 60, 50)), _d(Box(0, 0, 10, 10), oid="2")]
     out: list[Detection] = []

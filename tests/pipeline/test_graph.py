@@ -15,6 +15,7 @@ from reactivex.testing import ReactiveTest, TestScheduler
 from operators.watch import run_watch
 from pipeline.app.graph import Graph, LookPools, resubscribe_on_error
 from pipeline.app.runner import Pipeline
+from pipeline.app.watch_setup import watch_spec
 from pipeline.core.config import WatchConfig
 from pipeline.core.config_loader import load_config_text
 from pipeline.core.detection import Box, Detection
@@ -73,7 +74,7 @@ def test_a_watch_keeps_running_and_looking_when_its_detector_fails_once() -> Non
     out: list[Any] = []
     errors: list[Exception] = []
     run_watch(
-        cfg,
+        watch_spec(cfg),
         frames=StaticFrames(rgb_frame()),
         backend=backend,
         detections=dets,

@@ -96,6 +96,7 @@ def test_detections_backend_figures_match_known_times(
             "start": 17.0,
             "end": 19.0,
             "note": "in the sky (outside the zone: the watch cannot see it)",
+            "kind": "event",
         }
     ]
     assert fig["not_reached"] == []

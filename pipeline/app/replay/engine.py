@@ -1,8 +1,8 @@
 """Run one watch over a video file on virtual time, and record everything it did.
 
 The watch is the real thing (:func:`operators.watch.run_watch` with its
-backend, detector, zones, cooldown and adaptive sampling); only the camera and
-the clock are replaced: a :class:`~pipeline.app.replay.clip_reader.ClipReader`
+backend, detector, zones, wake policy and adaptive sampling); only the camera
+and the clock are replaced: a :class:`~pipeline.app.replay.clip_reader.ClipReader`
 plays the file on a :class:`~reactivex.scheduler.HistoricalScheduler`, and the
 looks run on that same scheduler, so each look happens at an exact clip time
 and the virtual clock stands still while the backend answers (a blocking,
@@ -25,231 +25,56 @@ import dataclasses
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
-import av
 from reactivex import Observable
 from reactivex import operators as ops
 from reactivex.disposable import CompositeDisposable
 from reactivex.scheduler import HistoricalScheduler
 
 from operators.backends.base import Backend
-from operators.cooldown import cooldown
-from operators.labels import filter_labels
+from operators.wake_policy import Wake
+from operators.wakes import WakeLog
 from operators.watch import run_watch
-from operators.zones import in_zones
 from pipeline.app.graph import build_detections, is_auto, resolve_backend
 from pipeline.app.replay.clip_reader import ClipReader
+from pipeline.app.replay.options import (
+    clip_creation_epoch,
+    find_watch,
+    model_latency_name,
+    parse_model_latency,
+    parse_speed,
+)
+from pipeline.app.replay.run import DetectionMark, ReplayRun
+from pipeline.app.watch_setup import watch_spec, zone_rules
 from pipeline.core.config import CameraConfig, LookoutConfig, WatchConfig
 from pipeline.core.detection import Detection
 from pipeline.core.events import Alert, LookRecord, WatchEvent, WatchState
 from pipeline.core.redact import redact
 from pipeline.core.verdict import Verdict
 
+__all__ = [
+    "DetectionMark",
+    "Progress",
+    "ReplayRun",
+    "clip_creation_epoch",
+    "find_watch",
+    "model_latency_name",
+    "parse_model_latency",
+    "parse_speed",
+    "replay_backend",
+    "replay_detections",
+    "replay_watch",
+]
+
 log = logging.getLogger("lookout.replay")
 
 UTC_ZERO = datetime(1970, 1, 1, tzinfo=UTC)
 
-Progress = Callable[[float, "ReplayRun"], None]
+Progress = Callable[[float, ReplayRun], None]
 """Called after each slice of clip time with the clip time reached and the run so far."""
-
-
-@dataclass(frozen=True, slots=True)
-class DetectionMark:
-    """One detection seen during a replay, in clip seconds.
-
-    Attributes:
-        time: clip time of the detection.
-        label: its label.
-        score: its score.
-        box: ``[x1, y1, x2, y2]`` in pixels.
-    """
-
-    time: float
-    label: str
-    score: float
-    box: tuple[float, float, float, float]
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-able dict."""
-        return {"time": self.time, "label": self.label, "score": self.score, "box": self.box}
-
-
-@dataclass
-class ReplayRun:
-    """Everything one replay of one watch recorded.
-
-    Times of looks and alerts stay as the watch emitted them (epoch seconds of
-    the virtual clock); :meth:`clip_time` turns them into clip seconds. The
-    detection marks, zone hits and wakes are already in clip seconds.
-
-    Attributes:
-        watch: the watch config that ran.
-        clip: the video file.
-        backend: name of the backend used.
-        backend_type: its type (``openai``, ``detections``...).
-        backend_note: why ``auto`` chose it, if it did.
-        detector: what fed detections (``motion``, ``onnx``, ``none``, or why none).
-        start_epoch: epoch seconds of clip time 0.
-        duration_s: length of the clip (or of its first ``until_s`` seconds).
-        replayed_s: clip seconds replayed (less than ``duration_s`` when the watch
-            ended early).
-        width, height, fps: the clip's picture size and frame rate.
-        looks: every look (JPEGs kept only for looks that said met).
-        alerts: every alert, with its judged JPEG.
-        final_state: the watch's last state record.
-        detections: every detection of the camera's detector.
-        zone_hits: clip times of detections that matched the watch's labels and zones.
-        wakes: clip times of wakes after the cooldown (before the quiet period).
-        error: why the watch stopped with an error, if it did.
-        wall_s: real seconds the replay took.
-        packets: video packets read.
-        decoded: frames decoded.
-        model_latency: how answers were put on the virtual clock: ``none``,
-            ``measured`` or a number of seconds (:func:`parse_model_latency`).
-    """
-
-    watch: WatchConfig
-    clip: Path
-    backend: str = ""
-    backend_type: str = ""
-    backend_note: str = ""
-    detector: str = "none"
-    start_epoch: float = 0.0
-    duration_s: float = 0.0
-    replayed_s: float = 0.0
-    width: int = 0
-    height: int = 0
-    fps: float | None = None
-    looks: list[LookRecord] = field(default_factory=list)
-    alerts: list[Alert] = field(default_factory=list)
-    final_state: WatchState | None = None
-    detections: list[DetectionMark] = field(default_factory=list)
-    zone_hits: list[float] = field(default_factory=list)
-    wakes: list[float] = field(default_factory=list)
-    error: str | None = None
-    wall_s: float = 0.0
-    packets: int = 0
-    decoded: int = 0
-    model_latency: str = "none"
-
-    def clip_time(self, epoch_s: float) -> float:
-        """Clip seconds of an epoch time of the virtual clock (to the microsecond)."""
-        return round(epoch_s - self.start_epoch, 6)
-
-    @property
-    def ended_at(self) -> float | None:
-        """Clip time when the watch ended (success, failure), ``None`` if it ran to the end."""
-        st = self.final_state
-        if st is None or not st.status.ended or st.ended_at is None:
-            return None
-        return self.clip_time(st.ended_at)
-
-    @property
-    def model_time_s(self) -> float:
-        """Seconds the backend spent answering (sum of the verdicts' latencies)."""
-        return sum(float(lk.verdict.latency_s) for lk in self.looks)
-
-
-def clip_creation_epoch(path: str | Path) -> float | None:
-    """Return the clip's ``creation_time`` metadata as epoch seconds, if it has one."""
-    try:
-        with av.open(str(path)) as container:
-            raw = container.metadata.get("creation_time")
-    except (av.error.FFmpegError, OSError):
-        return None
-    if not raw:
-        return None
-    try:
-        dt = datetime.fromisoformat(raw.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=UTC)
-    return dt.timestamp()
-
-
-def parse_speed(speed: str | float | None) -> float | None:
-    """Return the replay speed as a multiple of real time, ``None`` for as fast as possible.
-
-    Example:
-        >>> parse_speed("max"), parse_speed("1x"), parse_speed("2.5x"), parse_speed(4)
-        (None, 1.0, 2.5, 4.0)
-
-    Raises:
-        ValueError: for anything else, or a speed that is not positive.
-    """
-    if speed is None or speed == "max":
-        return None
-    if isinstance(speed, int | float):
-        value = float(speed)
-    else:
-        text = speed.strip().lower().removesuffix("x")
-        try:
-            value = float(text)
-        except ValueError:
-            raise ValueError(
-                f"Speed must be 'max' or a multiple of real time like '1x', got {speed!r}."
-            ) from None
-    if value <= 0:
-        raise ValueError(f"Speed must be positive, got {speed!r}.")
-    return value
-
-
-def parse_model_latency(latency: str | float | None) -> Callable[[Verdict], float] | None:
-    """Return how long a verdict is held on the virtual clock, ``None`` for not at all.
-
-    ``"none"`` (or ``None``): answers arrive at once (the clock stands still
-    while the backend answers); ``"measured"``: each verdict's own
-    ``latency_s``; a number of seconds (``3``, ``"0.5"``): that, for every look.
-
-    Example:
-        >>> from pipeline.core.verdict import AnswerKind
-        >>> v = Verdict.failed(AnswerKind.ERROR, "x").with_latency(1.5)
-        >>> parse_model_latency("none"), parse_model_latency("measured")(v)
-        (None, 1.5)
-        >>> parse_model_latency("3")(v)
-        3.0
-
-    Raises:
-        ValueError: for anything else, or a negative number of seconds.
-    """
-    if latency is None or latency == "none":
-        return None
-    if latency == "measured":
-        return lambda v: max(0.0, float(v.latency_s))
-    try:
-        seconds = float(latency)
-    except ValueError:
-        raise ValueError(
-            f"Model latency must be 'measured', 'none' or seconds like '3', got {latency!r}."
-        ) from None
-    if not 0 <= seconds < float("inf"):
-        raise ValueError(f"Model latency must be a finite, non-negative number, got {latency!r}.")
-    return lambda _v: seconds
-
-
-def model_latency_name(latency: str | float | None) -> str:
-    """The model latency mode as the report records it: ``none``, ``measured`` or seconds."""
-    if latency is None or latency in ("none", "measured"):
-        return str(latency or "none")
-    return f"{float(latency):g}"
-
-
-def find_watch(config: LookoutConfig, name: str) -> WatchConfig:
-    """Return the ``[[watches]]`` entry called ``name``.
-
-    Raises:
-        ValueError: no such watch (the message lists the known ones).
-    """
-    for w in config.watches:
-        if w.name == name:
-            return w
-    known = ", ".join(w.name for w in config.watches) or "none"
-    raise ValueError(f"No watch named {name!r} in the config; watches: {known}.")
 
 
 def replay_backend(
@@ -290,6 +115,137 @@ def replay_detections(
     if stream is None:
         return None, f"none ({detect.type} detections exist only live; looks follow the timer)"
     return stream, detect.type
+
+
+def _wake_log(run: ReplayRun, sched: HistoricalScheduler) -> WakeLog:
+    """A wake log that records zone hits, wakes and dropped wakes in ``run`` (clip seconds)."""
+
+    def hit(d: Detection) -> None:
+        run.zone_hits.append(run.clip_time(d.time))
+
+    def wake(t: float, _w: Wake) -> None:
+        run.wakes.append(run.clip_time(t))
+
+    def drop(t: float, reason: str) -> None:
+        run.dropped_wakes.append((run.clip_time(t), reason))
+
+    return WakeLog(on_match=hit, on_wake=wake, on_drop=drop)
+
+
+def _marked(run: ReplayRun, source: Observable[Detection]) -> Observable[Detection]:
+    """``source`` with every detection recorded in ``run.detections``, shared."""
+
+    def mark(d: Detection) -> None:
+        x1, y1, x2, y2 = d.box.as_list()
+        run.detections.append(
+            DetectionMark(run.clip_time(d.time), d.label, d.score, (x1, y1, x2, y2))
+        )
+
+    return source.pipe(ops.do_action(mark), ops.share())
+
+
+def _recorder(run: ReplayRun, done: Callable[[], None]) -> tuple[
+    Callable[[WatchEvent], None], Callable[[Exception], None]
+]:  # fmt: skip
+    """The watch's observer: looks (JPEGs only of met ones), alerts, the last state."""
+
+    def on_event(event: WatchEvent) -> None:
+        if isinstance(event, LookRecord):
+            if event.jpeg is not None and not event.verdict.condition_met:
+                event = dataclasses.replace(event, jpeg=None)
+            run.looks.append(event)
+        elif isinstance(event, Alert):
+            run.alerts.append(event)
+        elif isinstance(event, WatchState):
+            run.final_state = event
+
+    def on_error(exc: Exception) -> None:
+        run.error = redact(f"{type(exc).__name__}: {exc}")
+        done()
+
+    return on_event, on_error
+
+
+@dataclass
+class _Pace:
+    """How the virtual clock is driven: slices of clip time, held back to a speed."""
+
+    step_s: float
+    factor: float | None
+    progress: Progress | None
+
+
+def _drive(reader: ClipReader, sched: HistoricalScheduler, pace: _Pace, run: ReplayRun,
+           done: list[bool]) -> None:  # fmt: skip
+    """Advance the virtual clock slice by slice until the clip or the watch ends."""
+    wall0 = time.perf_counter()
+    k = 0
+    while not done[0] and not reader.ended:
+        k += 1
+        sched.advance_to(reader.at(k * pace.step_s))
+        if pace.factor is not None:
+            ahead = wall0 + k * pace.step_s / pace.factor - time.perf_counter()
+            if ahead > 0:
+                time.sleep(ahead)
+        if pace.progress is not None:
+            pace.progress(min(k * pace.step_s, reader.end_s or float("inf")), run)
+    if reader.ended and not done[0] and reader.end_s:
+        # Work due before the end of the last frame (the reader stopped the clock at EOF).
+        sched.advance_to(max(sched.now, reader.at(reader.end_s) - timedelta(microseconds=1)))
+    run.wall_s = time.perf_counter() - wall0
+    if reader.ended and reader.end_s is not None:
+        run.duration_s = run.replayed_s = reader.end_s
+    else:
+        run.replayed_s = max(0.0, reader.clip_time())
+        run.duration_s = max(run.duration_s, run.replayed_s)
+    if pace.progress is not None:
+        pace.progress(run.replayed_s, run)
+
+
+def _replay(
+    run: ReplayRun,
+    camera: CameraConfig,
+    reader: ClipReader,
+    sched: HistoricalScheduler,
+    backend: Backend,
+    source: Observable[Detection] | None,
+    hold: Callable[[Verdict], float] | None,
+    pace: _Pace,
+) -> CompositeDisposable:
+    """Run the watch on the clip until it or the clip ends; return what to dispose."""
+    wcfg = run.watch
+    subs = CompositeDisposable()
+    detections = None
+    if source is not None:
+        detections = _marked(run, source)
+        # The detector runs from the clip's start (every detection is marked),
+        # not only once the watch subscribes.
+        subs.add(detections.subscribe(lambda _: None))
+    events = run_watch(
+        watch_spec(wcfg),
+        frames=reader,
+        backend=backend,
+        detections=detections,
+        zones=zone_rules(camera.zones),
+        scheduler=sched,
+        look_scheduler=sched,
+        job_id=f"replay-{wcfg.name}",
+        hold=hold,
+        wake_log=_wake_log(run, sched),
+    )
+    done = [False]
+
+    def finish() -> None:
+        done[0] = True
+        sched.stop()
+
+    on_event, on_error = _recorder(run, finish)
+    # The watch starts at the first decoded picture, as a live watch's first
+    # look waits for its camera's first frame.
+    reader.when_ready(lambda: subs.add(events.subscribe(on_event, on_error, finish)))
+    reader.start()
+    _drive(reader, sched, pace, run, done)
+    return subs
 
 
 def replay_watch(
@@ -345,9 +301,9 @@ def replay_watch(
     wcfg = find_watch(config, watch) if isinstance(watch, str) else watch
     factor = parse_speed(speed)
     hold = parse_model_latency(model_latency)
-    if step_s is None:
-        step_s = 1.0 if factor is None else 0.1
-    if step_s <= 0:
+    pace = _Pace(step_s if step_s is not None else (1.0 if factor is None else 0.1), factor,
+                 progress)  # fmt: skip
+    if pace.step_s <= 0:
         raise ValueError(f"step_s must be positive, got {step_s}.")
     camera = config.cameras.get(wcfg.camera)
     if camera is None:
@@ -381,97 +337,18 @@ def replay_watch(
             )
             backend.start()
         run.backend, run.backend_type = backend.name, backend.type
-
-        def clip_s(t: float) -> float:
-            return run.clip_time(t)
-
-        def mark(d: Detection) -> None:
-            x1, y1, x2, y2 = d.box.as_list()
-            run.detections.append(DetectionMark(clip_s(d.time), d.label, d.score, (x1, y1, x2, y2)))
-
-        def hit(d: Detection) -> None:
-            run.zone_hits.append(clip_s(d.time))
-
-        def wake(_: Detection) -> None:
-            run.wakes.append(clip_s(sched.now.timestamp()))
-
-        detections: Observable[Detection] | None = None
-        if source is not None:
-            detections = source.pipe(ops.do_action(mark), ops.share())
-            # The watch's own wake chain, mirrored to draw zone hits and wakes.
-            subs.add(
-                detections.pipe(
-                    filter_labels(wcfg.labels),
-                    in_zones(camera.zones, wcfg.zones),
-                    ops.do_action(hit),
-                    cooldown(wcfg.cooldown_s, immediate=bool(wcfg.zones), scheduler=sched),
-                ).subscribe(wake)
-            )
-
-        events = run_watch(
-            wcfg,
-            frames=reader,
-            backend=backend,
-            detections=detections,
-            zones=camera.zones,
-            scheduler=sched,
-            look_scheduler=sched,
-            job_id=f"replay-{wcfg.name}",
-            hold=hold,
-        )
-        done = [False]
-
-        def on_event(event: WatchEvent) -> None:
-            if isinstance(event, LookRecord):
-                if event.jpeg is not None and not event.verdict.condition_met:
-                    event = dataclasses.replace(event, jpeg=None)
-                run.looks.append(event)
-            elif isinstance(event, Alert):
-                run.alerts.append(event)
-            elif isinstance(event, WatchState):
-                run.final_state = event
-
-        def on_error(exc: Exception) -> None:
-            run.error = redact(f"{type(exc).__name__}: {exc}")
-            finish()
-
-        def finish() -> None:
-            done[0] = True
-            sched.stop()
-
-        # The watch starts at the first decoded picture, as a live watch's first
-        # look waits for its camera's first frame.
-        reader.when_ready(lambda: subs.add(events.subscribe(on_event, on_error, finish)))
-        reader.start()
-        wall0 = time.perf_counter()
-        k = 0
-        while not done[0] and not reader.ended:
-            k += 1
-            sched.advance_to(reader.at(k * step_s))
-            if factor is not None:
-                ahead = wall0 + k * step_s / factor - time.perf_counter()
-                if ahead > 0:
-                    time.sleep(ahead)
-            if progress is not None:
-                progress(min(k * step_s, reader.end_s or float("inf")), run)
-        if reader.ended and not done[0] and reader.end_s:
-            # Work due before the end of the last frame (the reader stopped the clock at EOF).
-            sched.advance_to(max(sched.now, reader.at(reader.end_s) - timedelta(microseconds=1)))
-        run.wall_s = time.perf_counter() - wall0
-        if reader.ended and reader.end_s is not None:
-            run.duration_s = run.replayed_s = reader.end_s
-        else:
-            run.replayed_s = max(0.0, reader.clip_time())
-            run.duration_s = max(run.duration_s, run.replayed_s)
-        if progress is not None:
-            progress(run.replayed_s, run)
+        subs.add(_replay(run, camera, reader, sched, backend, source, hold, pace))
     finally:
         subs.dispose()
         run.packets, run.decoded = reader.packets, reader.decoded
         reader.close()
         if own_backend and backend is not None:
-            try:
-                backend.stop()
-            except Exception as exc:
-                log.error("backend %s: stop failed: %s", backend.name, redact(str(exc)))
+            _stop(backend)
     return run
+
+
+def _stop(backend: Backend) -> None:
+    try:
+        backend.stop()
+    except Exception as exc:
+        log.error("backend %s: stop failed: %s", backend.name, redact(str(exc)))

@@ -7,7 +7,8 @@ One row per kind of event on a shared clip-time axis:
   labels and zones (dark ticks), and wakes after the cooldown (triangles);
 - **looks**: every look as a tick coloured by its answer (a dot above the
   tick marks a look that a wake started);
-- **next look**: the ``next_run_in`` each look asked for, as a step line;
+- **next look**: the ``next_run_in`` each look asked for, as a step line (the
+  axis top can be shared by the variants of a comparison: ``next_max_s``);
 - **alerts**: diamonds, with a thin red line through every row.
 
 After the watch ended (``once`` mode after its alert, a time-out) the rest of
@@ -22,12 +23,13 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
 
-from pipeline.app.replay.engine import ReplayRun
 from pipeline.app.replay.labels import Interval
+from pipeline.app.replay.run import ReplayRun
 
 WIDTH = 1200
 HEIGHT = 360
@@ -103,14 +105,181 @@ def _font(size: int) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
         return ImageFont.load_default()
 
 
+@dataclass(frozen=True, slots=True)
+class _Canvas:
+    """A picture being drawn: its draw handle, fonts, the time axis and the rows."""
+
+    d: ImageDraw.ImageDraw
+    font: ImageFont.ImageFont | ImageFont.FreeTypeFont
+    small: ImageFont.ImageFont | ImageFont.FreeTypeFont
+    span: float
+    x0: int
+    x1: int
+    width: int
+    rows: dict[str, tuple[int, int]]
+
+    @property
+    def top(self) -> int:
+        return min(ya for ya, _ in self.rows.values())
+
+    @property
+    def bottom(self) -> int:
+        return max(yb for _, yb in self.rows.values())
+
+    def x(self, t: float) -> int:
+        """The x pixel of clip time ``t`` (clamped to the clip)."""
+        return round(self.x0 + (self.x1 - self.x0) * min(max(t, 0.0), self.span) / self.span)
+
+
+def _rows(panel_h: int) -> dict[str, tuple[int, int]]:
+    rows: dict[str, tuple[int, int]] = {}
+    y = TOP
+    for name, h in ROWS:
+        h = h or panel_h
+        rows[name] = (y, y + h)
+        y += h + ROW_GAP
+    return rows
+
+
+def _draw_frame(c: _Canvas, run: ReplayRun, ivs: Sequence[Interval]) -> None:
+    """Title, shading (labelled intervals, the part after the end), grid, axis, row names."""
+    d, x = c.d, c.x
+    title = (
+        f"{run.watch.name}  ({run.watch.mode}, backend {run.backend or '?'}, "
+        f"detector {run.detector.split(' ')[0]})  {run.clip.name}"
+    )
+    d.text((c.x0, 8), title, fill=INK, font=c.font)
+    for iv in ivs:
+        d.rectangle((x(iv.start), c.top, max(x(iv.start), x(iv.end)), c.bottom), fill=TRUTH_SHADE)
+    if run.ended_at is not None and run.ended_at < c.span:
+        d.rectangle((x(run.ended_at), c.top, c.x1, c.bottom), fill=ENDED)
+    step = nice_step(c.span)
+    t = 0.0
+    while t <= c.span + 1e-9:
+        xt = x(t)
+        d.line((xt, c.top, xt, c.bottom), fill=GRID)
+        d.line((xt, c.bottom, xt, c.bottom + 4), fill=INK)
+        label = tick_label(t)
+        w = d.textlength(label, font=c.small)
+        d.text((min(max(xt - w / 2, 0), c.width - w), c.bottom + 6), label, fill=INK, font=c.small)
+        t += step
+    d.line((c.x0, c.bottom, c.x1, c.bottom), fill=INK)
+    for name, (ya, yb) in c.rows.items():
+        d.text((8, (ya + yb) / 2 - 7), name, fill=INK, font=c.font)
+
+
+def _draw_truth(c: _Canvas, ivs: Sequence[Interval]) -> None:
+    ya, yb = c.rows["truth"]
+    for iv in ivs:
+        c.d.rectangle((c.x(iv.start), ya + 2, max(c.x(iv.start) + 1, c.x(iv.end)), yb - 2),
+                      fill=TRUTH)  # fmt: skip
+
+
+def _draw_detections(c: _Canvas, run: ReplayRun) -> None:
+    """Every detection, the zone hits, and the wakes (triangles)."""
+    ya, yb = c.rows["detections"]
+    mid = (ya + yb) // 2
+    for xd in sorted({c.x(m.time) for m in run.detections}):
+        c.d.line((xd, mid - 3, xd, yb - 2), fill=DETECTION)
+    for xh in sorted({c.x(th) for th in run.zone_hits}):
+        c.d.line((xh, ya + 6, xh, yb - 2), fill=ZONE_HIT)
+    for xw in sorted({c.x(tw) for tw in run.wakes}):
+        c.d.polygon([(xw - 4, ya), (xw + 4, ya), (xw, ya + 6)], fill=WAKE)
+
+
+def _draw_looks(c: _Canvas, run: ReplayRun) -> None:
+    """Each look as a tick coloured by its answer; a dot above the ones a wake started."""
+    ya, yb = c.rows["looks"]
+    for lk in run.looks:
+        xl = c.x(run.clip_time(lk.time))
+        colour = ANSWER_COLOURS.get(lk.verdict.kind.value, INK)
+        c.d.line((xl, ya + 7, xl, yb - 1), fill=colour, width=2)
+        if lk.trigger == "wake":
+            c.d.ellipse((xl - 2, ya + 1, xl + 2, ya + 5), fill=WAKE)
+
+
+def next_axis_top(values: Sequence[float]) -> float:
+    """The top of the next-look axis for these ``next_run_in`` values (at least 10 s, round).
+
+    Example:
+        >>> next_axis_top([5, 60]), next_axis_top([2]), next_axis_top([])
+        (60.0, 10.0, 10.0)
+    """
+    top_s = max([*values, 10.0])
+    return nice_step(top_s, max_ticks=1) if top_s > 10 else 10.0
+
+
+def _draw_next(c: _Canvas, run: ReplayRun, next_max_s: float | None) -> None:
+    """``next_run_in`` of each look as a step line."""
+    d = c.d
+    ya, yb = c.rows["next look"]
+    d.rectangle((c.x0, ya, c.x1, yb), outline=GRID)
+    points = [(run.clip_time(lk.time), float(lk.verdict.next_run_in)) for lk in run.looks]
+    top_s = next_axis_top([v for _, v in points] if next_max_s is None else [next_max_s])
+
+    def yv(v: float) -> int:
+        return round(yb - 2 - (yb - ya - 4) * min(v, top_s) / top_s)
+
+    d.text((c.x0 - 40, ya - 2), f"{top_s:g} s", fill=INK, font=c.small)
+    d.text((c.x0 - 26, yb - 12), "0 s", fill=INK, font=c.small)
+    end_x = c.x(run.replayed_s if run.ended_at is None else run.ended_at)
+    for i, (tp, v) in enumerate(points):
+        xa = c.x(tp)
+        xb = c.x(points[i + 1][0]) if i + 1 < len(points) else max(end_x, xa)
+        yy = yv(v)
+        if i > 0:
+            d.line((xa, yv(points[i - 1][1]), xa, yy), fill=NEXT_LINE, width=2)
+        d.line((xa, yy, xb, yy), fill=NEXT_LINE, width=2)
+
+
+def _draw_alerts(c: _Canvas, run: ReplayRun) -> None:
+    ya, yb = c.rows["alerts"]
+    cy = (ya + yb) // 2
+    for a in run.alerts:
+        xa = c.x(run.clip_time(a.time))
+        c.d.line((xa, c.top, xa, yb), fill=ALERT)
+        c.d.polygon([(xa, cy - 7), (xa + 6, cy), (xa, cy + 7), (xa - 6, cy)], fill=ALERT)
+
+
+LEGEND: tuple[tuple[str, Rgb], ...] = (
+    ("true interval", TRUTH),
+    ("detection", DETECTION),
+    ("in zone", ZONE_HIT),
+    ("wake", WAKE),
+    ("met", ANSWER_COLOURS["met"]),
+    ("not met", ANSWER_COLOURS["not_met"]),
+    ("bad answer", ANSWER_COLOURS["unparseable"]),
+    ("no frame / unavailable", ANSWER_COLOURS["no_frame"]),
+    ("alert", ALERT),
+)
+
+
+def _draw_legend(c: _Canvas, height: int) -> None:
+    lx, ly = c.x0, height - LEGEND_H + 4
+    for text, colour in LEGEND:
+        c.d.rectangle((lx, ly + 3, lx + 10, ly + 13), fill=colour)
+        c.d.text((lx + 14, ly + 1), text, fill=INK, font=c.small)
+        lx += 14 + round(c.d.textlength(text, font=c.small)) + 16
+
+
 def draw_timeline(
     run: ReplayRun,
     intervals: Sequence[Interval] | None = None,
     *,
     width: int = WIDTH,
     height: int = HEIGHT,
+    next_max_s: float | None = None,
 ) -> Image.Image:
     """Draw the timeline of ``run`` (with the labelled ``intervals``) as an RGB image.
+
+    Args:
+        run: the replay.
+        intervals: the labelled true intervals.
+        width: picture width in pixels.
+        height: picture height in pixels.
+        next_max_s: the largest ``next_run_in`` to make room for on the
+            next-look axis (give the same to every variant of a comparison so
+            their axes match); default: this run's largest.
 
     Raises:
         ValueError: a size too small to hold the rows.
@@ -120,125 +289,16 @@ def draw_timeline(
     if width < 400 or panel_h < 30:
         raise ValueError(f"A timeline needs at least 400 x {height - panel_h + 30} pixels.")
     img = Image.new("RGB", (width, height), BACKGROUND)
-    d = ImageDraw.Draw(img)
-    font, small = _font(12), _font(10)
-    span = max(run.duration_s, 1e-3)
-    x0, x1 = LEFT, width - RIGHT
-
-    def x(t: float) -> int:
-        return round(x0 + (x1 - x0) * min(max(t, 0.0), span) / span)
-
-    # Row geometry.
-    rows: dict[str, tuple[int, int]] = {}
-    y = TOP
-    for name, h in ROWS:
-        h = h or panel_h
-        rows[name] = (y, y + h)
-        y += h + ROW_GAP
-    top, bottom = TOP, y - ROW_GAP
-
-    # Title.
-    title = (
-        f"{run.watch.name}  ({run.watch.mode}, backend {run.backend or '?'}, "
-        f"detector {run.detector.split(' ')[0]})  {run.clip.name}"
-    )
-    d.text((x0, 8), title, fill=INK, font=font)
-
-    # Shading: labelled intervals, then the part after the watch ended.
+    c = _Canvas(ImageDraw.Draw(img), _font(12), _font(10), max(run.duration_s, 1e-3), LEFT,
+                width - RIGHT, width, _rows(panel_h))  # fmt: skip
     ivs = list(intervals or [])
-    for iv in ivs:
-        d.rectangle((x(iv.start), top, max(x(iv.start), x(iv.end)), bottom), fill=TRUTH_SHADE)
-    if run.ended_at is not None and run.ended_at < span:
-        d.rectangle((x(run.ended_at), top, x1, bottom), fill=ENDED)
-
-    # Grid and axis.
-    step = nice_step(span)
-    t = 0.0
-    while t <= span + 1e-9:
-        xt = x(t)
-        d.line((xt, top, xt, bottom), fill=GRID)
-        d.line((xt, bottom, xt, bottom + 4), fill=INK)
-        label = tick_label(t)
-        w = d.textlength(label, font=small)
-        d.text((min(max(xt - w / 2, 0), width - w), bottom + 6), label, fill=INK, font=small)
-        t += step
-    d.line((x0, bottom, x1, bottom), fill=INK)
-
-    # Row labels and baselines.
-    for name, (ya, yb) in rows.items():
-        d.text((8, (ya + yb) / 2 - 7), name, fill=INK, font=font)
-
-    # Truth.
-    ya, yb = rows["truth"]
-    for iv in ivs:
-        d.rectangle((x(iv.start), ya + 2, max(x(iv.start) + 1, x(iv.end)), yb - 2), fill=TRUTH)
-
-    # Detections, zone hits, wakes.
-    ya, yb = rows["detections"]
-    mid = (ya + yb) // 2
-    seen = {x(m.time) for m in run.detections}
-    for xd in sorted(seen):
-        d.line((xd, mid - 3, xd, yb - 2), fill=DETECTION)
-    for xh in sorted({x(th) for th in run.zone_hits}):
-        d.line((xh, ya + 6, xh, yb - 2), fill=ZONE_HIT)
-    for xw in sorted({x(tw) for tw in run.wakes}):
-        d.polygon([(xw - 4, ya), (xw + 4, ya), (xw, ya + 6)], fill=WAKE)
-
-    # Looks.
-    ya, yb = rows["looks"]
-    for lk in run.looks:
-        xl = x(run.clip_time(lk.time))
-        colour = ANSWER_COLOURS.get(lk.verdict.kind.value, INK)
-        d.line((xl, ya + 7, xl, yb - 1), fill=colour, width=2)
-        if lk.trigger == "wake":
-            d.ellipse((xl - 2, ya + 1, xl + 2, ya + 5), fill=WAKE)
-
-    # next_run_in as a step line.
-    ya, yb = rows["next look"]
-    d.rectangle((x0, ya, x1, yb), outline=GRID)
-    points = [(run.clip_time(lk.time), float(lk.verdict.next_run_in)) for lk in run.looks]
-    top_s = max([v for _, v in points] + [10.0])
-    top_s = nice_step(top_s, max_ticks=1) if top_s > 10 else 10.0
-
-    def yv(v: float) -> int:
-        return round(yb - 2 - (yb - ya - 4) * min(v, top_s) / top_s)
-
-    d.text((x0 - 40, ya - 2), f"{top_s:g} s", fill=INK, font=small)
-    d.text((x0 - 26, yb - 12), "0 s", fill=INK, font=small)
-    end_x = x(run.replayed_s if run.ended_at is None else run.ended_at)
-    for i, (tp, v) in enumerate(points):
-        xa = x(tp)
-        xb = x(points[i + 1][0]) if i + 1 < len(points) else max(end_x, xa)
-        yy = yv(v)
-        if i > 0:
-            d.line((xa, yv(points[i - 1][1]), xa, yy), fill=NEXT_LINE, width=2)
-        d.line((xa, yy, xb, yy), fill=NEXT_LINE, width=2)
-
-    # Alerts.
-    ya, yb = rows["alerts"]
-    cy = (ya + yb) // 2
-    for a in run.alerts:
-        xa = x(run.clip_time(a.time))
-        d.line((xa, top, xa, yb), fill=ALERT)
-        d.polygon([(xa, cy - 7), (xa + 6, cy), (xa, cy + 7), (xa - 6, cy)], fill=ALERT)
-
-    # Legend.
-    legend: list[tuple[str, Rgb]] = [
-        ("true interval", TRUTH),
-        ("detection", DETECTION),
-        ("in zone", ZONE_HIT),
-        ("wake", WAKE),
-        ("met", ANSWER_COLOURS["met"]),
-        ("not met", ANSWER_COLOURS["not_met"]),
-        ("bad answer", ANSWER_COLOURS["unparseable"]),
-        ("no frame / unavailable", ANSWER_COLOURS["no_frame"]),
-        ("alert", ALERT),
-    ]
-    lx, ly = x0, height - LEGEND_H + 4
-    for text, colour in legend:
-        d.rectangle((lx, ly + 3, lx + 10, ly + 13), fill=colour)
-        d.text((lx + 14, ly + 1), text, fill=INK, font=small)
-        lx += 14 + round(d.textlength(text, font=small)) + 16
+    _draw_frame(c, run, ivs)
+    _draw_truth(c, ivs)
+    _draw_detections(c, run)
+    _draw_looks(c, run)
+    _draw_next(c, run, next_max_s)
+    _draw_alerts(c, run)
+    _draw_legend(c, height)
     return img
 
 
@@ -249,8 +309,10 @@ def save_timeline(
     *,
     width: int = WIDTH,
     height: int = HEIGHT,
+    next_max_s: float | None = None,
 ) -> Path:
-    """Draw the timeline and write it as a PNG; return the path."""
+    """Draw the timeline (as :func:`draw_timeline`), write it as a PNG; return the path."""
     p = Path(path)
-    draw_timeline(run, intervals, width=width, height=height).save(p, format="PNG", optimize=True)
+    img = draw_timeline(run, intervals, width=width, height=height, next_max_s=next_max_s)
+    img.save(p, format="PNG", optimize=True)
     return p
