@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Collection
 from types import TracebackType
 from typing import Self
 
@@ -87,6 +88,18 @@ class Sink:
             return
         self._forget_watch(name)
 
+    def started(self, watches: Collection[str]) -> None:
+        """The process has started: ``watches`` are the watches it runs (config and restored).
+
+        A sink that keeps something per watch outside the process can drop what
+        belongs to watches that disappeared while it was down (the MQTT sink
+        removes their retained Home Assistant discovery). The default does
+        nothing; a closed or never-opened sink ignores it.
+        """
+        if self._state != "open":
+            return
+        self._started(watches)
+
     def close(self) -> None:
         """Flush what can be flushed and release resources. Closing twice is a no-op."""
         with self._lock:
@@ -129,6 +142,9 @@ class Sink:
 
     def _forget_watch(self, name: str) -> None:
         """Drop what the sink keeps about a removed watch (default: nothing)."""
+
+    def _started(self, watches: Collection[str]) -> None:
+        """React to the start of the process with ``watches`` (default: nothing)."""
 
     def _close(self) -> None:
         """Flush and release resources."""

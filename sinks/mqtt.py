@@ -6,11 +6,14 @@ Topics (``<p>`` is ``[mqtt] topic_prefix``):
 - ``<p>/watches/<watch>/snapshot``: the judged frame as JPEG, retained (``snapshots = true``).
 - ``<p>/watches/<watch>/state``: the watch state JSON, retained.
 - ``<p>/cameras/<camera>/state``: the camera state JSON, retained.
+- ``<p>/cameras/<camera>/caption``: the camera's latest caption JSON
+  (``[cameras.NAME.captions]``), retained.
 - ``<frigate_prefix>/camera_monitoring``: the baseline's notification JSON (``frigate_compat``).
 - ``<discovery_prefix>/binary_sensor|sensor/<p>/<watch>_.../config``: Home Assistant
-  discovery, published once per watch (``home_assistant``), and cleared (an
-  empty retained payload, which removes the entities) when the watch is removed
-  for good: cancelled at run time or dropped from the config by a reload.
+  discovery (``home_assistant``, see :mod:`sinks.ha_discovery`), published once per
+  watch and cleared (an empty retained payload, which removes the entities) when
+  the watch is removed for good: cancelled at run time, dropped from the config by
+  a reload, or gone while Lookout was down (swept at start, see :meth:`MqttSink.started`).
 
 While the broker is away, messages wait in the connection's bounded queue
 (see :class:`pipeline.net.mqtt_connection.MqttConnection`); ``close()`` does not close
@@ -26,74 +29,18 @@ Example:
 
 from __future__ import annotations
 
-import re
-from typing import Any
+import threading
+from collections.abc import Collection
 
 import orjson
 
 from pipeline.core.config import MqttSinkConfig
-from pipeline.core.events import Alert, CameraState, WatchState
+from pipeline.core.events import Alert, CameraState, Caption, WatchState
 from pipeline.net.mqtt_connection import MqttConnection, MqttTally, TallyStats
 from sinks.base import Sink
+from sinks.ha_discovery import DiscoverySweep, discovery_messages, discovery_topics, safe
 
-_UNSAFE = re.compile(r"[^A-Za-z0-9_\-]")
-
-
-def _safe(part: str) -> str:
-    return _UNSAFE.sub("_", part)
-
-
-def discovery_messages(
-    watch: str, connection: MqttConnection, discovery_prefix: str
-) -> list[tuple[str, bytes]]:
-    """Home Assistant discovery configs of one watch: a binary sensor and a reasoning sensor.
-
-    Example:
-        >>> from pipeline.core.config import MqttConfig
-        >>> msgs = discovery_messages("porch", MqttConnection(MqttConfig()), "homeassistant")
-        >>> [t for t, _ in msgs]  # doctest: +NORMALIZE_WHITESPACE
-        ['homeassistant/binary_sensor/lookout/porch_met/config',
-         'homeassistant/sensor/lookout/porch_reasoning/config']
-    """
-    prefix = connection.config.topic_prefix
-    node = _safe(prefix)
-    state_topic = connection.topic("watches", watch, "state")
-    device = {
-        "identifiers": [f"lookout_{node}"],
-        "name": f"Lookout ({prefix})",
-        "manufacturer": "Lookout",
-        "model": "camera watches",
-    }
-    common: dict[str, Any] = {
-        "state_topic": state_topic,
-        "availability_topic": connection.availability_topic,
-        "payload_available": "online",
-        "payload_not_available": "offline",
-        "json_attributes_topic": state_topic,
-        "device": device,
-    }
-    binary = {
-        **common,
-        "name": f"{watch} condition met",
-        "unique_id": f"lookout_{node}_{_safe(watch)}_met",
-        "object_id": f"lookout_{_safe(watch)}_met",
-        "value_template": "{{ 'ON' if value_json.condition_met else 'OFF' }}",
-        "payload_on": "ON",
-        "payload_off": "OFF",
-    }
-    sensor = {
-        **common,
-        "name": f"{watch} last reasoning",
-        "unique_id": f"lookout_{node}_{_safe(watch)}_reasoning",
-        "object_id": f"lookout_{_safe(watch)}_reasoning",
-        "value_template": "{{ (value_json.last_reasoning or '')[:250] }}",
-        "icon": "mdi:eye",
-    }
-    base = f"{discovery_prefix}/{{}}/{node}/{_safe(watch)}_{{}}/config"
-    return [
-        (base.format("binary_sensor", "met"), orjson.dumps(binary)),
-        (base.format("sensor", "reasoning"), orjson.dumps(sensor)),
-    ]
+__all__ = ["MqttSink", "discovery_messages", "discovery_topics"]
 
 
 class MqttSink(Sink):
@@ -105,13 +52,19 @@ class MqttSink(Sink):
         connection: the process's MQTT connection (started by its owner).
     """
 
+    wants_captions = True
+
     def __init__(self, name: str, config: MqttSinkConfig, connection: MqttConnection) -> None:
         super().__init__(name)
         self.config = config
         self.connection = connection
         self.tally = MqttTally()
         self._discovered: set[str] = set()
+        self._alive: set[str] = set()
+        self._alive_lock = threading.Lock()
         self._topics: dict[tuple[str, str, str], str] = {}
+        self.sweep: DiscoverySweep | None = None
+        """The sweep of stale discovery configs (``home_assistant`` only), once opened."""
 
     def stats(self) -> TallyStats:
         """Delivery counters of this sink (accepted, sent, queued, dropped, rejected).
@@ -133,24 +86,61 @@ class MqttSink(Sink):
             self._topics[key] = topic
         return topic
 
+    def _messages(self, watch: str) -> list[tuple[str, bytes]]:
+        return discovery_messages(
+            watch,
+            self.connection.config.topic_prefix,
+            self.config.discovery_prefix,
+            configuration_url=self.config.configuration_url,
+        )
+
     def _discover(self, watch: str) -> None:
         if not self.config.home_assistant or watch in self._discovered:
             return
         self._discovered.add(watch)
-        for topic, payload in discovery_messages(
-            watch, self.connection, self.config.discovery_prefix
-        ):
+        with self._alive_lock:
+            self._alive.add(watch)
+        for topic, payload in self._messages(watch):
             self._publish(topic, payload, retain=True)
+
+    def _open(self) -> None:
+        if self.config.home_assistant:
+            self.sweep = DiscoverySweep(
+                self.connection, self.config.discovery_prefix, self._alive_now, self._clear
+            )
+            self.sweep.start()
+
+    def _alive_now(self) -> set[str]:
+        with self._alive_lock:
+            return set(self._alive)
+
+    def _clear(self, topic: str) -> None:
+        self._publish(topic, b"", retain=True)
+
+    def _started(self, watches: Collection[str]) -> None:
+        # The watches the process runs now keep their entities; the retained configs of
+        # every other watch under this node id go (see sinks.ha_discovery.DiscoverySweep).
+        with self._alive_lock:
+            self._alive.update(watches)
+        if self.sweep is not None:
+            self.sweep.running()
 
     def _forget_watch(self, name: str) -> None:
         # Cleared even when not discovered in this process: a previous run may have.
         self._discovered.discard(name)
+        with self._alive_lock:
+            self._alive.discard(name)
         for key in [k for k in self._topics if k[:2] == ("watches", name)]:
             del self._topics[key]
         if not self.config.home_assistant:
             return
-        for topic, _ in discovery_messages(name, self.connection, self.config.discovery_prefix):
-            self._publish(topic, b"", retain=True)
+        node = safe(self.connection.config.topic_prefix)
+        for topic in discovery_topics(name, node, self.config.discovery_prefix):
+            self._clear(topic)
+
+    def _close(self) -> None:
+        if self.sweep is not None:
+            self.sweep.stop()
 
     def _write_alert(self, alert: Alert) -> None:
         self._discover(alert.watch)
@@ -169,3 +159,7 @@ class MqttSink(Sink):
 
     def _write_camera_state(self, state: CameraState) -> None:
         self._publish(self._topic("cameras", state.camera, "state"), state.to_json(), retain=True)
+
+    def _write_caption(self, caption: Caption) -> None:
+        topic = self._topic("cameras", caption.camera, "caption")
+        self._publish(topic, caption.to_json(), retain=True)

@@ -15,7 +15,7 @@ import logging
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from typing import Any
 
 from pipeline.core.config import (
@@ -191,6 +191,14 @@ class SinkHub:
                 self._ok(sink)
             except Exception as exc:
                 self._fail(sink, "send a camera state", exc)
+
+    def started(self, watches: Collection[str]) -> None:
+        """Tell every sink the process has started with ``watches`` (``Sink.started``)."""
+        for sink in list(self.sinks.values()):
+            try:
+                sink.started(watches)
+            except Exception as exc:
+                self._fail(sink, "take the start", exc)
 
     def forget_watch(self, watch: str) -> None:
         """Tell every sink that watch ``watch`` is gone for good (``Sink.forget_watch``).

@@ -74,6 +74,7 @@ class App:
             p.on_watch_ended.append(self.control.watch_ended)
             self.control.restore()
             self.control.start()
+        p.sinks.started(sorted(p.watches))
         if cfg.reload.watch_file and self.config_path is not None:
             self.watcher = FileWatcher(
                 self.config_path, self._reload_on_change, cfg.reload.poll_interval_s

@@ -11,6 +11,7 @@ Example:
 
 from __future__ import annotations
 
+import ipaddress
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -40,10 +41,12 @@ __all__ = [
     "key_path",
     "load_config",
     "load_config_text",
+    "metrics_url",
     "not_utf8",
     "parse_document",
     "problems_from_validation",
     "register_config_secrets",
+    "with_configuration_urls",
     "with_paths_relative_to",
 ]
 
@@ -109,6 +112,15 @@ def check_references(cfg: LookoutConfig) -> list[ConfigProblem]:
     ]
     if cfg.mqtt is None:
         problems.extend(ConfigProblem(p, "needs an [mqtt] table") for p in mqtt_users)
+    for n, cam in cfg.cameras.items():
+        if cam.captions is not None and cam.captions.backend not in (*cfg.backends, "auto"):
+            known = ", ".join(sorted(cfg.backends)) or "none defined"
+            problems.append(
+                ConfigProblem(
+                    f"cameras.{n}.captions.backend",
+                    f"unknown backend '{cam.captions.backend}'; known: {known}, auto",
+                )
+            )
     problems.extend(load_time_file_problems(cfg))
     return problems
 
@@ -162,6 +174,8 @@ def register_config_secrets(cfg: LookoutConfig) -> None:
     for s in cfg.sinks.values():
         if isinstance(s, WebhookSinkConfig) and s.secret is not None:
             register_secret(s.secret.get_secret_value())
+    if cfg.web.token is not None:
+        register_secret(cfg.web.token.get_secret_value())
 
 
 def parse_document(data: dict[str, Any], source: str = "") -> LookoutConfig:
@@ -174,7 +188,44 @@ def parse_document(data: dict[str, Any], source: str = "") -> LookoutConfig:
     if problems:
         raise ConfigError(problems, source)
     register_config_secrets(cfg)
-    return cfg
+    return with_configuration_urls(cfg)
+
+
+def metrics_url(cfg: LookoutConfig) -> str | None:
+    """The metrics address others can open: enabled, a fixed port, a host that is not loopback.
+
+    Example:
+        >>> cfg = load_config_text('[cameras.a]\\nurl = "a.mp4"\\n'
+        ...     '[metrics]\\nenabled = true\\nhost = "192.168.1.5"\\n')
+        >>> metrics_url(cfg)
+        'http://192.168.1.5:9108/metrics'
+    """
+    m = cfg.metrics
+    host = m.host.strip()
+    if not m.enabled or m.port == 0 or host in ("", "localhost"):
+        return None
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return f"http://{host}:{m.port}/metrics"  # a host name
+    if ip.is_unspecified or ip.is_loopback:
+        return None
+    shown = f"[{host}]" if ip.version == 6 else host
+    return f"http://{shown}:{m.port}/metrics"
+
+
+def with_configuration_urls(cfg: LookoutConfig) -> LookoutConfig:
+    """Give Home Assistant MQTT sinks without a ``configuration_url`` the metrics address."""
+    url = metrics_url(cfg)
+    if url is None:
+        return cfg
+    sinks = {
+        name: sink.model_copy(update={"configuration_url": url})
+        if isinstance(sink, MqttSinkConfig) and sink.home_assistant and not sink.configuration_url
+        else sink
+        for name, sink in cfg.sinks.items()
+    }
+    return cfg.model_copy(update={"sinks": sinks})
 
 
 def load_config_text(text: str, source: str = "<text>") -> LookoutConfig:

@@ -35,6 +35,16 @@ class MqttSinkConfig(Model):
     discovery_prefix: str = Field(
         default="homeassistant", description="Home Assistant discovery prefix."
     )
+    configuration_url: str | None = Field(
+        default=None,
+        description="Address the device page in Home Assistant links to; default the "
+        "[metrics] address when it listens on a fixed host that is not loopback.",
+    )
+
+    @field_validator("configuration_url")
+    @classmethod
+    def _configuration_url(cls, v: str | None) -> str | None:
+        return None if v is None else check_http_url(v)
 
 
 class WebhookSinkConfig(Model):

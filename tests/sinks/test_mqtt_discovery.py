@@ -1,0 +1,230 @@
+"""Home Assistant discovery: today's schema, and the sweep of watches gone while Lookout was down.
+
+Against a real Mosquitto: the retained configs on the broker are what Home
+Assistant would read.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+import orjson
+import paho.mqtt.client as mqtt
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion
+
+from pipeline import __version__
+from pipeline.app.process import App
+from pipeline.core.config import MqttSinkConfig
+from pipeline.core.config_loader import load_config, load_config_text
+from pipeline.net.mqtt_connection import MqttConnection
+from sinks.ha_discovery import discovery_topics
+from sinks.mqtt import MqttSink
+from tests.sinks.conftest import Recorder, make_state, wait_until
+from tests.support.clips import Clip
+from tests.support.mosquitto import Mosquitto
+
+PREFIX = "homeassistant"
+
+
+def _client(broker: Mosquitto) -> mqtt.Client:
+    client = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2, client_id="")
+    client.connect(broker.host, broker.port, 30)
+    client.loop_start()
+    return client
+
+
+def publish_retained(broker: Mosquitto, messages: dict[str, bytes]) -> None:
+    """Leave retained messages on the broker, as an earlier run would have."""
+    client = _client(broker)
+    try:
+        for topic, payload in messages.items():
+            client.publish(topic, payload, qos=1, retain=True).wait_for_publish(10)
+    finally:
+        client.disconnect()
+        client.loop_stop()
+
+
+def retained(broker: Mosquitto, topic_filter: str = f"{PREFIX}/#") -> dict[str, bytes]:
+    """Every retained message under ``topic_filter`` (complete when a marker comes back)."""
+    found: dict[str, bytes] = {}
+    marker = f"test/marker/{uuid.uuid4().hex}"
+    done = threading.Event()
+
+    def on_message(_c: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
+        if msg.topic == marker:
+            done.set()
+        elif msg.retain and msg.payload:
+            found[msg.topic] = bytes(msg.payload)
+
+    client = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2, client_id="")
+    client.on_message = on_message
+    client.connect(broker.host, broker.port, 30)
+    client.loop_start()
+    try:
+        client.subscribe([(topic_filter, 1), (marker, 1)])
+        client.publish(marker, b"x", qos=1)
+        assert done.wait(10), "the marker did not come back"
+        return dict(found)
+    finally:
+        client.disconnect()
+        client.loop_stop()
+
+
+def old_configs(node: str, *watches: str) -> dict[str, bytes]:
+    """Configs as an older Lookout left them (with the deprecated object_id)."""
+    return {
+        topic: orjson.dumps({"object_id": topic.split("/")[3], "state_topic": "x"})
+        for watch in watches
+        for topic in discovery_topics(watch, node, PREFIX)
+    }
+
+
+def test_discovery_uses_default_entity_id_origin_and_sw_version(
+    mosquitto: Mosquitto,
+    connection_factory: Callable[..., MqttConnection],
+    recorder_factory: Callable[..., Recorder],
+) -> None:
+    rec = recorder_factory(mosquitto, f"{PREFIX}/#")
+    conn = connection_factory(mosquitto)
+    conn.start(wait_s=10)
+    config = MqttSinkConfig(home_assistant=True, configuration_url="http://lookout.lan:9108/x")
+    with MqttSink("mqtt", config, conn) as sink:
+        sink.send_state(make_state("porch"))
+        binary_topic, sensor_topic = discovery_topics("porch", "lookout", PREFIX)
+        wait_until(lambda: rec.last(sensor_topic) is not None, what="discovery configs")
+        binary = orjson.loads(rec.last(binary_topic) or b"{}")
+        sensor = orjson.loads(rec.last(sensor_topic) or b"{}")
+    for doc in (binary, sensor):
+        assert "object_id" not in doc
+        assert doc["origin"]["name"] == "Lookout"
+        assert doc["origin"]["sw_version"] == __version__
+        assert doc["device"]["sw_version"] == __version__
+        assert doc["device"]["configuration_url"] == "http://lookout.lan:9108/x"
+    assert binary["default_entity_id"] == "binary_sensor.lookout_porch_met"
+    assert sensor["default_entity_id"] == "sensor.lookout_porch_reasoning"
+    assert binary["unique_id"] == "lookout_lookout_porch_met"
+
+
+def test_start_removes_the_discovery_of_watches_gone_while_down(
+    mosquitto: Mosquitto, connection_factory: Callable[..., MqttConnection]
+) -> None:
+    publish_retained(
+        mosquitto, {**old_configs("lookout", "porch", "gone"), **old_configs("other", "gone")}
+    )
+    conn = connection_factory(mosquitto)
+    conn.start(wait_s=10)
+    with MqttSink("mqtt", MqttSinkConfig(home_assistant=True), conn) as sink:
+        sink.started(["porch"])
+        assert sink.sweep is not None
+        wait_until(lambda: sink.sweep is not None and sink.sweep.done, what="the sweep")
+        assert conn.flush(10)
+        assert sink.sweep.removed == sorted(discovery_topics("gone", "lookout", PREFIX))
+    left = retained(mosquitto)
+    assert set(left) == set(old_configs("lookout", "porch")) | set(old_configs("other", "gone"))
+
+
+def test_the_sweep_waits_for_the_broker_and_for_the_watches(
+    mosquitto_factory: Callable[..., Mosquitto],
+    connection_factory: Callable[..., MqttConnection],
+) -> None:
+    broker = mosquitto_factory(persistence=True)
+    publish_retained(broker, old_configs("lookout", "porch", "gone", "rt"))
+    broker.stop()  # Lookout starts while the broker is down
+    conn = connection_factory(broker)
+    conn.start()
+    with MqttSink("mqtt", MqttSinkConfig(home_assistant=True), conn) as sink:
+        broker.start()
+        conn.wait_connected(15)
+        assert sink.sweep is not None
+        # Nothing goes before the sink knows the watches the process runs.
+        sink.send_state(make_state("rt"))  # a watch started at run time is kept too
+        assert not sink.sweep.done
+        sink.started(["porch"])
+        wait_until(lambda: sink.sweep is not None and sink.sweep.done, 15, "the sweep")
+        assert conn.flush(10)
+    left = retained(broker)
+    assert not set(left) & set(discovery_topics("gone", "lookout", PREFIX))
+    assert set(discovery_topics("porch", "lookout", PREFIX)) <= set(left)
+    assert set(discovery_topics("rt", "lookout", PREFIX)) <= set(left)
+
+
+def test_without_home_assistant_nothing_is_swept(
+    mosquitto: Mosquitto, connection_factory: Callable[..., MqttConnection]
+) -> None:
+    publish_retained(mosquitto, old_configs("lookout", "gone"))
+    conn = connection_factory(mosquitto)
+    conn.start(wait_s=10)
+    with MqttSink("mqtt", MqttSinkConfig(), conn) as sink:
+        sink.started([])
+        assert sink.sweep is None
+    assert set(retained(mosquitto)) == set(old_configs("lookout", "gone"))
+
+
+def test_a_starting_app_sweeps_with_the_watches_it_runs(
+    tmp_path: Path, mosquitto: Mosquitto, h264_clip: Clip
+) -> None:
+    publish_retained(mosquitto, old_configs("lookout", "porch", "gone"))
+    path = tmp_path / "pipeline.toml"
+    path.write_text(
+        f'[mqtt]\nhost = "{mosquitto.host}"\nport = {mosquitto.port}\nreconnect_max_s = 1\n\n'
+        f'[cameras.front]\nurl = "{h264_clip.path}"\nloop = true\n\n'
+        '[backends.vlm]\ntype = "none"\n\n'
+        '[sinks.mqtt]\ntype = "mqtt"\nhome_assistant = true\n\n'
+        "[reload]\nwatch_file = false\n\n"
+        '[[watches]]\nname = "porch"\ncamera = "front"\ncondition = "a fox"\nbackend = "vlm"\n'
+    )
+    app = App(load_config(path), path)
+    try:
+        app.start()
+        sink = app.pipeline.sinks.sinks["mqtt"]
+        assert isinstance(sink, MqttSink)
+        wait_until(lambda: sink.sweep is not None and sink.sweep.done, 15, "the sweep")
+        assert app.pipeline.mqtt is not None and app.pipeline.mqtt.flush(10)
+        left = retained(mosquitto)
+    finally:
+        app.stop()
+    assert set(left) == set(discovery_topics("porch", "lookout", PREFIX))
+    assert all(b"default_entity_id" in payload for payload in left.values())
+
+
+CAMERA = '[cameras.a]\nurl = "a.mp4"\n[sinks.m]\ntype = "mqtt"\nhome_assistant = true\n'
+
+
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        (
+            '[metrics]\nenabled = true\nhost = "192.168.1.5"\nport = 9200\n',
+            "http://192.168.1.5:9200/metrics",
+        ),
+        ('[metrics]\nenabled = true\nhost = "lookout.lan"\n', "http://lookout.lan:9108/metrics"),
+        ('[metrics]\nenabled = true\nhost = "fd00::5"\n', "http://[fd00::5]:9108/metrics"),
+        ('[metrics]\nenabled = true\nhost = "127.0.0.1"\n', None),
+        ('[metrics]\nenabled = true\nhost = "0.0.0.0"\n', None),
+        ('[metrics]\nenabled = true\nhost = "192.168.1.5"\nport = 0\n', None),
+        ('[metrics]\nhost = "192.168.1.5"\n', None),
+    ],
+)
+def test_configuration_url_defaults_to_a_reachable_metrics_address(
+    extra: str, expected: str | None
+) -> None:
+    cfg = load_config_text("[mqtt]\n" + CAMERA + extra)
+    sink = cfg.sinks["m"]
+    assert isinstance(sink, MqttSinkConfig)
+    assert sink.configuration_url == expected
+
+
+def test_an_explicit_configuration_url_wins() -> None:
+    cfg = load_config_text(
+        "[mqtt]\n"
+        + CAMERA
+        + 'configuration_url = "https://lookout.example/"\n'
+        + '[metrics]\nenabled = true\nhost = "192.168.1.5"\n'
+    )
+    sink = cfg.sinks["m"]
+    assert isinstance(sink, MqttSinkConfig)
+    assert sink.configuration_url == "https://lookout.example"
