@@ -57,6 +57,10 @@ SECRET_FLAGS = frozenset({"--api-key", "--hf-token", "-hft", "--api-key-file"})
 """llama-server options whose value is a secret (``--api-key-file``: the file's keys)."""
 
 
+PARALLEL_FLAGS = frozenset({"--parallel", "-np"})
+"""llama-server options that set the number of slots (else ``max_concurrency`` does)."""
+
+
 def secret_args(args: Sequence[str]) -> list[str]:
     """Return the secret values in llama-server arguments (``--api-key K`` or ``--api-key=K``).
 
@@ -136,6 +140,8 @@ def command_line(config: LlamaServerBackendConfig, binary: str, port: int) -> li
         >>> cfg = LlamaServerBackendConfig(model=Path("m.gguf"), mmproj=Path("p.gguf"), threads=2)
         >>> command_line(cfg, "llama-server", 8081)[:5]
         ['llama-server', '--model', 'm.gguf', '--mmproj', 'p.gguf']
+        >>> command_line(cfg, "llama-server", 8081)[-2:]  # one slot per request in flight
+        ['--parallel', '1']
     """
     cmd = [binary, "--model", str(config.model)]
     if config.mmproj is not None:
@@ -152,6 +158,8 @@ def command_line(config: LlamaServerBackendConfig, binary: str, port: int) -> li
     ]
     if config.threads is not None:
         cmd += ["--threads", str(config.threads)]
+    if not any(arg.partition("=")[0] in PARALLEL_FLAGS for arg in config.extra_args):
+        cmd += ["--parallel", str(config.max_concurrency)]  # llama-server's default is 4 slots
     return cmd + list(config.extra_args)
 
 
@@ -380,6 +388,10 @@ class LlamaServerBackend:
             max_concurrency=cfg.max_concurrency,
             read_timeout_s=cfg.read_timeout_s,
             request_timeout_s=cfg.request_timeout_s,
+            max_tokens=cfg.max_tokens,
+            temperature=cfg.temperature,
+            extra_body=cfg.extra_body,
+            response_format=cfg.response_format,
             connect_timeout_s=2.0,
             retries=1,
             backoff_initial_s=0.2,

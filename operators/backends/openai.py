@@ -27,7 +27,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Literal
 
 from operators.answer_parser import parse_answer
 from operators.backends.base import Availability, BackendError, LookRequest
@@ -50,6 +50,13 @@ log = logging.getLogger("lookout.backends.openai")
 
 _FORMATS = ("json_schema", "json_object", "none")
 _VISION_WORDS = ("image", "vision", "multimodal", "mmproj", "image_url")
+#: Wording of an error that means the model takes no images at all (with a vision word).
+#: An unreadable or unsupported image *format* is a bad image, not a model without vision.
+_NO_VISION_PHRASES = (
+    "input is not supported", "are not supported", "does not support", "doesn't support",
+    "only supported by", "mmproj", "not a multimodal", "not multimodal", "no vision",
+    "cannot take images", "missing data required for image",
+)  # fmt: skip
 _SECRET_HEADER_WORDS = ("auth", "key", "token", "secret", "cookie")
 
 
@@ -323,6 +330,8 @@ class OpenAIBackend:
             if isinstance(resp, HttpResponse) and resp.status == 200:
                 self.circuit.record_success()
                 return _content(resp)
+            if isinstance(resp, HttpResponse):
+                self._image_refusal(resp)
             if isinstance(resp, HttpResponse) and not is_retryable_status(resp.status):
                 self._client_error(resp, answer_schema)
                 continue  # a response_format fallback: try again at once
@@ -422,12 +431,6 @@ class OpenAIBackend:
                 self.name, old, text, self._format,
             )  # fmt: skip
             return
-        if resp.status in (400, 422, 500) and any(w in lowered for w in _VISION_WORDS):
-            with self._lock:
-                self.takes_images = False
-                self._vision_known = True
-            self.circuit.record_success()
-            raise _Failure(self._no_vision(text))
         if resp.status in (401, 403):
             self.circuit.record_failure()
             raise _Failure(
@@ -439,6 +442,33 @@ class OpenAIBackend:
         self.circuit.record_success()
         raise _Failure(Verdict.failed(AnswerKind.ERROR, f"{self.name}: {_status_text(resp)}"))
 
+    def _image_refusal(self, resp: HttpResponse) -> None:
+        """Fail the look when the server refused the image (see :func:`image_refusal`).
+
+        ``no_vision`` (the model takes no images: llama-server without ``--mmproj``
+        answers 500 "image input is not supported") stops sending looks; ``bad_image``
+        (llama-server answers 400 "Failed to load image or audio file" for a JPEG it
+        cannot decode) fails this look only. Neither counts against the circuit.
+
+        Raises:
+            _Failure: the server refused the image.
+        """
+        refusal = image_refusal(resp.status, resp.error_text())
+        if refusal is None:
+            return
+        self.circuit.record_success()
+        if refusal == "bad_image":
+            raise _Failure(
+                Verdict.failed(
+                    AnswerKind.ERROR,
+                    f"{self.name}: the server could not read the image ({_status_text(resp)})",
+                )
+            )
+        with self._lock:
+            self.takes_images = False
+            self._vision_known = True
+        raise _Failure(self._no_vision(resp.error_text()))
+
     def _no_vision(self, text: str) -> Verdict:
         detail = f": {text}" if text else ""
         return Verdict.failed(
@@ -448,6 +478,33 @@ class OpenAIBackend:
 
 
 # ---------------------------------------------------------------- helpers
+
+
+def image_refusal(status: int, text: str) -> Literal["no_vision", "bad_image"] | None:
+    """Classify an error answer about the image: the model takes none, or this one is unreadable.
+
+    Only wording that says images are not supported (or names the missing
+    ``mmproj``) means no vision; any other error about the image means the
+    server could not read this one, and the next image may work.
+
+    Example:
+        >>> image_refusal(500, "image input is not supported - hint: ... provide the mmproj")
+        'no_vision'
+        >>> image_refusal(400, "Failed to load image or audio file")
+        'bad_image'
+        >>> image_refusal(400, "Unsupported parameter: 'max_tokens'") is None
+        True
+    """
+    if status < 400 or status == 401 or status == 403:
+        return None
+    lowered = text.lower()
+    if not any(w in lowered for w in _VISION_WORDS):
+        return None
+    if any(phrase in lowered for phrase in _NO_VISION_PHRASES):
+        return "no_vision"
+    if status in (400, 415, 422):
+        return "bad_image"
+    return None
 
 
 def _wait_verdict(error: str, wait_s: float) -> Verdict:

@@ -103,6 +103,34 @@ def test_server_rejecting_images_at_run_time_marks_no_vision(
     assert len(model_server.chat_requests()) == 1
 
 
+def test_llama_server_without_mmproj_answers_500_no_vision_without_retries(
+    model_server: ScriptedModelServer, make_backend: Factory
+) -> None:
+    # llama-server's own words and status (measured against the real binary).
+    no_mmproj = "image input is not supported - hint: you may need to provide the mmproj"
+    model_server.push(Status(500, {"error": {"code": 500, "message": no_mmproj}}))
+    backend = make_backend(model_server.base_url, retries=3)
+    verdict = backend.judge(look())
+    assert verdict.kind is AnswerKind.UNAVAILABLE and "cannot take images" in (verdict.error or "")
+    assert not backend.takes_images
+    assert len(model_server.chat_requests()) == 1  # not retried
+    assert backend.circuit.state.value == "closed"
+
+
+def test_unreadable_image_fails_the_look_but_keeps_vision(
+    model_server: ScriptedModelServer, make_backend: Factory
+) -> None:
+    # llama-server's answer to a JPEG it cannot decode (measured against the real binary).
+    bad = {"error": {"code": 400, "message": "Failed to load image or audio file"}}
+    model_server.push(Status(400, bad), Reply(MET))
+    backend = make_backend(model_server.base_url)
+    verdict = backend.judge(look(jpeg=b"\xff\xd8 not a jpeg"))
+    assert verdict.kind is AnswerKind.ERROR
+    assert "could not read the image" in (verdict.error or "")
+    assert backend.takes_images
+    assert backend.judge(look()).kind is AnswerKind.MET
+
+
 def test_unreachable_server_fails_fast_as_unavailable(make_backend: Factory) -> None:
     from tests.support.ports import free_port
 

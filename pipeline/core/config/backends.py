@@ -54,7 +54,11 @@ class OpenAIBackendConfig(Model):
     max_tokens: int = Field(default=300, ge=16, le=32768, description="max_tokens of each request.")
     temperature: float = Field(default=0.0, ge=0, le=2, description="Sampling temperature.")
     extra_body: dict[str, Any] = Field(
-        default_factory=dict, description="Extra fields merged into each request body."
+        default_factory=dict,
+        description=(
+            "Extra fields merged into each request body (e.g. a response_format or grammar "
+            "that steers the answer)."
+        ),
     )
     response_format: Literal["auto", "json_schema", "json_object", "none"] = Field(
         default="auto", description="Structured output request; auto asks for a JSON schema."
@@ -133,7 +137,14 @@ class LlamaServerBackendConfig(Model):
         le=50,
         description="Earlier looks that keep their (shrunk) image; older ones go as text only.",
     )
-    max_concurrency: int = Field(default=1, ge=1, le=256, description="Requests in flight.")
+    max_concurrency: int = Field(
+        default=1,
+        ge=1,
+        le=256,
+        description=(
+            "Requests in flight, and the server's slots (--parallel) unless extra_args set them."
+        ),
+    )
     read_timeout_s: float = Field(
         default=120.0, gt=0, le=3600, description="Longest wait for any single read, in seconds."
     )
@@ -145,6 +156,18 @@ class LlamaServerBackendConfig(Model):
             "Seconds one request may take in all (send, the whole answer); "
             "then the look fails and is retried like any failed look."
         ),
+    )
+    max_tokens: int = Field(default=300, ge=16, le=32768, description="max_tokens of each request.")
+    temperature: float = Field(default=0.0, ge=0, le=2, description="Sampling temperature.")
+    extra_body: dict[str, Any] = Field(
+        default_factory=dict,
+        description=(
+            "Extra fields merged into each request body (e.g. a response_format or grammar "
+            "that steers the answer)."
+        ),
+    )
+    response_format: Literal["auto", "json_schema", "json_object", "none"] = Field(
+        default="auto", description="Structured output request; auto asks for a JSON schema."
     )
 
 
