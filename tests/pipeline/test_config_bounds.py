@@ -157,6 +157,8 @@ def test_every_number_refuses_infinite_nan_and_too_big(
         assert value is not None, f"{name} has no upper bound"
     else:
         value = float(bad)
+    required = [n for n, f in model.model_fields.items() if f.is_required() and n != name]
+    assert not required or model in REQUIRED, f"add {model.__name__} to REQUIRED in {__file__}"
     data = {**REQUIRED.get(model, {}), name: _sample(field.annotation, value)}
     with pytest.raises(ValidationError) as info:
         model.model_validate(data)
