@@ -17,6 +17,13 @@ The database runs in WAL mode with ``synchronous=NORMAL``: a committed event
 survives the process being killed (``kill -9``); a power cut may lose the
 last few commits. One file can hold several sinks (column ``sink``).
 
+No URL is stored in clear (:mod:`sinks.outbox_key`): an event of a webhook
+from the config refers to its sink (and keeps only the URL's secret-free
+label); one of a webhook given at run time keeps its URL encrypted with the key
+in ``<database>.key`` (0600); disabled endpoints are keyed fingerprints. Older
+files are converted when opened, and deleted content is overwritten
+(``secure_delete``), so the database file is not a secret.
+
 Example:
     >>> box = Outbox(Path(":memory:"))
     >>> ev = box.add("hook", "https://example.com/h", b"{}", "application/json", now=0.0)
@@ -29,108 +36,15 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from pipeline.net.urls import endpoint_label
+from sinks.outbox_key import OutboxKey, reference, seal_old_urls
+from sinks.outbox_records import COLUMNS, SCHEMA, OutboxEvent, Status, new_event_id
 
-Status = Literal["pending", "delivered", "dead"]
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS events (
-    id TEXT PRIMARY KEY,
-    sink TEXT NOT NULL,
-    url TEXT NOT NULL,
-    kind TEXT NOT NULL DEFAULT 'alert',
-    body BLOB NOT NULL,
-    content_type TEXT NOT NULL,
-    created REAL NOT NULL,
-    status TEXT NOT NULL DEFAULT 'pending',
-    attempts INTEGER NOT NULL DEFAULT 0,
-    next_attempt REAL NOT NULL,
-    last_error TEXT,
-    last_status INTEGER,
-    done_at REAL
-);
-CREATE INDEX IF NOT EXISTS events_due ON events (sink, status, next_attempt);
-CREATE INDEX IF NOT EXISTS events_done ON events (sink, status, done_at);
-CREATE TABLE IF NOT EXISTS endpoints (
-    sink TEXT NOT NULL,
-    url TEXT NOT NULL,
-    disabled_at REAL NOT NULL,
-    reason TEXT NOT NULL,
-    PRIMARY KEY (sink, url)
-);
-"""
-
-
-@dataclass(frozen=True, slots=True)
-class OutboxEvent:
-    """One stored event.
-
-    Attributes:
-        id: the ``webhook-id``, stable across retries.
-        sink: the sink's name.
-        url: the endpoint.
-        kind: ``alert`` or ``watch_state``.
-        body: the exact bytes sent.
-        content_type: the body's content type.
-        created: epoch seconds when stored (or replayed).
-        status: ``pending``, ``delivered`` or ``dead``.
-        attempts: delivery attempts so far.
-        next_attempt: epoch seconds of the next attempt.
-        last_error: why the latest attempt failed (no secrets).
-        last_status: HTTP status of the latest answer, if any.
-        done_at: when it was delivered or given up.
-    """
-
-    id: str
-    sink: str
-    url: str
-    kind: str
-    body: bytes
-    content_type: str
-    created: float
-    status: str
-    attempts: int
-    next_attempt: float
-    last_error: str | None
-    last_status: int | None
-    done_at: float | None
-
-    def summary(self) -> dict[str, Any]:
-        """Return the event without its body, for listings.
-
-        The URL is reduced to scheme, host and port (webhook URLs carry secrets
-        in their password, path or query).
-        """
-        return {
-            "id": self.id,
-            "sink": self.sink,
-            "url": endpoint_label(self.url),
-            "kind": self.kind,
-            "status": self.status,
-            "attempts": self.attempts,
-            "created": self.created,
-            "next_attempt": self.next_attempt,
-            "last_status": self.last_status,
-            "last_error": self.last_error,
-            "bytes": len(self.body),
-        }
-
-
-_COLUMNS = (
-    "id, sink, url, kind, body, content_type, created, status, attempts, next_attempt, "
-    "last_error, last_status, done_at"
-)
-
-
-def new_event_id() -> str:
-    """Return a fresh ``msg_<uuid4 hex>`` id."""
-    return f"msg_{uuid.uuid4().hex}"
+__all__ = ["Outbox", "OutboxEvent", "Status", "list_events", "new_event_id", "replay_events"]
 
 
 class Outbox:
@@ -138,12 +52,16 @@ class Outbox:
 
     Args:
         path: database file (created with its folder); ``:memory:`` for tests.
+        key: seals run-time URLs; by default the key file next to ``path``
+            (created 0600 when missing; a fresh in-memory key for ``:memory:``).
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, key: OutboxKey | None = None) -> None:
         self.path = path
-        if str(path) != ":memory:":
+        memory = str(path) == ":memory:"
+        if not memory:
             path.parent.mkdir(parents=True, exist_ok=True)
+        self.key = key or (OutboxKey.generate() if memory else OutboxKey.for_database(path))
         self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
         self._lock = threading.Lock()
         with self._lock:
@@ -152,7 +70,9 @@ class Outbox:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.execute("PRAGMA busy_timeout=5000")
-            self._db.executescript(_SCHEMA)
+            self._db.execute("PRAGMA secure_delete=ON")  # replaced URLs leave no trace
+            self._db.executescript(SCHEMA)
+            seal_old_urls(self._db, self.key)
 
     def close(self) -> None:
         """Close the database."""
@@ -168,7 +88,11 @@ class Outbox:
     def _rows(self, sql: str, args: Sequence[Any]) -> list[OutboxEvent]:
         with self._lock:
             rows = self._db.execute(sql, args).fetchall()
-        return [OutboxEvent(*row) for row in rows]
+        return [self._event(row) for row in rows]
+
+    def _event(self, row: Sequence[Any]) -> OutboxEvent:
+        url, label = self.key.label(row[2])
+        return replace(OutboxEvent(*row), url=url or "", endpoint=label)
 
     def _exec(self, sql: str, args: Sequence[Any]) -> int:
         with self._lock:
@@ -186,12 +110,29 @@ class Outbox:
         event_id: str | None = None,
         status: Status = "pending",
         error: str | None = None,
+        by_reference: bool = False,
     ) -> OutboxEvent:
-        """Store a new event (committed before this returns) and return it."""
+        """Store a new event (committed before this returns) and return it.
+
+        Args:
+            sink: the sink's name.
+            url: the endpoint's URL.
+            body: the exact bytes to send.
+            content_type: the body's content type.
+            now: epoch seconds: creation and first attempt time.
+            kind: ``alert`` or ``watch_state``.
+            event_id: the id (default a new one).
+            status: ``pending``, or ``dead`` for an event stored as a dead letter.
+            error: why, for a dead letter.
+            by_reference: ``url`` is the sink's own, in the config: keep only a
+                reference (and its secret-free label). Otherwise the URL is kept
+                encrypted with the outbox key.
+        """
+        stored = reference(url) if by_reference else self.key.seal(url)
         ev = OutboxEvent(
             id=event_id or new_event_id(),
             sink=sink,
-            url=url,
+            url="" if by_reference else url,
             kind=kind,
             body=body,
             content_type=content_type,
@@ -202,11 +143,12 @@ class Outbox:
             last_error=error,
             last_status=None,
             done_at=now if status != "pending" else None,
+            endpoint=self.key.label(stored)[1],
         )
         self._exec(
-            f"INSERT INTO events ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            f"INSERT INTO events ({COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (
-                ev.id, ev.sink, ev.url, ev.kind, ev.body, ev.content_type, ev.created,
+                ev.id, ev.sink, stored, ev.kind, ev.body, ev.content_type, ev.created,
                 ev.status, ev.attempts, ev.next_attempt, ev.last_error, ev.last_status,
                 ev.done_at,
             ),
@@ -215,13 +157,13 @@ class Outbox:
 
     def get(self, event_id: str) -> OutboxEvent | None:
         """Return one event by id."""
-        rows = self._rows(f"SELECT {_COLUMNS} FROM events WHERE id = ?", (event_id,))
+        rows = self._rows(f"SELECT {COLUMNS} FROM events WHERE id = ?", (event_id,))
         return rows[0] if rows else None
 
     def due(self, sink: str, now: float, limit: int = 100) -> list[OutboxEvent]:
         """Return pending events of ``sink`` whose time has come, oldest first."""
         return self._rows(
-            f"SELECT {_COLUMNS} FROM events WHERE sink = ? AND status = 'pending' "
+            f"SELECT {COLUMNS} FROM events WHERE sink = ? AND status = 'pending' "
             "AND next_attempt <= ? ORDER BY created, rowid LIMIT ?",
             (sink, now, limit),
         )
@@ -329,7 +271,7 @@ class Outbox:
         """Return events, newest first, filtered by status and sink."""
         where, args = _filters(status, sink)
         return self._rows(
-            f"SELECT {_COLUMNS} FROM events {where} ORDER BY created DESC, rowid DESC LIMIT ?",
+            f"SELECT {COLUMNS} FROM events {where} ORDER BY created DESC, rowid DESC LIMIT ?",
             (*args, limit),
         )
 
@@ -385,17 +327,21 @@ class Outbox:
         return changed
 
     def disable(self, sink: str, url: str, now: float, reason: str) -> None:
-        """Remember that ``url`` must not be called again (until a replay enables it)."""
+        """Remember that ``url`` must not be called again (until a replay enables it).
+
+        The URL is kept as a keyed fingerprint only.
+        """
         self._exec(
             "INSERT OR REPLACE INTO endpoints (sink, url, disabled_at, reason) VALUES (?,?,?,?)",
-            (sink, url, now, reason),
+            (sink, self.key.fingerprint(url), now, reason),
         )
 
     def disabled(self, sink: str, url: str) -> str | None:
         """Return why ``url`` is disabled for ``sink``, or None."""
         with self._lock:
             row = self._db.execute(
-                "SELECT reason FROM endpoints WHERE sink=? AND url=?", (sink, url)
+                "SELECT reason FROM endpoints WHERE sink=? AND url=?",
+                (sink, self.key.fingerprint(url)),
             ).fetchone()
         return None if row is None else str(row[0])
 

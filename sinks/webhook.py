@@ -48,7 +48,8 @@ from pipeline.net.ssrf import SsrfPolicy
 from pipeline.net.urls import endpoint_label, register_url_secrets
 from sinks.base import Sink
 from sinks.endpoint_pause import PAUSES
-from sinks.outbox import Outbox, OutboxEvent
+from sinks.outbox import Outbox
+from sinks.outbox_records import OutboxEvent
 from sinks.signing import signature_header
 from sinks.webhook_body import event_body, load_keys
 
@@ -119,6 +120,7 @@ class WebhookSink(Sink):
         self.config = config
         register_url_secrets(config.url)
         self.safe_url = endpoint_label(config.url)
+        self._by_ref = ssrf is None  # a config URL: the outbox keeps a reference, not the URL
         self._keys = load_keys(config)
         self._clock = clock
         self._rng = rng or random.Random()
@@ -216,7 +218,7 @@ class WebhookSink(Sink):
         if reason:
             self.outbox.add(
                 self.name, self.config.url, body, ctype, now=now, kind=short,
-                status="dead", error=f"endpoint disabled: {reason}",
+                status="dead", error=f"endpoint disabled: {reason}", by_reference=self._by_ref,
             )  # fmt: skip
             self._count("dead")
             log.error(
@@ -226,7 +228,9 @@ class WebhookSink(Sink):
                 reason,
             )
             return
-        self.outbox.add(self.name, self.config.url, body, ctype, now=now, kind=short)
+        self.outbox.add(
+            self.name, self.config.url, body, ctype, now=now, kind=short, by_reference=self._by_ref
+        )
         self._count("stored")
         self._wake.set()
 
