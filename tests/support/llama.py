@@ -325,6 +325,51 @@ class LlamaServer:
         self.close()
 
 
+# ---------------------------------------------------------------- steering the tiny model
+
+
+def steered_answer(
+    condition_met: bool | None = None,
+    message: str | None = None,
+    next_run_in: tuple[int, int] = (1, 30),
+) -> dict[str, Any]:
+    """``extra_body`` that decides the tiny model's answer with a JSON schema (the documented way).
+
+    The backend's own ``response_format`` is replaced by this one (``extra_body`` is
+    merged into the request last); llama-server turns the schema into a grammar, so
+    the random-weight model can only write what it allows. ``condition_met`` ``True``
+    or ``False`` is a ``const``; ``None`` leaves the model a free boolean. Every
+    string has a ``maxLength`` and ``next_run_in`` a range: unbounded fields let the
+    tiny model run to ``max_tokens`` and return cut-off JSON.
+
+    Example:
+        >>> body = steered_answer(True, "Package on the porch")
+        >>> body["response_format"]["json_schema"]["schema"]["properties"]["condition_met"]
+        {'const': True}
+    """
+    low, high = next_run_in
+    properties: dict[str, Any] = {
+        "condition_met": {"type": "boolean"} if condition_met is None else {"const": condition_met},
+        "next_run_in": {"type": "integer", "minimum": low, "maximum": high},
+        "reasoning": {"type": "string", "maxLength": 60},
+        "notification_message": (
+            {"type": "string", "maxLength": 40} if message is None else {"const": message}
+        ),
+    }
+    schema = {
+        "type": "object",
+        "properties": properties,
+        "required": list(properties),
+        "additionalProperties": False,
+    }
+    return {
+        "response_format": {
+            "type": "json_schema",
+            "json_schema": {"name": "watch_answer", "schema": schema, "strict": True},
+        }
+    }
+
+
 # ---------------------------------------------------------------- fixtures
 
 
