@@ -20,6 +20,7 @@ from reactivex.abc import SchedulerBase
 from pipeline.core.config import MotionDetectConfig
 from pipeline.core.detection import Box, Detection
 from pipeline.core.frame import Frame
+from sources.frame_pace import pace_frames
 
 GreyArray = npt.NDArray[np.uint8]
 CELL = 4
@@ -167,26 +168,28 @@ def detect_motion(
     Example:
         >>> frames.pipe(detect_motion(MotionDetectConfig(fps=5)))  # doctest: +SKIP
 
-    Frames arriving faster than ``config.fps`` (by the scheduler's clock) are
-    skipped; each subscription has its own reference frame. A detector error
-    goes to ``on_error``.
+    The rate counts seconds of the frames' own time (stream time, else arrival
+    time: see :func:`sources.frame_pace.pace_frames`), so a file decoded faster
+    than real time is analysed at ``config.fps`` frames per second of video,
+    as a live camera is. Frames arriving faster are skipped; each subscription
+    has its own reference frame. A detector error goes to ``on_error``.
 
     Args:
         config: the ``[cameras.NAME.detect]`` table with ``type = "motion"``.
-        scheduler: time source for the rate limit (default: the current thread's).
+        scheduler: not used (the frames carry their own time); accepted so that
+            existing calls keep working.
 
     Returns:
         An operator from frames to detections.
     """
     if not isinstance(config, MotionDetectConfig):
         raise ValueError("detect_motion needs a MotionDetectConfig.")
-    period = 1.0 / config.fps
 
     def _op(source: Observable[Frame]) -> Observable[Detection]:
         def _factory(_: SchedulerBase | None) -> Observable[Detection]:
             detector = MotionDetector(config)
             return source.pipe(
-                ops.throttle_first(period, scheduler=scheduler),
+                pace_frames(config.fps),
                 ops.map(detector.detect),
                 ops.flat_map(reactivex.from_iterable),
             )

@@ -28,6 +28,7 @@ from pipeline.core.config import OnnxDetectConfig
 from pipeline.core.detection import Box, Detection
 from pipeline.core.frame import Frame
 from pipeline.core.pools import shared_pool
+from sources.frame_pace import pace_frames
 
 F32 = npt.NDArray[np.float32]
 PAD = 114
@@ -232,6 +233,9 @@ def detect_onnx(
         >>> frames.pipe(detect_onnx(OnnxDetectConfig(model="yolo11n.onnx", fps=2)))
         ... # doctest: +SKIP
 
+    The rate counts seconds of the frames' own time (stream time, else arrival
+    time: see :func:`sources.frame_pace.pace_frames`), so a file decoded faster
+    than real time is analysed at ``config.fps`` frames per second of video.
     Inference never blocks the thread that delivers the frames (a camera's
     decode thread): a frame that passes the rate limit is analysed on
     ``detect_scheduler``, and frames that arrive while one is being analysed
@@ -242,7 +246,7 @@ def detect_onnx(
     Args:
         config: ``[cameras.NAME.detect]`` with ``type = "onnx"``.
         detector: a loaded detector to share (default: loaded now from ``config``).
-        scheduler: time source for the rate limit.
+        scheduler: a virtual-time scheduler makes inference run inline (see above).
         detect_scheduler: where inference runs (default: a shared pool of 4
             threads; ``reactivex.scheduler.ImmediateScheduler()`` runs inline).
 
@@ -257,7 +261,7 @@ def detect_onnx(
     inline = detect_scheduler is None and isinstance(scheduler, VirtualTimeScheduler)
 
     def _op(source: Observable[Frame]) -> Observable[Detection]:
-        sampled = source.pipe(ops.throttle_first(1.0 / config.fps, scheduler=scheduler))
+        sampled = source.pipe(pace_frames(config.fps))
         if inline:
             return sampled.pipe(ops.map(det.detect), ops.flat_map(reactivex.from_iterable))
 
@@ -265,60 +269,82 @@ def detect_onnx(
             observer: abc.ObserverBase[Detection], default: abc.SchedulerBase | None = None
         ) -> abc.DisposableBase:
             pool = detect_scheduler or shared_detect_scheduler()
-            # Re-entrant: completing disposes the subscription, which takes it again.
-            lock = threading.RLock()
-            state = {"busy": False, "done": False, "complete": False}
-            work = SerialDisposable()
-
-            def analyse(frame: Frame) -> None:
-                try:
-                    found = det.detect(frame)
-                except Exception as exc:
-                    with lock:
-                        state["done"] = True
-                    observer.on_error(exc)
-                    return
-                with lock:
-                    if state["done"]:
-                        return
-                    for d in found:
-                        observer.on_next(d)
-                    state["busy"] = False
-                    if state["complete"]:  # the frames ended during this analysis
-                        state["done"] = True
-                        observer.on_completed()
-
-            def on_next(frame: Frame) -> None:
-                with lock:
-                    if state["busy"] or state["done"]:
-                        return  # one frame in flight: drop, never queue
-                    state["busy"] = True
-
-                def run(_s: abc.SchedulerBase, _st: Any = None) -> None:
-                    analyse(frame)
-
-                work.disposable = pool.schedule(run)
-
-            def on_completed() -> None:
-                with lock:
-                    if state["busy"]:
-                        state["complete"] = True  # after the frame in flight
-                        return
-                    state["done"] = True
-                    observer.on_completed()
-
-            def on_error(exc: Exception) -> None:
-                with lock:
-                    state["done"] = True
-                observer.on_error(exc)
-
-            def stop() -> None:
-                with lock:
-                    state["done"] = True
-
-            sub = sampled.subscribe(on_next, on_error, on_completed, scheduler=default)
-            return CompositeDisposable(sub, work, Disposable(stop))
+            worker = _OneAtATime(observer, det.detect, pool)
+            sub = sampled.subscribe(
+                worker.on_next, worker.on_error, worker.on_completed, scheduler=default
+            )
+            return CompositeDisposable(sub, worker.work, Disposable(worker.stop))
 
         return reactivex.create(subscribe)
 
     return _op
+
+
+class _OneAtATime:
+    """One subscription's inference: a frame at a time on ``pool``, frames dropped while busy.
+
+    Completion waits for the frame in flight; an inference error ends the
+    stream with ``on_error``; after ``stop`` nothing more is sent.
+    """
+
+    def __init__(
+        self,
+        observer: abc.ObserverBase[Detection],
+        detect: Callable[[Frame], list[Detection]],
+        pool: abc.SchedulerBase,
+    ) -> None:
+        self._observer = observer
+        self._detect = detect
+        self._pool = pool
+        # Re-entrant: completing disposes the subscription, which takes it again.
+        self._lock = threading.RLock()
+        self._busy = False
+        self._done = False
+        self._complete = False
+        self.work = SerialDisposable()
+
+    def on_next(self, frame: Frame) -> None:
+        with self._lock:
+            if self._busy or self._done:
+                return  # one frame in flight: drop, never queue
+            self._busy = True
+
+        def run(_s: abc.SchedulerBase, _st: Any = None) -> None:
+            self._analyse(frame)
+
+        self.work.disposable = self._pool.schedule(run)
+
+    def _analyse(self, frame: Frame) -> None:
+        try:
+            found = self._detect(frame)
+        except Exception as exc:
+            with self._lock:
+                self._done = True
+            self._observer.on_error(exc)
+            return
+        with self._lock:
+            if self._done:
+                return
+            for d in found:
+                self._observer.on_next(d)
+            self._busy = False
+            if self._complete:  # the frames ended during this analysis
+                self._done = True
+                self._observer.on_completed()
+
+    def on_completed(self) -> None:
+        with self._lock:
+            if self._busy:
+                self._complete = True  # after the frame in flight
+                return
+            self._done = True
+            self._observer.on_completed()
+
+    def on_error(self, exc: Exception) -> None:
+        with self._lock:
+            self._done = True
+        self._observer.on_error(exc)
+
+    def stop(self) -> None:
+        with self._lock:
+            self._done = True

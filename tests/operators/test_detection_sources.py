@@ -51,9 +51,9 @@ def test_detect_onnx_runs_off_the_frame_thread_and_drops_frames_while_busy(
     sub = frames.pipe(detect_onnx(cfg, detector=det, scheduler=clock, detect_scheduler=pool)
                       ).subscribe(out.append, on_completed=done.set)  # fmt: skip
 
-    def frame(seq: int) -> Frame:
+    def frame(seq: int) -> Frame:  # frames 1 s apart: the rate limit lets both through
         f = _frame(64, 64)
-        return Frame(camera=f.camera, seq=seq, wall_time=f.wall_time, stream_time=None,
+        return Frame(camera=f.camera, seq=seq, wall_time=f.wall_time + seq, stream_time=None,
                      width=64, height=64, rgb=f.rgb)  # fmt: skip
 
     frames.on_next(frame(1))  # returns at once although inference is held at the gate

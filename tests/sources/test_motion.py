@@ -1,14 +1,23 @@
+import dataclasses
+import itertools
+import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import av
 import numpy as np
 import pytest
+import reactivex
 from reactivex.testing import ReactiveTest, TestScheduler
 
-from pipeline.core.config import MotionDetectConfig
+from pipeline.core.config import CameraConfig, MotionDetectConfig
+from pipeline.core.detection import Detection
 from pipeline.core.frame import Frame
-from sources.motion import MotionDetector, detect_motion, motion_boxes
-from tests.support.clips import linear_path, make_clip
+from sources.camera import CameraSource
+from sources.motion import MotionDetector, detect_motion, motion_boxes, motion_detections
+from tests.support.clips import Clip, linear_path, make_clip
+
+_CROSSING = ((0, 90, 40, 150), (280, 90, 320, 150))
 
 
 def _decode(path: Path) -> list[Frame]:
@@ -115,8 +124,12 @@ def test_motion_boxes_grouping(pixels: list[tuple[int, int]], expected: int) -> 
 def test_operator_limits_rate_on_virtual_time() -> None:
     s = TestScheduler()
     on_next = ReactiveTest.on_next
-    # Ten frames at 0.1 s intervals (1 tick = 1 s in TestScheduler floats: use seconds).
-    frames = [_rgb_frame(i, (10 + 10 * i, 20, 30 + 10 * i, 80)) for i in range(10)]
+    # Ten frames at 0.1 s intervals (1 tick = 1 s in TestScheduler floats: use seconds),
+    # carrying their stream times: the rate counts the frames' own time.
+    frames = [
+        dataclasses.replace(_rgb_frame(i, (10 + 10 * i, 20, 30 + 10 * i, 80)), stream_time=i * 0.1)
+        for i in range(10)
+    ]
     xs = s.create_hot_observable([on_next(200.0 + i * 0.1, f) for i, f in enumerate(frames)])
 
     def create():  # type: ignore[no-untyped-def]
@@ -131,3 +144,38 @@ def test_operator_limits_rate_on_virtual_time() -> None:
 def test_bad_config_type() -> None:
     with pytest.raises(ValueError):
         detect_motion("motion")  # type: ignore[arg-type]
+
+
+def test_motion_on_a_file_decoded_faster_than_real_time_analyses_at_its_frame_rate(
+    clip_factory: Callable[..., Clip],
+) -> None:
+    # 6 s of video, a box moving all along, read as fast as the CPU allows (an embedded
+    # stream, realtime = false): at 5 fps of *video* time that is 30 frames analysed,
+    # the first one the reference. Paced on the wall clock it was one or two.
+    clip = clip_factory(seconds=6.0, fps=10, gop=10, shapes=linear_path(0.0, 6.0, *_CROSSING))
+    ticks = itertools.count()
+    config = CameraConfig(url=str(clip.path), realtime=False, decode="on_demand")
+    with CameraSource("yard", config, clock=lambda: float(next(ticks))) as camera:
+        found: list[Detection] = []
+        done = threading.Event()
+        motion_detections(camera.frames(), MotionDetectConfig(fps=5, width=160)).subscribe(
+            found.append, on_completed=done.set
+        )
+        assert done.wait(30), "the file never ended"
+    analysed = sorted({d.time for d in found})  # one clock tick per packet: one time per frame
+    assert len(analysed) == 29
+
+
+def test_motion_paces_on_stream_time_not_on_arrival() -> None:
+    # Frames 0.1 s apart in the stream that arrived 1 ms apart (decoded from a file).
+    frames = [
+        Frame(camera="c", seq=i, wall_time=1000 + i / 1000, stream_time=i * 0.1, width=160,
+              height=120, rgb=_rgb_frame(i, (10 + 10 * i, 20, 30 + 10 * i, 80)).rgb)
+        for i in range(10)
+    ]  # fmt: skip
+    found: list[Detection] = []
+    reactivex.from_iterable(frames).pipe(
+        detect_motion(MotionDetectConfig(fps=5, width=160))
+    ).subscribe(found.append)
+    # Frames 0, 2, 4, 6, 8 analysed; the first sets the reference.
+    assert sorted({round((d.time - 1000) * 1000) for d in found}) == [2, 4, 6, 8]

@@ -1,15 +1,19 @@
 """The ONNX detector against tiny YOLO-shaped models built with the ``onnx`` package."""
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
 import onnx
 import pytest
+import reactivex
 from onnx import TensorProto, helper, numpy_helper
+from reactivex.scheduler import ImmediateScheduler
 
 from pipeline.core.config import OnnxDetectConfig
+from pipeline.core.detection import Detection
 from pipeline.core.frame import Frame
-from sources.onnx_detector import OnnxDetector, decode_yolo, nms, parse_names
+from sources.onnx_detector import OnnxDetector, decode_yolo, detect_onnx, nms, parse_names
 
 
 def build_model(path: Path, output: np.ndarray, size: int = 64, names: str | None = None) -> Path:
@@ -95,3 +99,16 @@ def test_helpers() -> None:
     assert nms(boxes, np.array([0.5, 0.6], np.float32), 0.5) == [1]
     with pytest.raises(ValueError):
         decode_yolo(np.zeros((2, 3, 4, 5)), None, 0.5)
+
+
+def test_detect_onnx_paces_on_stream_time_not_on_arrival(tmp_path: Path) -> None:
+    # Ten frames 0.1 s apart in the stream, all decoded at once (a file read faster than
+    # real time): at 5 fps of video, frames 0, 2, 4, 6 and 8 are analysed.
+    model = build_model(tmp_path / "m.onnx", v8_output([[32, 32, 16, 16, 0.9]]), names="{0: 'cat'}")
+    cfg = OnnxDetectConfig(model=model, fps=5)
+    frames = [dataclasses.replace(_frame(64, 64), seq=i, stream_time=i * 0.1) for i in range(10)]
+    found: list[Detection] = []
+    reactivex.from_iterable(frames).pipe(
+        detect_onnx(cfg, detect_scheduler=ImmediateScheduler())
+    ).subscribe(found.append)
+    assert len(found) == 5 and {d.label for d in found} == {"cat"}
