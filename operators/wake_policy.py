@@ -123,12 +123,16 @@ class WakeContext:
             when the last look's answer came (or when the watch started).
         last_judged: the frame the model judged last (``None`` before the
             first answer, or when that look had no frame).
+        last_next_run_in: seconds from the last answer to the watch's next
+            timer look (the model's ``next_run_in``, clamped, or a retry delay,
+            or the rest of a quiet period); ``None`` when unknown. A wake may
+            only make the wait shorter than this.
         frames: the camera's frames (``None`` when the stage was given none).
         matches: matching detections since the wait began, oldest first, the
             one being decided last (at most :data:`MAX_MATCHES`).
     """
 
-    __slots__ = ("_scheduler", "frames", "last_judged", "matches", "wait_start")
+    __slots__ = ("_scheduler", "frames", "last_judged", "last_next_run_in", "matches", "wait_start")
 
     def __init__(
         self,
@@ -140,6 +144,7 @@ class WakeContext:
         self.wait_start = wait_start
         self.frames = frames
         self.last_judged: Frame | None = None
+        self.last_next_run_in: float | None = None
         self.matches: deque[Detection] = deque(maxlen=MAX_MATCHES)
 
     @property
@@ -147,10 +152,11 @@ class WakeContext:
         """The scheduler's time now (epoch seconds; virtual in tests and replays)."""
         return now_s(self._scheduler)
 
-    def start_wait(self, at: float, judged: Frame | None) -> None:
+    def start_wait(self, at: float, judged: Frame | None, next_run_in: float | None = None) -> None:
         """A new wait begins at ``at`` after the model judged ``judged`` (the stage calls this)."""
         self.wait_start = at
         self.last_judged = judged
+        self.last_next_run_in = next_run_in
         self.matches.clear()
 
 
@@ -207,6 +213,9 @@ class Answered:
 
     Attributes:
         frame: the frame the model judged (``None`` for a look without one).
+        next_run_in: seconds until the watch's next timer look (see
+            :attr:`WakeContext.last_next_run_in`).
     """
 
     frame: Frame | None = None
+    next_run_in: float | None = None

@@ -223,8 +223,10 @@ class _WakeStage:
             self.pending_at = None
             self.latest = None
             self.pending.disposable = Disposable()
-            frame = item.frame if isinstance(item, Answered) else None
-            self.ctx.start_wait(now_s(self.sched), frame)
+            if isinstance(item, Answered):
+                self.ctx.start_wait(now_s(self.sched), item.frame, item.next_run_in)
+            else:
+                self.ctx.start_wait(now_s(self.sched), None)
 
     def on_error(self, exc: Exception) -> None:
         with self.lock:

@@ -33,13 +33,13 @@ from reactivex.scheduler import TimeoutScheduler
 from reactivex.subject import Subject
 
 from operators.backends.base import Backend
-from operators.budget import LookBudget
 from operators.cooldown import baseline_policy
 from operators.frame_selector import FrameSelector
 from operators.history import History
 from operators.lifecycle import WatchRun
 from operators.look import FIRST_FRAME_WAIT_S, Look, Looker, RecentMatches
 from operators.sampler import adaptive_sampler
+from operators.token_bucket import TokenBucket
 from operators.wake_policy import Answered, Wake, WakePolicy
 from operators.wakes import WakeLog, watch_wakes
 from operators.watch_spec import WatchSpec
@@ -160,7 +160,7 @@ def run_watch(
             history.clear()
             _forget(backend, spec.name)
 
-        run = WatchRun(spec, jid, sched, observer, budget=LookBudget(spec.max_looks_per_hour),
+        run = WatchRun(spec, jid, sched, observer, budget=TokenBucket(spec.max_looks_per_hour, spec.look_burst),
                        on_rearm=rearm, on_end=subs.dispose,
                        on_drop=wake_log.drop if wake_log else None)  # fmt: skip
         looker = Looker(spec, jid, frames=frames, backend=backend, scheduler=sched,
@@ -176,7 +176,7 @@ def run_watch(
 
         def on_look(look: Look) -> None:
             run.on_look(look)
-            answers.on_next(Answered(look.frame))
+            answers.on_next(Answered(look.frame, run.next_delay(look)))
 
         run.begin()
         subs.add(run.time_limit())

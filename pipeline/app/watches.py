@@ -1,7 +1,8 @@
 """The watches of a running graph: start, cancel, list, and route their events to the sinks.
 
 Each watch is one :func:`~operators.watch.run_watch` chain on a shared camera
-(seen through a :class:`LookGate`), its backend's look pool and the camera's
+(seen through a :class:`~pipeline.app.look_gate.LookGate`; the sinks a run-time
+watch brings are in :mod:`pipeline.app.watch_sinks`), its backend's look pool and the camera's
 shared detection stream. Its states and alerts go to the sinks on the thread
 that produced them; no lock is held while they do, so a slow sink never blocks
 a cancel, a reload or the metrics. A watch that ends by itself (success,
@@ -22,7 +23,7 @@ import uuid
 from collections import Counter, OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import Any, Literal
 
 from reactivex.abc import DisposableBase
 from reactivex.disposable import CompositeDisposable, Disposable
@@ -31,15 +32,27 @@ from reactivex.subject import Subject
 from operators.backends.base import Backend
 from operators.watch import run_watch
 from pipeline.app.graph import Graph
+from pipeline.app.look_gate import LookGate
 from pipeline.app.prometheus import Histogram
 from pipeline.app.watch_setup import watch_spec, zone_rules
+from pipeline.app.watch_sinks import BringsSinks, close_own_sinks
 from pipeline.core.config import LookoutConfig, WatchConfig
 from pipeline.core.events import Alert, LookRecord, WatchEvent, WatchState, WatchStatus
-from pipeline.core.frame import Frame
 from pipeline.core.redact import redact
-from sinks.base import Sink
 from sinks.registry import SinkHub
-from sources.camera import CameraSource
+
+__all__ = [
+    "ENDED_STATUSES",
+    "MAX_ENDED",
+    "BringsSinks",
+    "LookGate",
+    "Origin",
+    "RunningWatch",
+    "WatchStats",
+    "Watches",
+    "close_own_sinks",
+    "forget_in_backend",
+]
 
 log = logging.getLogger("lookout")
 
@@ -59,81 +72,6 @@ def _extra(camera: str | None = None, watch: str | None = None) -> dict[str, Any
     return extra
 
 
-class LookGate:
-    """A camera seen through one watch: counts looks in flight and can stop new ones.
-
-    ``latest()`` is the first thing a look does, and every look that called it
-    ends in one ``LookRecord``, or is written off by :meth:`abandon` when the
-    watch ends first. While closed (draining for shutdown or a restart), a new
-    look waits until the watch is cancelled and then gets no frame; its result
-    is dropped with the watch.
-    """
-
-    def __init__(
-        self,
-        camera: CameraSource,
-        max_wait_s: float = 60.0,
-    ) -> None:
-        self.camera = camera
-        self.name = camera.name
-        self.max_wait_s = max_wait_s
-        self._lock = threading.Condition()
-        self._started: list[float] = []
-        self._closed = False
-        self._released = threading.Event()
-
-    def latest(self, timeout: float | None = None) -> Frame | None:
-        """The camera's newest frame; while closed, wait for the release and return ``None``."""
-        with self._lock:
-            closed = self._closed
-            if not closed:
-                self._started.append(time.monotonic())
-        if closed:
-            self._released.wait(self.max_wait_s)
-            return None
-        return self.camera.latest(timeout)
-
-    def finished(self) -> float | None:
-        """Count one look as done; return its duration in seconds (``None`` if unknown)."""
-        with self._lock:
-            start = self._started.pop(0) if self._started else None
-            self._lock.notify_all()
-        return None if start is None else time.monotonic() - start
-
-    @property
-    def in_flight(self) -> int:
-        """Looks started and not yet finished."""
-        with self._lock:
-            return len(self._started)
-
-    def close(self) -> None:
-        """Stop new looks (looks in flight go on)."""
-        with self._lock:
-            self._closed = True
-
-    def abandon(self) -> None:
-        """The watch ended: stop new looks and write off those in flight (no record follows)."""
-        with self._lock:
-            self._closed = True
-            self._started.clear()
-            self._lock.notify_all()
-        self._released.set()
-
-    def wait_idle(self, deadline: float) -> bool:
-        """Wait until no look is in flight or ``time.monotonic()`` passes ``deadline``."""
-        with self._lock:
-            while self._started:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return False
-                self._lock.wait(min(left, 0.2))
-            return True
-
-    def release(self) -> None:
-        """Let looks that waited while closed go (they get no frame)."""
-        self._released.set()
-
-
 @dataclass
 class WatchStats:
     """Counters of one watch name, kept across its runs (Prometheus counters never go back)."""
@@ -146,46 +84,6 @@ class WatchStats:
     status: str = "queued"
     camera: str = ""
     backend: str = ""
-
-
-@runtime_checkable
-class BringsSinks(Protocol):
-    """A watch that brings sinks of its own (a run-time watch's ``webhook``; see the control).
-
-    Each run gets new sinks from :meth:`make_sinks`; they receive the watch's
-    states and alerts besides the named sinks and are closed when the run ends.
-    """
-
-    def make_sinks(self) -> list[Sink]:
-        """New, unopened sinks for one run (may raise: the watch does not start)."""
-        ...
-
-    def listing_extra(self) -> dict[str, Any]:
-        """Secret-free keys added to the watch's listing (e.g. the webhook's endpoint label)."""
-        ...
-
-
-def close_own_sinks(name: str, sinks: SinkHub, flush_s: float) -> threading.Thread:
-    """Flush (``wait_idle``, where a sink has it) and close a run's own sinks on a worker thread.
-
-    A watch that ends with an alert ends right after it, on the thread that
-    delivers its events; the alert must still get out, so closing waits for
-    the sinks without holding that thread.
-    """
-
-    def close() -> None:
-        for sink in sinks.sinks.values():
-            flush = getattr(sink, "wait_idle", None)
-            try:
-                if callable(flush):
-                    flush(flush_s)
-                sink.close()
-            except Exception as exc:
-                log.error("watch %s: closing sink %r: %s", name, sink.name, redact(str(exc)))
-
-    thread = threading.Thread(target=close, name=f"close-sinks-{name}", daemon=True)
-    thread.start()
-    return thread
 
 
 @dataclass
@@ -473,6 +371,7 @@ class Watches:
                 running.own_sinks.send_alert(sent)
         elif isinstance(event, LookRecord):
             latency = running.gate.finished()
+            self.sinks.send_look(event, running.config.sinks)
             v = event.verdict
             stats.looks[v.kind.value] += 1
             stats.triggers[event.trigger] += 1
