@@ -8,9 +8,9 @@ device's ``sw_version`` (and ``configuration_url`` when Lookout's address is kno
 
 A watch that disappeared while Lookout was down (removed from the config, or a
 run-time watch that was not persistent) would keep its retained configs, and
-so its entities, forever. :class:`DiscoverySweep` lists the retained configs
-under the node id when the sink opens and, once told which watches run,
-clears the configs of every other watch.
+so its entities, forever. Once the process runs its watches, the MQTT sink starts
+a :class:`DiscoverySweep`: it lists the retained configs under the node id and
+clears the configs of every watch that does not run.
 
 Example:
     >>> [t for t, _ in discovery_messages("porch", "lookout", "homeassistant")]
@@ -138,7 +138,7 @@ class DiscoverySweep:
     publishes a marker message to a topic of its own. The broker sends a
     subscription's retained messages before it handles the client's next packet,
     so when the marker comes back every retained config has arrived. When both
-    the inventory is complete and :meth:`running` has said which watches run,
+    the inventory is complete and :meth:`running` has said the watches run,
     each listed topic that belongs to none of ``alive()`` is cleared (an empty
     retained payload, which removes the entity), and the subscriptions end.
 
@@ -172,6 +172,7 @@ class DiscoverySweep:
         self._lock = threading.Lock()
         self._seen: set[str] = set()
         self._marker = ""
+        self._started = False
         self._listed = False
         self._running = False
         self._done = False
@@ -180,6 +181,10 @@ class DiscoverySweep:
 
     def start(self) -> None:
         """List the retained configs under the node id (in the background)."""
+        with self._lock:
+            if self._started or self._done:
+                return
+            self._started = True
         self.connection.subscribe_messages(self.filter, self._on_config)
         self.connection.subscribe_messages(self.marker_topic, self._on_marker)
         self.connection.add_connect_listener(self._send_marker)
@@ -196,7 +201,15 @@ class DiscoverySweep:
         """End the subscriptions (nothing is cleared after this)."""
         with self._lock:
             self._done = True
-        self._unsubscribe()
+            started = self._started
+        if started:
+            self._unsubscribe()
+
+    @property
+    def started(self) -> bool:
+        """Whether :meth:`start` was called."""
+        with self._lock:
+            return self._started
 
     @property
     def done(self) -> bool:

@@ -108,7 +108,6 @@ class MqttSink(Sink):
             self.sweep = DiscoverySweep(
                 self.connection, self.config.discovery_prefix, self._alive_now, self._clear
             )
-            self.sweep.start()
 
     def _alive_now(self) -> set[str]:
         with self._alive_lock:
@@ -122,7 +121,8 @@ class MqttSink(Sink):
         # every other watch under this node id go (see sinks.ha_discovery.DiscoverySweep).
         with self._alive_lock:
             self._alive.update(watches)
-        if self.sweep is not None:
+        if self.sweep is not None and not self.sweep.started:
+            self.sweep.start()
             self.sweep.running()
 
     def _forget_watch(self, name: str) -> None:

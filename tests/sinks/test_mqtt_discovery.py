@@ -137,13 +137,13 @@ def test_the_sweep_waits_for_the_broker_and_for_the_watches(
     conn = connection_factory(broker)
     conn.start()
     with MqttSink("mqtt", MqttSinkConfig(home_assistant=True), conn) as sink:
-        broker.start()
-        conn.wait_connected(15)
         assert sink.sweep is not None
-        # Nothing goes before the sink knows the watches the process runs.
+        # Nothing is listed or cleared before the sink knows the watches the process runs.
         sink.send_state(make_state("rt"))  # a watch started at run time is kept too
-        assert not sink.sweep.done
+        assert not sink.sweep.started
         sink.started(["porch"])
+        assert not sink.sweep.done  # the broker is still down
+        broker.start()
         wait_until(lambda: sink.sweep is not None and sink.sweep.done, 15, "the sweep")
         assert conn.flush(10)
     left = retained(broker)
