@@ -16,7 +16,8 @@ from pipeline.core.detection import Detection
 from pipeline.core.frame import Frame
 from sources.frigate import FrigateEventParser
 from sources.onnx_detector import OnnxDetector, detect_onnx
-from tests.sources.test_onnx_detector import _frame, build_model, v8_output
+from tests.support.onnx_models import build_model, v8_output
+from tests.support.onnx_models import frame as _frame
 
 
 class GatedDetector(OnnxDetector):

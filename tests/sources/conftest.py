@@ -1,4 +1,4 @@
-"""Fixtures of the camera-source tests: misbehaving TCP and HTTP servers on loopback."""
+"""Fixtures of the camera-source tests: misbehaving TCP and HTTP servers, a fake Frigate, on loopback."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+
+from tests.support.frigate import FakeFrigate
 
 
 class SilentServer:
@@ -76,3 +78,13 @@ def html_port() -> Iterator[int]:
         server.shutdown()
         server.server_close()
         thread.join(5)
+
+
+@pytest.fixture
+def frigate() -> Iterator[FakeFrigate]:
+    """A fake Frigate serving ``/api/porch/latest.jpg`` (``.port``, ``.status``, ``.requests``)."""
+    server = FakeFrigate()
+    try:
+        yield server
+    finally:
+        server.close()

@@ -6,11 +6,11 @@ import time
 from collections.abc import Callable
 
 from pipeline.core.config import CameraConfig
-from sources.camera import CameraSource
 from pipeline.core.frame import CameraStats
+from sources.camera import CameraSource
 from sources.frigate_snapshot import FrigateSnapshotSource
-from tests.sources.test_frigate_snapshot import FakeFrigate
 from tests.support.clips import Clip
+from tests.support.frigate import FakeFrigate
 
 
 class Clock:
@@ -84,25 +84,21 @@ def test_every_frame_counts_without_a_look(clip_factory: Callable[..., Clip]) ->
     assert stats.last_video_time == stats.last_packet_time
 
 
-def test_frigate_snapshot_counts_jpegs() -> None:
-    server = FakeFrigate()
+def test_frigate_snapshot_counts_jpegs(frigate: FakeFrigate) -> None:
     clock = Clock(1000.0)
-    try:
-        config = CameraConfig(url=f"frigate://127.0.0.1:{server.port}/porch?h=120")
-        with FrigateSnapshotSource("porch", config, clock=clock) as camera:
-            hold = camera.connect()
-            assert camera.latest(timeout=5) is not None
-            good = camera.stats()
-            assert (good.packets, good.frames_decoded, good.reconnects) == (1, 1, 0)
-            assert good.online and good.decode_seconds > 0
-            assert good.last_packet_time == good.last_frame_time == 1000.0
+    config = CameraConfig(url=f"frigate://127.0.0.1:{frigate.port}/porch?h=120")
+    with FrigateSnapshotSource("porch", config, clock=clock) as camera:
+        hold = camera.connect()
+        assert camera.latest(timeout=5) is not None
+        good = camera.stats()
+        assert (good.packets, good.frames_decoded, good.reconnects) == (1, 1, 0)
+        assert good.online and good.decode_seconds > 0
+        assert good.last_packet_time == good.last_frame_time == 1000.0
 
-            server.status = 500
-            clock.now = 2000.0
-            assert camera.latest(timeout=5) is None
-            bad = camera.stats()
-            hold.dispose()
-    finally:
-        server.close()
+        frigate.status = 500
+        clock.now = 2000.0
+        assert camera.latest(timeout=5) is None
+        bad = camera.stats()
+        hold.dispose()
     assert (bad.packets, bad.frames_decoded, bad.reconnects) == (1, 1, 1)
     assert not bad.online and bad.last_frame_time == 1000.0

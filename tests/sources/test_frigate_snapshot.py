@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-import io
 import logging
 import threading
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-import numpy as np
 import pytest
-from PIL import Image
 
 from pipeline.core.config import CameraConfig
 from pipeline.core.events import CameraState
@@ -18,54 +13,7 @@ from pipeline.core.frame import Frame
 from sources.camera import CameraSource
 from sources.camera_factory import make_camera
 from sources.frigate_snapshot import FrigateSnapshotSource, snapshot_url
-
-
-class FakeFrigate:
-    """Serves ``/api/<camera>/latest.jpg`` (a JPEG of the requested height) or a set status."""
-
-    def __init__(self) -> None:
-        self.requests: list[tuple[str, str | None]] = []
-        self.status = 200
-        owner = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                owner.requests.append((self.path, self.headers.get("Authorization")))
-                if owner.status != 200 or not self.path.startswith("/api/porch/latest.jpg"):
-                    self.send_error(owner.status if owner.status != 200 else 404)
-                    return
-                height = int(self.path.partition("?h=")[2] or 240)
-                img = np.full((height, height * 4 // 3, 3), (200, 30, 30), np.uint8)
-                buf = io.BytesIO()
-                Image.fromarray(img).save(buf, format="JPEG", quality=90)
-                body = buf.getvalue()
-                self.send_response(200)
-                self.send_header("Content-Type", "image/jpeg")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, format: str, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.port = self.server.server_address[1]
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(5)
-
-
-@pytest.fixture
-def frigate() -> Iterator[FakeFrigate]:
-    server = FakeFrigate()
-    try:
-        yield server
-    finally:
-        server.close()
+from tests.support.frigate import FakeFrigate
 
 
 def test_snapshot_url() -> None:
