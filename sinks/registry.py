@@ -22,6 +22,7 @@ from pipeline.core.config import (
     ConsoleSinkConfig,
     JsonlSinkConfig,
     MqttSinkConfig,
+    NotifySinkConfig,
     SinkConfig,
     SnapshotSinkConfig,
     WebhookSinkConfig,
@@ -33,6 +34,7 @@ from sinks.base import Sink
 from sinks.console import ConsoleSink
 from sinks.jsonl import JsonlSink
 from sinks.mqtt import MqttSink
+from sinks.notify import NotifySink
 from sinks.snapshot import SnapshotSink
 
 log = logging.getLogger(__name__)
@@ -54,6 +56,10 @@ def _webhook(name: str, config: Any, mqtt: MqttConnection | None) -> Sink:
     return WebhookSink(name, config)
 
 
+def _notify(name: str, config: Any, mqtt: MqttConnection | None) -> Sink:
+    return NotifySink(name, config)
+
+
 def _jsonl(name: str, config: Any, mqtt: MqttConnection | None) -> Sink:
     return JsonlSink(name, config)
 
@@ -68,6 +74,7 @@ BUILDERS: dict[type[Any], Callable[[str, Any, MqttConnection | None], Sink]] = {
     WebhookSinkConfig: _webhook,
     JsonlSinkConfig: _jsonl,
     SnapshotSinkConfig: _snapshot,
+    NotifySinkConfig: _notify,
 }
 """Config model -> builder: the one place that maps a sink ``type`` to its class."""
 

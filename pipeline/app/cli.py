@@ -14,7 +14,13 @@ from operators.backends.listing import backends_command
 from pipeline import __version__
 from pipeline.app.process import run_until_signalled
 from pipeline.app.replay.command import add_replay_parser, run_replay
-from pipeline.core.config import ENV_PREFIX, AutoBackendConfig, LookoutConfig, WebhookSinkConfig
+from pipeline.core.config import (
+    ENV_PREFIX,
+    AutoBackendConfig,
+    LookoutConfig,
+    NotifySinkConfig,
+    WebhookSinkConfig,
+)
 from pipeline.core.config_files import check_files
 from pipeline.core.config_loader import ConfigError, ConfigProblem, load_config
 from pipeline.core.logs import setup_logging
@@ -120,11 +126,11 @@ def build_parser() -> argparse.ArgumentParser:
         "outbox",
         parents=[common],
         formatter_class=fmt,
-        help="list or replay webhook events kept in the outbox",
+        help="list or replay webhook and notify events kept in the outbox",
     )
     outbox.add_argument("action", choices=["list", "replay"], help="what to do")
     outbox.add_argument("ids", nargs="*", help="replay: event ids (default: every dead letter)")
-    outbox.add_argument("--sink", default=None, help="only this webhook sink")
+    outbox.add_argument("--sink", default=None, help="only this webhook or notify sink")
     outbox.add_argument(
         "--status",
         choices=["dead", "pending", "delivered", "all"],
@@ -224,18 +230,20 @@ def cmd_backends(args: argparse.Namespace) -> int:
 
 
 def cmd_outbox(args: argparse.Namespace) -> int:
-    """``outbox list|replay``: inspect and resend webhook events (dead letters by default)."""
+    """``outbox list|replay``: inspect and resend webhook and notify events (dead letters)."""
     cfg = _load_or_report(args.config)
     if cfg is None:
         return EXIT_CONFIG
-    hooks = {n: s for n, s in cfg.sinks.items() if isinstance(s, WebhookSinkConfig)}
+    hooks = {
+        n: s for n, s in cfg.sinks.items() if isinstance(s, WebhookSinkConfig | NotifySinkConfig)
+    }
     if args.sink is not None:
         if args.sink not in hooks:
-            print(f"sinks.{args.sink}: no webhook sink of that name", file=sys.stderr)
+            print(f"sinks.{args.sink}: no webhook or notify sink of that name", file=sys.stderr)
             return EXIT_CONFIG
         hooks = {args.sink: hooks[args.sink]}
     if not hooks:
-        print("no webhook sinks configured", file=sys.stderr)
+        print("no webhook or notify sinks configured", file=sys.stderr)
         return EXIT_OK
     for name, hook in hooks.items():
         if not hook.outbox.exists():

@@ -39,6 +39,7 @@ TABLES: list[tuple[str, type[BaseModel]]] = [
     ('[sinks.NAME] type = "webhook"', c.WebhookSinkConfig),
     ('[sinks.NAME] type = "jsonl"', c.JsonlSinkConfig),
     ('[sinks.NAME] type = "snapshot"', c.SnapshotSinkConfig),
+    ('[sinks.NAME] type = "notify"', c.NotifySinkConfig),
     ("[metrics]", c.MetricsConfig),
     ("[log]", c.LogConfig),
     ("[reload]", c.ReloadConfig),

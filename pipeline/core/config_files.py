@@ -34,6 +34,7 @@ from pipeline.core.config import (
     ClipBackendConfig,
     LlamaServerBackendConfig,
     LookoutConfig,
+    NotifySinkConfig,
     OnnxBackendConfig,
     OnnxDetectConfig,
     WebhookSinkConfig,
@@ -136,6 +137,8 @@ def secret_files(cfg: LookoutConfig) -> Iterator[NamedFile]:
     for name, sink in cfg.sinks.items():
         if isinstance(sink, WebhookSinkConfig) and sink.secret_file is not None:
             yield NamedFile(f"sinks.{name}.secret_file", sink.secret_file, "secret")
+        if isinstance(sink, NotifySinkConfig) and sink.urls_file is not None:
+            yield NamedFile(f"sinks.{name}.urls_file", sink.urls_file, "secret")
 
 
 def tls_files(cfg: LookoutConfig) -> Iterator[NamedFile]:

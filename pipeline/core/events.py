@@ -138,6 +138,12 @@ class WatchState:
         alerts: alerts sent by this run (more than one in ``repeat`` mode).
         looks_last_hour: looks in the last hour (for the per-watch budget).
         condition_met: whether the latest answer said the condition holds.
+        budget_tokens: looks the refilling look budget allows now (``None``
+            without a budget, ``max_looks_per_hour``).
+        budget_per_hour: its refill rate, looks an hour.
+        budget_exhausted_at: epoch seconds when it last ran dry (``None``
+            while a look is allowed): looks wait for it from then on.
+        looks_deferred: looks that had to wait for the budget so far.
     """
 
     id: str
@@ -158,6 +164,10 @@ class WatchState:
     alerts: int = 0
     looks_last_hour: int = 0
     condition_met: bool = False
+    budget_tokens: float | None = None
+    budget_per_hour: int | None = None
+    budget_exhausted_at: float | None = None
+    looks_deferred: int = 0
 
     def evolve(self, **changes: Any) -> WatchState:
         """A copy with ``changes`` applied."""
@@ -244,6 +254,53 @@ class LookRecord:
             "verdict": self.verdict.to_dict(),
             "frame": self.frame,
         }
+
+
+@dataclass(frozen=True, slots=True)
+class Caption:
+    """A backend's description of a camera's picture (``[cameras.NAME.captions]``).
+
+    Example:
+        >>> c = Caption(camera="porch", time=0.0, text="A cat on the mat.", backend="vlm")
+        >>> c.to_dict()["time"]
+        '1970-01-01T00:00:00+00:00'
+
+    Attributes:
+        camera: camera name.
+        time: epoch seconds of the picture.
+        text: the description (empty when ``error`` says why there is none).
+        backend: the backend that described it.
+        trigger: ``timer`` or ``wake``.
+        latency_s: seconds the backend took.
+        error: why there is no description, if so.
+        jpeg: the picture that was described.
+    """
+
+    camera: str
+    time: float
+    text: str
+    backend: str = ""
+    trigger: str = "timer"
+    latency_s: float = 0.0
+    error: str | None = None
+    jpeg: bytes | None = field(default=None, repr=False, compare=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-able dict (without the JPEG bytes)."""
+        return {
+            "camera": self.camera,
+            "caption": self.text,
+            "time": iso_time(self.time),
+            "timestamp": self.time,
+            "backend": self.backend,
+            "trigger": self.trigger,
+            "latency_s": self.latency_s,
+            "error": self.error,
+        }
+
+    def to_json(self) -> bytes:
+        """The caption as JSON bytes."""
+        return _json(self.to_dict())
 
 
 WatchEvent = Alert | WatchState | LookRecord

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
+import string
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 
 from pipeline.core.config.base import DAY_S, Model, check_http_url
 
@@ -129,7 +131,143 @@ class SnapshotSinkConfig(Model):
     keep: int = Field(default=200, ge=1, le=1_000_000, description="Newest files kept.")
 
 
+NOTIFY_FIELDS = frozenset(
+    {"watch", "camera", "condition", "message", "reasoning", "time", "look_count", "event_id"}
+)
+"""The names a notify sink's ``title`` and ``body`` templates may use, as ``{name}``."""
+
+_APPRISE_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*://\S+$")
+
+
+def check_template(text: str) -> str:
+    """Refuse a template that names anything but :data:`NOTIFY_FIELDS` (no ``{a.b}``, ``{a[0]}``).
+
+    Example:
+        >>> check_template("{watch} on {camera}: {message}")
+        '{watch} on {camera}: {message}'
+        >>> check_template("{secret}")
+        Traceback (most recent call last):
+        ...
+        ValueError: unknown field {secret}; use camera, condition, event_id, look_count, \
+message, reasoning, time, watch (write {{ and }} for braces)
+    """
+    try:
+        names = [name for _, name, _, _ in string.Formatter().parse(text) if name is not None]
+    except ValueError as exc:
+        why = f"is not a valid template ({exc}); write {{{{ and }}}} for braces"
+        raise ValueError(why) from None
+    for name in names:
+        if name not in NOTIFY_FIELDS:
+            known = ", ".join(sorted(NOTIFY_FIELDS))
+            raise ValueError(
+                f"unknown field {{{name}}}; use {known} (write {{{{ and }}}} for braces)"
+            )
+    return text
+
+
+class NotifySinkConfig(Model):
+    """Phone and chat notifications through Apprise (ntfy, Telegram, Pushover, email...).
+
+    Each URL is one Apprise service URL; every alert is stored in the outbox
+    once per URL before any attempt, and retried with backoff until delivered
+    or older than ``max_age_s`` (then a dead letter, listed by ``outbox list``).
+    """
+
+    type: Literal["notify"] = "notify"
+    urls: list[SecretStr] = Field(
+        default_factory=list,
+        max_length=32,
+        description=(
+            "Apprise URLs (ntfy://, tgram://, mailto://, json://...), secret; prefer "
+            "LOOKOUT_SINKS__<NAME>__URLS (a JSON list) or urls_file."
+        ),
+    )
+    urls_file: Path | None = Field(
+        default=None, description="File holding more Apprise URLs, one a line (# comments)."
+    )
+    title: str = Field(
+        default="{watch} ({camera})",
+        max_length=1000,
+        description="Title template: {watch}, {camera}, {condition}, {message}, {reasoning}...",
+    )
+    body: str = Field(
+        default="{message}",
+        max_length=4000,
+        description="Body template, with the same fields as title.",
+    )
+    attach_snapshot: bool = Field(
+        default=True, description="Attach the judged frame (JPEG) where the service takes files."
+    )
+    rate_limit: int = Field(
+        default=10,
+        ge=1,
+        le=10_000,
+        description="At most this many notifications per URL in rate_period_s; the rest wait.",
+    )
+    rate_period_s: float = Field(
+        default=60.0, gt=0, le=DAY_S, description="The window of rate_limit, in seconds."
+    )
+    outbox: Path = Field(default=Path("lookout-outbox.sqlite3"), description="SQLite outbox file.")
+    max_age_s: float = Field(
+        default=3600.0,
+        gt=0,
+        le=30 * DAY_S,
+        description="Give up (dead letter) after this age, in seconds.",
+    )
+    request_timeout_s: float = Field(
+        default=30.0,
+        gt=0,
+        le=3600,
+        description=(
+            "Seconds one delivery may take in all (every request Apprise makes for it); "
+            "then the attempt fails and is retried."
+        ),
+    )
+    backoff_initial_s: float = Field(
+        default=2.0, gt=0, le=3600, description="First retry delay, in seconds."
+    )
+    backoff_max_s: float = Field(
+        default=300.0, gt=0, le=DAY_S, description="Longest retry delay, in seconds."
+    )
+    keep_delivered_s: float = Field(
+        default=7 * DAY_S,
+        ge=0,
+        le=365 * DAY_S,
+        description="Delete delivered notifications from the outbox this long after delivery.",
+    )
+    keep_dead_s: float = Field(
+        default=30 * DAY_S,
+        ge=0,
+        le=365 * DAY_S,
+        description="Delete dead letters from the outbox this long after giving up.",
+    )
+
+    @field_validator("urls")
+    @classmethod
+    def _apprise_urls(cls, v: list[SecretStr]) -> list[SecretStr]:
+        for i, url in enumerate(v):
+            if not _APPRISE_URL.match(url.get_secret_value().strip()):
+                raise ValueError(f"entry {i} is not a service URL such as ntfy://host/topic")
+        return v
+
+    @field_validator("title", "body")
+    @classmethod
+    def _template(cls, v: str) -> str:
+        return check_template(v)
+
+    @model_validator(mode="after")
+    def _some_url(self) -> NotifySinkConfig:
+        if not self.urls and self.urls_file is None:
+            raise ValueError("set urls or urls_file (Apprise service URLs)")
+        return self
+
+
 SinkConfig = Annotated[
-    ConsoleSinkConfig | MqttSinkConfig | WebhookSinkConfig | JsonlSinkConfig | SnapshotSinkConfig,
+    ConsoleSinkConfig
+    | MqttSinkConfig
+    | WebhookSinkConfig
+    | JsonlSinkConfig
+    | SnapshotSinkConfig
+    | NotifySinkConfig,
     Field(discriminator="type"),
 ]
