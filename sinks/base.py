@@ -5,9 +5,9 @@ from __future__ import annotations
 import threading
 from collections.abc import Collection
 from types import TracebackType
-from typing import Self
+from typing import ClassVar, Self
 
-from pipeline.core.events import Alert, CameraState, WatchState
+from pipeline.core.events import Alert, CameraState, Caption, LookRecord, WatchState
 
 
 class SinkClosedError(RuntimeError):
@@ -25,6 +25,13 @@ class Sink:
         >>> with ConsoleSink("console") as sink:  # doctest: +SKIP
         ...     sink.send_alert(alert)
     """
+
+    wants_looks: ClassVar[bool] = False
+    """Whether :class:`sinks.registry.SinkHub` hands this sink every look (``send_look``)."""
+    wants_captions: ClassVar[bool] = False
+    """Whether the hub hands this sink every camera caption (``send_caption``)."""
+    every_watch: ClassVar[bool] = False
+    """Whether the sink hears of every watch, also those that name their own ``sinks``."""
 
     def __init__(self, name: str) -> None:
         self.name = name
@@ -75,6 +82,16 @@ class Sink:
         """Deliver a camera state change."""
         self._check_open()
         self._write_camera_state(state)
+
+    def send_look(self, look: LookRecord) -> None:
+        """Record one look a watch made (only sinks with ``wants_looks`` get them)."""
+        self._check_open()
+        self._write_look(look)
+
+    def send_caption(self, caption: Caption) -> None:
+        """Deliver a camera caption (only sinks with ``wants_captions`` get them)."""
+        self._check_open()
+        self._write_caption(caption)
 
     def forget_watch(self, name: str) -> None:
         """The watch ``name`` is gone for good (cancelled at run time or removed by a reload).
@@ -142,6 +159,12 @@ class Sink:
 
     def _forget_watch(self, name: str) -> None:
         """Drop what the sink keeps about a removed watch (default: nothing)."""
+
+    def _write_look(self, look: LookRecord) -> None:
+        """Write one look (default: nothing)."""
+
+    def _write_caption(self, caption: Caption) -> None:
+        """Write one caption (default: nothing)."""
 
     def _started(self, watches: Collection[str]) -> None:
         """React to the start of the process with ``watches`` (default: nothing)."""

@@ -27,7 +27,7 @@ from pipeline.core.config import (
     SnapshotSinkConfig,
     WebhookSinkConfig,
 )
-from pipeline.core.events import Alert, CameraState, WatchState
+from pipeline.core.events import Alert, CameraState, Caption, LookRecord, WatchState
 from pipeline.core.redact import redact
 from pipeline.net.mqtt_connection import MqttConnection
 from sinks.base import Sink
@@ -114,6 +114,7 @@ class SinkHub:
         self.delivered: Counter[str] = Counter()
         self._count_lock = threading.Lock()
         self._failing_since: dict[str, float] = {}
+        self._attached: dict[str, Sink] = {}
 
     def failing_since(self, name: str) -> float | None:
         """Epoch seconds since when every delivery to sink ``name`` failed (``None``: fine)."""
@@ -125,18 +126,49 @@ class SinkHub:
 
         The mapping is rebound, never mutated: deliveries in flight go on with the old one.
         """
-        new = dict(sinks)
+        new = dict(sinks) | self._attached
         with self._count_lock:
             for name, sink in self.sinks.items():
                 if new.get(name) is not sink:
                     self._failing_since.pop(name, None)
         self.sinks = new
 
+    def attach(self, sink: Sink) -> None:
+        """Add a sink the config does not list (the activity store); :meth:`replace` keeps it.
+
+        Its name must not be a valid ``[sinks]`` name (e.g. ``@activity``) so it never
+        clashes with one.
+        """
+        self._attached[sink.name] = sink
+        self.sinks = self.sinks | {sink.name: sink}
+
     def _targets(self, names: Iterable[str] | None) -> list[Sink]:
         if names is None:
             return list(self.sinks.values())
         wanted = set(names)
-        return [s for n, s in self.sinks.items() if n in wanted]
+        return [s for n, s in self.sinks.items() if n in wanted or s.every_watch]
+
+    def send_look(self, look: LookRecord, names: Iterable[str] | None = None) -> None:
+        """Deliver one look to the named sinks that want looks (``Sink.wants_looks``)."""
+        for sink in self._targets(names):
+            if not sink.wants_looks:
+                continue
+            try:
+                sink.send_look(look)
+                self._ok(sink)
+            except Exception as exc:
+                self._fail(sink, "record a look", exc)
+
+    def send_caption(self, caption: Caption) -> None:
+        """Deliver a camera caption to every sink that wants captions."""
+        for sink in list(self.sinks.values()):
+            if not sink.wants_captions:
+                continue
+            try:
+                sink.send_caption(caption)
+                self._ok(sink)
+            except Exception as exc:
+                self._fail(sink, "send a caption", exc)
 
     def _fail(self, sink: Sink, what: str, exc: BaseException) -> None:
         now = time.time()

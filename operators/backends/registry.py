@@ -52,6 +52,7 @@ BACKEND_TYPES: dict[str, Callable[[str, Any], Backend]] = {
     "clip": _lazy("operators.backends.clip", "ClipBackend"),
     "detections": DetectionsBackend,
     "none": NoneBackend,
+    "http": _lazy("operators.backends.http_sidecar", "HttpSidecarBackend"),
 }
 
 

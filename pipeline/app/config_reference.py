@@ -26,6 +26,7 @@ TABLES: list[tuple[str, type[BaseModel]]] = [
     ('[cameras.NAME.detect] type = "onnx"', c.OnnxDetectConfig),
     ('[cameras.NAME.detect] type = "frigate"', c.FrigateDetectConfig),
     ('[cameras.NAME.detect] type = "mqtt"', c.MqttJsonDetectConfig),
+    ("[cameras.NAME.captions]", c.CaptionsConfig),
     ('[backends.NAME] type = "openai"', c.OpenAIBackendConfig),
     ('[backends.NAME] type = "llama_server"', c.LlamaServerBackendConfig),
     ('[backends.NAME] type = "onnx"', c.OnnxBackendConfig),
@@ -33,6 +34,7 @@ TABLES: list[tuple[str, type[BaseModel]]] = [
     ('[backends.NAME] type = "detections"', c.DetectionsBackendConfig),
     ('[backends.NAME] type = "none"', c.NoneBackendConfig),
     ('[backends.NAME] type = "auto"', c.AutoBackendConfig),
+    ('[backends.NAME] type = "http"', c.HttpBackendConfig),
     ("[[watches]]", c.WatchConfig),
     ('[sinks.NAME] type = "console"', c.ConsoleSinkConfig),
     ('[sinks.NAME] type = "mqtt"', c.MqttSinkConfig),
@@ -45,6 +47,8 @@ TABLES: list[tuple[str, type[BaseModel]]] = [
     ("[reload]", c.ReloadConfig),
     ("[control]", c.ControlConfig),
     ("[shutdown]", c.ShutdownConfig),
+    ("[activity]", c.ActivityConfig),
+    ("[web]", c.WebConfig),
 ]
 
 

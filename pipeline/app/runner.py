@@ -28,6 +28,7 @@ from typing import Any
 from reactivex import Observable
 
 from operators.backends.base import Backend
+from pipeline.app.activity.setup import open_activity
 from pipeline.app.graph import Graph
 from pipeline.app.watches import LookGate, Origin, RunningWatch, Watches, WatchStats
 from pipeline.core.config import LookoutConfig, WatchConfig
@@ -37,6 +38,7 @@ from pipeline.core.events import CameraState, WatchState
 from pipeline.core.frame import FrameSource
 from pipeline.core.redact import redact
 from pipeline.net.mqtt_connection import MqttConnection
+from sinks.activity.sink import ActivitySink
 from sinks.registry import SinkHub, build_sink
 
 log = logging.getLogger("lookout")
@@ -77,6 +79,8 @@ class Pipeline:
         self.runs = Watches(self.graph, self.sinks, lambda: self.config)
         self.started_at = time.time()
         self.reloads: Counter[str] = Counter()
+        self.activity: ActivitySink | None = None
+        """The activity store's sink (``[activity]``), attached to the hub at start."""
 
     # ------------------------------------------------------------ views (metrics, tests)
 
@@ -129,6 +133,9 @@ class Pipeline:
             self.mqtt = MqttConnection(cfg.mqtt)
             self.mqtt.start()
             self.graph.mqtt = self.mqtt
+        self.activity = open_activity(cfg, self.config_path)
+        if self.activity is not None:
+            self.sinks.attach(self.activity)
         self.sinks.replace({n: build_sink(n, c, self.mqtt) for n, c in cfg.sinks.items()})
         self.sinks.open()
         for watch in cfg.watches:

@@ -38,6 +38,8 @@ REQUIRED: dict[type[BaseModel], dict[str, Any]] = {
     c.JsonlSinkConfig: {"path": "a.jsonl"},
     c.SnapshotSinkConfig: {"directory": "shots"},
     c.WatchConfig: {"name": "w", "camera": "porch", "condition": "a cat"},
+    c.CaptionsConfig: {"backend": "vlm"},
+    c.HttpBackendConfig: {"url": "http://127.0.0.1:8000/describe"},
     RuntimeWatchRequest: {"name": "w", "camera": "porch", "condition": "a cat"},
 }
 

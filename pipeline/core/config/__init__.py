@@ -16,6 +16,7 @@ from here. Load a file with :func:`pipeline.core.config_loader.load_config`.
 from pydantic import Field
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from pipeline.core.config.activity import ActivityConfig, CaptionsConfig, WebConfig
 from pipeline.core.config.backends import (
     AutoBackendConfig,
     BackendConfig,
@@ -44,6 +45,7 @@ from pipeline.core.config.cameras import (
     OnnxDetectConfig,
     ZoneConfig,
 )
+from pipeline.core.config.http_backend import HttpBackendConfig
 from pipeline.core.config.mqtt import MqttConfig, MqttTlsConfig
 from pipeline.core.config.service import (
     ControlConfig,
@@ -68,15 +70,18 @@ __all__ = [
     "ENV_PREFIX",
     "NAME_PATTERN",
     "NETWORK_SCHEMES",
+    "ActivityConfig",
     "AutoBackendConfig",
     "BackendConfig",
     "CameraConfig",
+    "CaptionsConfig",
     "ClipBackendConfig",
     "ConsoleSinkConfig",
     "ControlConfig",
     "DetectConfig",
     "DetectionsBackendConfig",
     "FrigateDetectConfig",
+    "HttpBackendConfig",
     "JsonlSinkConfig",
     "LlamaServerBackendConfig",
     "LogConfig",
@@ -99,6 +104,7 @@ __all__ = [
     "SinkConfig",
     "SnapshotSinkConfig",
     "WatchConfig",
+    "WebConfig",
     "WebhookSinkConfig",
     "ZoneConfig",
     "read_secret",
@@ -136,6 +142,10 @@ class LookoutConfig(BaseSettings):
         default_factory=ControlConfig, description="Run-time watches over MQTT."
     )
     shutdown: ShutdownConfig = Field(default_factory=ShutdownConfig, description="Shutdown.")
+    activity: ActivityConfig = Field(
+        default_factory=ActivityConfig, description="The activity store."
+    )
+    web: WebConfig = Field(default_factory=WebConfig, description="The local web page.")
 
     @classmethod
     def settings_customise_sources(

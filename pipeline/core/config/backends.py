@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, SecretStr, field_validator
 
 from pipeline.core.config.base import DAY_S, Model, check_http_url, read_secret
+from pipeline.core.config.http_backend import HttpBackendConfig
 
 Mean = Annotated[float, Field(ge=0, le=1)]
 """A normalization mean of one colour channel (pixels are scaled to 0..1 first)."""
@@ -278,6 +279,7 @@ BackendConfig = Annotated[
     | ClipBackendConfig
     | DetectionsBackendConfig
     | NoneBackendConfig
-    | AutoBackendConfig,
+    | AutoBackendConfig
+    | HttpBackendConfig,
     Field(discriminator="type"),
 ]

@@ -9,6 +9,7 @@ from urllib.parse import quote, urlsplit, urlunsplit
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
+from pipeline.core.config.activity import CaptionsConfig
 from pipeline.core.config.base import (
     CAMERA_SCHEMES,
     DAY_S,
@@ -169,6 +170,9 @@ class CameraConfig(Model):
     zones: dict[Name, ZoneConfig] = Field(default_factory=dict, description="Named zones.")
     detect: DetectConfig | None = Field(
         None, description="Where this camera's detections come from."
+    )
+    captions: CaptionsConfig | None = Field(
+        None, description="Captions of this camera's picture by a backend, into the activity store."
     )
 
     @field_validator("url")
