@@ -31,10 +31,10 @@ from typing import Any
 from reactivex import abc
 from reactivex.disposable import Disposable
 
-from operators.budget import LookBudget
 from operators.clock import NEVER, deadline, now_s, reached, seconds_until
 from operators.look import Look
 from operators.serial import SerialEmitter
+from operators.token_bucket import Budget, TokenBucket
 from operators.verdicts import Agreement, judge_look
 from operators.watch_spec import WatchSpec
 from pipeline.core.events import WatchEvent, WatchState, WatchStatus
@@ -116,7 +116,7 @@ class WatchRun:
         scheduler: abc.SchedulerBase,
         observer: abc.ObserverBase[WatchEvent],
         *,
-        budget: LookBudget | None = None,
+        budget: Budget | None = None,
         on_rearm: Callable[[], None] | None = None,
         on_end: Callable[[], None] | None = None,
         on_drop: Callable[[float, str], None] | None = None,
@@ -125,7 +125,9 @@ class WatchRun:
         self.sched = scheduler
         self.lock = threading.RLock()
         self.out: SerialEmitter[WatchEvent] = SerialEmitter(observer)
-        self.budget = budget if budget is not None else LookBudget(spec.max_looks_per_hour)
+        self.budget = (
+            budget if budget is not None else TokenBucket(spec.max_looks_per_hour, spec.look_burst)
+        )
         self.quiet = QuietPeriod(scheduler)
         self.agreement = Agreement(spec.agree_looks, spec.agree_window)
         self.on_rearm = on_rearm
@@ -225,6 +227,13 @@ class WatchRun:
         now = now_s(self.sched)
         j = judge_look(self.spec, self.job_id, look, self.state, self.agreement,
                        self.budget.used(now))  # fmt: skip
+        budget = self.budget.snapshot(now)
+        j.changes.update(
+            budget_tokens=budget.tokens,
+            budget_per_hour=budget.per_hour,
+            budget_exhausted_at=budget.exhausted_at,
+            looks_deferred=budget.deferred,
+        )
         self.out.push_next(j.record)
         if j.alert is not None:
             self.out.push_next(j.alert)

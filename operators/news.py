@@ -12,6 +12,14 @@ of the picture the model judged last and compares each new picture with it:
 - a person walking about, leaves moving, a passing shadow: occupancy about
   the same as at the last look, **no news**, whatever the detector says.
 
+Shrinking is news only while the model was *watching* something: when its
+last answer asked for the next look within ``interest_s`` (met, forming or
+something relevant in view, by DESIGN.md's guidance for ``next_run_in``).
+When it said the scene holds nothing relevant (60 s and more), what leaves
+the picture cannot change its answer: dropped as **nothing watched left**,
+and what is left becomes the reference (so that something arriving later is
+growth again).
+
 A change must hold for ``persist_s`` seconds (and two pictures at least)
 before it is news; one that fades sooner is dropped as **brief**. When the
 watch has a detector, growth also needs a matching detection in the last
@@ -36,7 +44,7 @@ from dataclasses import dataclass
 
 WAKE_REASONS = ("entered", "more", "less", "left")
 """Why a wake was taken: what changed in the zones since the last look."""
-DROP_REASONS = ("no news", "brief", "no detection")
+DROP_REASONS = ("no news", "brief", "no detection", "nothing watched left")
 """Why a change was not a wake (the sampler adds its own: in flight, quiet, budget)."""
 
 
@@ -46,7 +54,8 @@ class NewsSettings:
 
     Attributes:
         min_area: least change of occupancy, as a share of the picture, that
-            can be news (about a person at 20 m on a 90-degree camera: 0.002).
+            can be news (two cells of the 160-pixel thumbnail: about a person
+            30 m away on a 90-degree camera).
         factor: occupancy must grow to ``factor`` times (or shrink to
             ``1 / factor`` of) what it was at the last look.
         persist_s: seconds a change must hold before it is news.
@@ -54,13 +63,17 @@ class NewsSettings:
             recent; ``None``: no detector, the picture alone decides.
         repeat_s: while news waits for a look (one in flight, the budget), it
             is signalled again at most this often.
+        interest_s: a last answer asking for the next look within this many
+            seconds means the model was watching something, so that its
+            leaving is news.
     """
 
-    min_area: float = 0.002
+    min_area: float = 0.0015
     factor: float = 2.0
     persist_s: float = 0.6
     evidence_s: float | None = 2.0
     repeat_s: float = 1.0
+    interest_s: float = 30.0
 
     def __post_init__(self) -> None:
         if not 0 < self.min_area < 1:
@@ -135,14 +148,20 @@ class NewsTracker:
         self._evidence: float | None = None
         self._samples = 0
         self._no_detection = False
+        self._watching = True
         self.dropped: Counter[str] = Counter()
         self.woken: Counter[str] = Counter()
 
-    def judged(self, t: float, area: float | None = None) -> None:
-        """The model was given the picture of time ``t`` (occupancy ``area``; default: latest)."""
+    def judged(self, t: float, area: float | None = None, next_run_in: float | None = None) -> None:
+        """The model was given the picture of time ``t`` (occupancy ``area``; default: latest).
+
+        ``next_run_in``: what its answer asked for (``None``: unknown, taken as
+        watching); see ``interest_s``.
+        """
         if area is None:
             area = self.area if self.area is not None else 0.0
         self.reference = area
+        self._watching = next_run_in is None or next_run_in <= self.settings.interest_s
         self._since = self._kind = self._signalled = None
         self._no_detection = False
 
@@ -174,12 +193,23 @@ class NewsTracker:
         assert self._since is not None
         if t - self._since < s.persist_s - 1e-6 or self._samples < 2:
             return None
+        unwanted = None
         if kind in ("entered", "more") and not self._has_evidence(t):
+            unwanted = "no detection"
+        elif kind in ("left", "less") and not self._watching:
+            unwanted = "nothing watched left"
+        if unwanted is not None:
             if self._no_detection:
                 return None
             self._no_detection = True  # count once per change, not once per picture
-            self.dropped["no detection"] += 1
-            return Decision(t, False, "no detection", area, ref)
+            self.dropped[unwanted] += 1
+            if unwanted == "nothing watched left":
+                # What is left of a scene with nothing relevant holds nothing relevant
+                # either: it is the new reference (a parcel arriving later is growth).
+                self.reference = area
+                self._since = self._kind = None
+                self._no_detection = False
+            return Decision(t, False, unwanted, area, ref)
         if self._signalled is not None and t - self._signalled < s.repeat_s - 1e-6:
             return None
         first = self._signalled is None

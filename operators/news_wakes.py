@@ -32,6 +32,7 @@ from reactivex.disposable import CompositeDisposable
 
 from operators.news import Decision, NewsSettings, NewsTracker
 from operators.scene import Grey, Mask, SceneModel, SceneSettings, grey_thumbnail, zone_mask
+from operators.wake_policy import WakeContext, WakeDecision
 from operators.zone_geometry import ZoneInput
 from pipeline.core.detection import Detection
 from pipeline.core.frame import Frame
@@ -58,8 +59,17 @@ class NewsStats:
     decisions: tuple[Decision, ...] = field(default=())
 
 
+NO_NEWS = WakeDecision.drop("no news")
+"""What a matching detection gets from the news policy: evidence, not a wake."""
+
+
 class NewsPolicy:
     """One watch's news bookkeeping: pictures in, wake decisions out (thread-safe).
+
+    It is a wake policy (:mod:`operators.wake_policy`): :meth:`decide` takes each
+    matching detection (evidence), :meth:`see` each picture of the camera at
+    ``pictures_fps``; the wake stage tells it each judged frame through its
+    context.
 
     Args:
         zones: the watch's zones as ``(name, ZoneRule or points)`` pairs;
@@ -69,6 +79,8 @@ class NewsPolicy:
         keep: decisions remembered for :meth:`stats` (a replay keeps all of
             them through ``on_decision`` instead).
         on_decision: called with every decision (wake or drop), outside the lock.
+        pictures_fps: pictures a second the policy wants from the camera (the
+            detector's rate, so that they cost no decoding of their own).
     """
 
     def __init__(
@@ -79,6 +91,7 @@ class NewsPolicy:
         *,
         keep: int = 32,
         on_decision: Callable[[Decision], None] | None = None,
+        pictures_fps: float | None = 5.0,
     ) -> None:
         self.zones = list(zones)
         self.tracker = NewsTracker(settings)
@@ -89,7 +102,9 @@ class NewsPolicy:
         self._keep = keep
         self._decisions: list[Decision] = []
         self._on_decision = on_decision
+        self._wait_start: float | None = None
         self.last_wake: Decision | None = None
+        self.pictures_fps = pictures_fps
 
     def _thumb(self, frame: Frame) -> tuple[float, Grey]:
         thumb = grey_thumbnail(frame, self.scene.settings.width)
@@ -121,17 +136,44 @@ class NewsPolicy:
         with self._lock:
             self.tracker.evidence(detection.time)
 
-    def judged(self, frame: Frame | None) -> None:
-        """The model is given ``frame`` (``None``: no frame; the latest picture counts)."""
+    def judged(self, frame: Frame | None, next_run_in: float | None = None) -> None:
+        """The model judged ``frame`` (``None``: no frame; the latest picture counts).
+
+        ``next_run_in``: what the answer asked for (how interested the model was).
+        """
         with self._lock:
             if frame is None:
-                self.tracker.judged(0.0, None)
+                self.tracker.judged(0.0, None, next_run_in)
                 return
             t, thumb = self._thumb(frame)
             occ = self.scene.observe(thumb, t, learn=False)
             # Before the background has learnt anything, the latest measure is better.
             area = occ.area if self.scene.shape is not None else None
-            self.tracker.judged(t, area)
+            self.tracker.judged(t, area, next_run_in)
+
+    # -- the wake-policy seam (operators.wake_policy) ----------------------------
+
+    def decide(self, detection: Detection, context: WakeContext) -> WakeDecision:
+        """A matching detection: evidence, never a wake by itself (dropped as ``no news``)."""
+        self._sync(context)
+        self.detection(detection)
+        return NO_NEWS
+
+    def see(self, frame: Frame, context: WakeContext) -> WakeDecision | None:
+        """A picture of the camera: a wake when it holds news, else a drop or ``None``."""
+        self._sync(context)
+        decision = self.picture(frame)
+        if decision is None:
+            return None
+        if decision.wake:
+            return WakeDecision.now(decision.reason)
+        return WakeDecision.drop(decision.reason)
+
+    def _sync(self, context: WakeContext) -> None:
+        """Take the frame of a look whose answer came since the last call as the new reference."""
+        if context.wait_start != self._wait_start:
+            self._wait_start = context.wait_start
+            self.judged(context.last_judged, context.last_next_run_in)
 
     def take_wake(self) -> Decision | None:
         """The wake decision that the next woken look answers (cleared when read)."""

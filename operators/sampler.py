@@ -25,9 +25,9 @@ from reactivex import Observable, abc
 from reactivex.disposable import CompositeDisposable, Disposable, SerialDisposable
 from reactivex.scheduler import ThreadPoolScheduler, TimeoutScheduler
 
-from operators.budget import LookBudget
 from operators.clock import at_least_a_tick, now_s
 from operators.serial import SerialEmitter
+from operators.token_bucket import Budget
 from pipeline.core.pools import shared_pool
 from pipeline.core.verdict import MIN_NEXT_RUN_S
 
@@ -60,7 +60,7 @@ class _Sampler(Generic[_R]):
         pool: abc.SchedulerBase,
         *,
         min_gap: float,
-        budget: LookBudget | None,
+        budget: Budget | None,
         hold: Callable[[_R], float] | None,
         on_drop: Callable[[float, str], None] | None,
     ) -> None:
@@ -100,7 +100,7 @@ class _Sampler(Generic[_R]):
                 return
             now = now_s(self.sched)
             if self.budget is not None:
-                wait = self.budget.wait(now)
+                wait = self.budget.defer(now)
                 if wait > 0:
                     self.schedule(wait, "timer")
                     return
@@ -199,7 +199,7 @@ def adaptive_sampler(
     *,
     first_delay: float = 0.0,
     min_gap: float = MIN_NEXT_RUN_S,
-    budget: LookBudget | None = None,
+    budget: Budget | None = None,
     scheduler: abc.SchedulerBase | None = None,
     look_scheduler: abc.SchedulerBase | None = None,
     hold: Callable[[_R], float] | None = None,
@@ -221,7 +221,8 @@ def adaptive_sampler(
             subscriber updated).
         first_delay: seconds before the first look.
         min_gap: shortest time between a look's end and a woken look.
-        budget: a :class:`LookBudget`; over budget, looks wait and wakes are ignored.
+        budget: a :class:`~operators.token_bucket.Budget` (a refilling token
+            bucket); over budget, looks wait and wakes are dropped.
         scheduler: the time source for timers (default: a timeout scheduler).
         look_scheduler: where ``look`` runs (default: a shared thread pool).
         hold: seconds (on ``scheduler``) to keep a result back before emitting

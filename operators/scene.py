@@ -25,7 +25,9 @@ How the background model stays quiet on busy scenes:
 
 The background follows the picture with a half-life of ``halflife_s``
 seconds (eight times slower under foreground, so a parked object stays
-foreground for a while and a person standing still is not absorbed at once).
+foreground for a while and a person standing still is not absorbed at once);
+over its first ten pictures it is their running mean, so what moved while it
+started leaves no ghost.
 
 Example:
     >>> import numpy as np
@@ -49,6 +51,9 @@ from PIL import Image
 
 from operators.zone_geometry import Zone, ZoneInput
 from pipeline.core.frame import Frame
+
+WARMUP = 10
+"""Pictures over which the background starts as their running mean."""
 
 Grey = npt.NDArray[np.float32]
 Mask = npt.NDArray[np.bool_]
@@ -239,6 +244,7 @@ class SceneModel:
         self._bg: Grey | None = None
         self._dev: Grey | None = None
         self._last_t: float | None = None
+        self._samples = 0
 
     def reset(self) -> None:
         """Forget the background; the next picture starts a new one."""
@@ -288,6 +294,7 @@ class SceneModel:
             self._dev = np.full(thumb.shape, s.threshold / max(1.0, 2 * s.noise_factor), np.float32)
             self._last_t = t
             self._cell_mask = None
+            self._samples = 0
             return Occupancy(t, 0.0, 0.0)
         bg, dev = self._bg, self._dev
         level = float(np.median(thumb - bg))
@@ -310,8 +317,11 @@ class SceneModel:
         dt = max(0.0, t - (self._last_t if self._last_t is not None else t))
         self._last_t = t
         alpha = 1.0 - 0.5 ** (dt / s.halflife_s) if dt > 0 else 0.0
+        self._samples += 1
+        # A running mean over the first pictures: what moved while it started leaves no ghost.
+        start = 1.0 / (self._samples + 1) if self._samples <= WARMUP else 0.0
         if alpha > 0:
-            rate = np.where(fg, np.float32(alpha / 8), np.float32(alpha))
+            rate = np.where(fg, np.float32(max(alpha / 8, start)), np.float32(max(alpha, start)))
             bg += rate * (current - bg)
             dev += rate * (np.abs(current - bg) - dev)
             np.maximum(dev, 1.0, out=dev)

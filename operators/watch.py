@@ -160,7 +160,8 @@ def run_watch(
             history.clear()
             _forget(backend, spec.name)
 
-        run = WatchRun(spec, jid, sched, observer, budget=TokenBucket(spec.max_looks_per_hour, spec.look_burst),
+        budget = TokenBucket(spec.max_looks_per_hour, spec.look_burst)
+        run = WatchRun(spec, jid, sched, observer, budget=budget,
                        on_rearm=rearm, on_end=subs.dispose,
                        on_drop=wake_log.drop if wake_log else None)  # fmt: skip
         looker = Looker(spec, jid, frames=frames, backend=backend, scheduler=sched,

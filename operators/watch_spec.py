@@ -41,7 +41,10 @@ class WatchSpec:
         agree_looks: ``repeat``: looks that must say met...
         agree_window: ...among this many latest answers.
         max_duration_minutes: the watch ends as failed after this long (0: never).
-        max_looks_per_hour: the look budget (``None``: unlimited).
+        max_looks_per_hour: the look budget, a refilling one
+            (:class:`~operators.token_bucket.TokenBucket`; ``None``: unlimited).
+        look_burst: looks allowed back to back before the budget paces them
+            (``None``: a tenth of ``max_looks_per_hour``, at most 60).
         cooldown_s: without zones, no wake earlier than this after the wait began.
         history_turns: user/assistant pairs kept for the model.
         history_images: keep images only in this many latest turns (``None``: all).
@@ -63,6 +66,7 @@ class WatchSpec:
     agree_window: int = 1
     max_duration_minutes: float = 60.0
     max_looks_per_hour: int | None = None
+    look_burst: int | None = None
     cooldown_s: float = 10.0
     history_turns: int = 10
     history_images: int | None = None
@@ -86,5 +90,7 @@ class WatchSpec:
         _check_range("jpeg_quality", self.jpeg_quality, 1, 100)
         if self.max_looks_per_hour is not None:
             _check_range("max_looks_per_hour", self.max_looks_per_hour, 1, 1e9)
+        if self.look_burst is not None:
+            _check_range("look_burst", self.look_burst, 1, 1e9)
         if self.history_images is not None:
             _check_range("history_images", self.history_images, 0, 1e6)

@@ -18,9 +18,18 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from operators.news import NewsSettings
+from operators.news_wakes import NewsPolicy
+from operators.wake_policy import WakePolicy
 from operators.watch_spec import WatchSpec
 from operators.zones import ZoneRule
-from pipeline.core.config import WatchConfig, ZoneConfig
+from pipeline.core.config import (
+    CameraConfig,
+    MotionDetectConfig,
+    OnnxDetectConfig,
+    WatchConfig,
+    ZoneConfig,
+)
 
 
 def watch_spec(config: WatchConfig) -> WatchSpec:
@@ -37,6 +46,7 @@ def watch_spec(config: WatchConfig) -> WatchSpec:
         agree_window=config.agree_window,
         max_duration_minutes=config.max_duration_minutes,
         max_looks_per_hour=config.max_looks_per_hour,
+        look_burst=config.look_burst,
         cooldown_s=config.cooldown_s,
         history_turns=config.history_turns,
         history_images=config.history_images,
@@ -61,3 +71,40 @@ def zone_rule(config: ZoneConfig) -> ZoneRule:
 def zone_rules(zones: Mapping[str, ZoneConfig]) -> dict[str, ZoneRule]:
     """The :class:`ZoneRule` of each of a camera's zones, by name."""
     return {name: zone_rule(cfg) for name, cfg in zones.items()}
+
+
+def wake_setup(config: WatchConfig, camera: CameraConfig) -> tuple[WakePolicy | None, float | None]:
+    """The wake policy of a watch on ``camera``, and how many pictures a second it needs.
+
+    ``wake = "detections"``: ``(None, None)``, the baseline (DESIGN.md,
+    behaviour A). ``wake = "news"`` (the default): a
+    :class:`~operators.news_wakes.NewsPolicy` on the watch's zones, shown the
+    camera's pictures at ``news_fps`` (default: the rate of a detector that
+    decodes frames, ``motion`` or ``onnx``, so the pictures cost no decode of
+    their own; none otherwise). With an object detector (``onnx``, Frigate,
+    MQTT) growth also needs a matching detection, so that its labels still
+    say *what* may wake the watch; motion says nothing more than the picture.
+
+    Example:
+        >>> from pipeline.core.config import CameraConfig, WatchConfig
+        >>> cam = CameraConfig(url="x.mp4", detect={"type": "motion", "fps": 5})
+        >>> policy, fps = wake_setup(WatchConfig(name="w", camera="c", condition="a cat"), cam)
+        >>> type(policy).__name__, fps
+        ('NewsPolicy', 5.0)
+    """
+    if config.wake == "detections":
+        return None, None
+    detect = camera.detect
+    fps = config.news_fps
+    if fps is None and isinstance(detect, MotionDetectConfig | OnnxDetectConfig):
+        fps = float(detect.fps)
+    evidence = None if detect is None or isinstance(detect, MotionDetectConfig) else 2.0
+    settings = NewsSettings(
+        min_area=config.news_min_area,
+        factor=config.news_factor,
+        persist_s=config.news_persist_s,
+        evidence_s=evidence,
+    )
+    rules = zone_rules(camera.zones)
+    zones = [(name, rules[name]) for name in config.zones if name in rules]
+    return NewsPolicy(zones, settings, pictures_fps=fps), fps

@@ -236,3 +236,29 @@ def test_token_bucket_refills_and_never_blinds_for_long() -> None:
     with pytest.raises(ValueError):
         TokenBucket(10, burst=0)
     assert default_burst(120) == 12
+
+
+def test_what_leaves_is_news_only_while_the_model_watched_something() -> None:
+    s = NewsSettings(min_area=0.01, persist_s=0.4, evidence_s=None)
+    tr = NewsTracker(s)
+    tr.judged(0.0, 0.05, next_run_in=60)  # "nothing relevant": passers-by, say
+    gone = [(1.0 + 0.2 * i, 0.0) for i in range(6)]
+    assert _run(tr, gone) == [(1.4, "drop:nothing watched left")]
+    tr.judged(3.0, 0.05, next_run_in=5)  # a parcel the model is watching
+    assert _run(tr, [(4.0 + 0.2 * i, 0.0) for i in range(3)]) == [(4.4, "left")]
+    tr.judged(5.0, 0.05, next_run_in=60)
+    assert _run(tr, [(6.0 + 0.2 * i, 0.0) for i in range(3)]) == [
+        (6.4, "drop:nothing watched left")
+    ]
+    assert tr.reference == 0.0  # what is left is the new reference: an arrival is growth again
+    assert _run(tr, [(8.0 + 0.2 * i, 0.05) for i in range(3)]) == [(8.4, "entered")]
+
+
+def test_no_budget_allows_every_look_and_still_counts() -> None:
+    b = TokenBucket(None)
+    for t in range(100):
+        assert b.defer(float(t)) == 0.0
+        b.record(float(t))
+    snap = b.snapshot(100.0)
+    assert (snap.tokens, snap.per_hour, snap.exhausted_at, snap.deferred) == (None, None, None, 0)
+    assert b.used(100.0) == 100

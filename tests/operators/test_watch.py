@@ -1,3 +1,4 @@
+import itertools
 from typing import Any
 
 import pytest
@@ -195,14 +196,22 @@ def test_repeat_mode_quiet_period_and_agreement() -> None:
     assert states[-1].alerts == len(alerts)
 
 
-def test_budget_limits_looks_per_hour() -> None:
-    cfg = _cfg(max_looks_per_hour=3, max_duration_minutes=0)
+def test_budget_refills_and_never_blinds_the_watch_for_an_hour() -> None:
+    # 3 looks an hour in bursts of 2: looks at 0 and 1, then one look per 1200 s (the
+    # hourly cap it replaces made 3 looks and then nothing until 3600 s). Wakes over
+    # budget are dropped; the state says when the budget ran dry and how many looks waited.
+    cfg = _cfg(max_looks_per_hour=3, look_burst=2, max_duration_minutes=0)
     dets = [(t, _det(t)) for t in (30.0, 60.0, 90.0)]
     ev = _run(cfg, ScriptedBackend([], default=_no(1)), detections=dets, until=3700.0)
     looks = [t for t, *_ in _looks(ev)]
-    assert looks == [0.0, 1.0, 2.0, 3600.0, 3601.0, 3602.0]  # wakes over budget ignored
+    assert [round(t) for t in looks] == [0, 1, 1200, 2400, 3600]  # the refill counts from 0
+    assert all(b - a <= 1200.0 for a, b in itertools.pairwise(looks))
     states = [e for _, e in ev if isinstance(e, WatchState) and e.iterations]
-    assert max(s.looks_last_hour for s in states) == 3
+    assert states[0].budget_tokens == 1.0 and states[0].budget_per_hour == 3
+    assert states[0].budget_exhausted_at is None
+    assert states[1].budget_exhausted_at == 1.0 and states[1].budget_tokens < 0.01
+    assert states[-1].looks_deferred >= 3
+    assert max(s.looks_last_hour for s in states) == 4
 
 
 def test_runs_on_real_threads_with_default_schedulers() -> None:

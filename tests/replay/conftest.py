@@ -74,8 +74,10 @@ next_run_in_s = 5
 """
 
 
-def watch_toml(name: str, backend: str, *, mode: str = "repeat", quiet: float = 6) -> str:
-    """One ``[[watches]]`` entry on the yard camera."""
+def watch_toml(
+    name: str, backend: str, *, mode: str = "repeat", quiet: float = 6, wake: str = "detections"
+) -> str:
+    """One ``[[watches]]`` entry on the yard camera (woken as behaviour A unless ``wake``)."""
     return f"""
 [[watches]]
 name = "{name}"
@@ -87,4 +89,5 @@ backend = "{backend}"
 mode = "{mode}"
 quiet_period_s = {quiet}
 max_duration_minutes = 0
+wake = "{wake}"
 """

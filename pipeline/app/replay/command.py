@@ -2,7 +2,10 @@
 
 ``python -m pipeline replay CLIP --watch NAME [-c pipeline.toml] [--labels LABELS.csv]
 [--speed max|1x] [--model-latency measured|none|S] [--report DIR] [--compare NAME2 ...]
-[--until S] [--tolerance S] [--json]``
+[--until S] [--tolerance S] [--json] [--no-speed-ref]``
+
+Each variant's speed is also given against a plain PyAV decode of the same
+clip, timed once before the replays (``--no-speed-ref`` skips it).
 
 Prints the figures (a table, one column per variant, or JSON with ``--json``)
 on stdout and a progress bar on stderr; writes the report folder with
@@ -81,6 +84,11 @@ def add_replay_parser(
         help="seconds after an interval's end an alert still counts as true",
     )
     p.add_argument("--json", action="store_true", help="print the figures as one JSON object")
+    p.add_argument(
+        "--no-speed-ref",
+        action="store_true",
+        help="skip the plain PyAV decode of the clip that the replay's speed is compared to",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     return p
 
@@ -101,6 +109,7 @@ def run_replay(config: LookoutConfig, args: argparse.Namespace) -> int:
     from pipeline.app.replay.metrics import evaluate
     from pipeline.app.replay.progress import ProgressBar
     from pipeline.app.replay.report import ReportEntry, write_report
+    from pipeline.app.replay.speed import raw_decode_seconds
     from pipeline.core.redact import redact
 
     try:
@@ -115,6 +124,7 @@ def run_replay(config: LookoutConfig, args: argparse.Namespace) -> int:
         if not args.clip.is_file():
             raise ValueError(f"Clip {args.clip} is not a file.")
         intervals = load_labels(args.labels) if args.labels is not None else None
+        raw_s = None if args.no_speed_ref else raw_decode_seconds(args.clip, args.until)
         entries = []
         for watch in watches:
             bar = None if args.no_progress else ProgressBar(None, label=watch.name)
@@ -134,7 +144,8 @@ def run_replay(config: LookoutConfig, args: argparse.Namespace) -> int:
             finally:
                 if bar is not None:
                     bar.close()
-            entries.append(ReportEntry(run, evaluate(run, intervals, args.tolerance), intervals))
+            fig = evaluate(run, intervals, args.tolerance, raw_decode_s=raw_s)
+            entries.append(ReportEntry(run, fig, intervals))
     except ValueError as exc:
         print(f"replay: {redact(str(exc))}", file=sys.stderr)
         return EXIT_ERROR

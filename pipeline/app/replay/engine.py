@@ -35,6 +35,7 @@ from reactivex.disposable import CompositeDisposable
 from reactivex.scheduler import HistoricalScheduler
 
 from operators.backends.base import Backend
+from operators.token_bucket import default_burst
 from operators.wake_policy import Wake
 from operators.wakes import WakeLog
 from operators.watch import run_watch
@@ -48,7 +49,8 @@ from pipeline.app.replay.options import (
     parse_speed,
 )
 from pipeline.app.replay.run import DetectionMark, ReplayRun
-from pipeline.app.watch_setup import watch_spec, zone_rules
+from pipeline.app.replay.thumbs import thumbnail_jpeg
+from pipeline.app.watch_setup import wake_setup, watch_spec, zone_rules
 from pipeline.core.config import CameraConfig, LookoutConfig, WatchConfig
 from pipeline.core.detection import Detection
 from pipeline.core.events import Alert, LookRecord, WatchEvent, WatchState
@@ -123,13 +125,32 @@ def _wake_log(run: ReplayRun, sched: HistoricalScheduler) -> WakeLog:
     def hit(d: Detection) -> None:
         run.zone_hits.append(run.clip_time(d.time))
 
-    def wake(t: float, _w: Wake) -> None:
+    def wake(t: float, w: Wake) -> None:
         run.wakes.append(run.clip_time(t))
+        run.wake_reasons.append((run.clip_time(t), w.reason))
 
     def drop(t: float, reason: str) -> None:
         run.dropped_wakes.append((run.clip_time(t), reason))
 
     return WakeLog(on_match=hit, on_wake=wake, on_drop=drop)
+
+
+def record_budget(run: ReplayRun, state: WatchState) -> None:
+    """Keep the look budget of ``state`` in ``run.budget``, with every time it ran dry."""
+    if state.budget_per_hour is None:
+        return
+    budget = run.budget or {
+        "per_hour": state.budget_per_hour,
+        "burst": run.watch.look_burst or default_burst(state.budget_per_hour),
+        "ran_out_at": [],
+    }
+    budget["tokens"] = state.budget_tokens
+    budget["deferred"] = state.looks_deferred
+    if state.budget_exhausted_at is not None:
+        t = run.clip_time(state.budget_exhausted_at)
+        if t not in budget["ran_out_at"]:
+            budget["ran_out_at"].append(t)
+    run.budget = budget
 
 
 def _marked(run: ReplayRun, source: Observable[Detection]) -> Observable[Detection]:
@@ -147,17 +168,18 @@ def _marked(run: ReplayRun, source: Observable[Detection]) -> Observable[Detecti
 def _recorder(run: ReplayRun, done: Callable[[], None]) -> tuple[
     Callable[[WatchEvent], None], Callable[[Exception], None]
 ]:  # fmt: skip
-    """The watch's observer: looks (JPEGs only of met ones), alerts, the last state."""
+    """The watch's observer: looks (small copies of not-met ones' JPEGs), alerts, states."""
 
     def on_event(event: WatchEvent) -> None:
         if isinstance(event, LookRecord):
             if event.jpeg is not None and not event.verdict.condition_met:
-                event = dataclasses.replace(event, jpeg=None)
+                event = dataclasses.replace(event, jpeg=thumbnail_jpeg(event.jpeg))
             run.looks.append(event)
         elif isinstance(event, Alert):
             run.alerts.append(event)
         elif isinstance(event, WatchState):
             run.final_state = event
+            record_budget(run, event)
 
     def on_error(exc: Exception) -> None:
         run.error = redact(f"{type(exc).__name__}: {exc}")
@@ -221,8 +243,11 @@ def _replay(
         # The detector runs from the clip's start (every detection is marked),
         # not only once the watch subscribes.
         subs.add(detections.subscribe(lambda _: None))
+    policy, fps = wake_setup(wcfg, camera)
     events = run_watch(
         watch_spec(wcfg),
+        wake_policy=policy,
+        pictures=None if fps is None else reader.frames(fps),
         frames=reader,
         backend=backend,
         detections=detections,

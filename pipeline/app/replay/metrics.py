@@ -1,9 +1,12 @@
 """Figures of a replay against its labels: pure functions over clip times.
 
-Every time is in clip seconds. An alert counts for an interval when it falls
+Every time is in clip seconds. Only the ``event`` intervals of the labels
+(when the condition holds) are counted; ``forming`` and ``relevant`` ones tell
+a scripted model what to answer. An alert counts for an interval when it falls
 in ``[start, end + tolerance]``; ``tolerance`` (default 0) lets a late but
 fair alert count. Intervals that start after the watch ended (``once`` mode
-after its alert, a time-out) are *not reached*, not missed.
+after its alert, a time-out) are *not reached*, not missed. A look is judged
+(``look_agreement``) at the time of the frame it judged, not when it ran.
 
 Example:
     >>> ivs = [Interval(4, 8), Interval(13, 16)]
@@ -23,7 +26,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from pipeline.app.replay.engine import ReplayRun
-from pipeline.app.replay.labels import Interval
+from pipeline.app.replay.labels import Interval, events
+from pipeline.core.events import LookRecord
 
 
 def _r(x: float) -> float:
@@ -121,6 +125,50 @@ def precision_recall(
     return precision, recall
 
 
+def mean_time_to_alert(
+    intervals: Sequence[Interval], alerts: Sequence[float], tolerance: float = 0.0
+) -> float | None:
+    """Mean seconds from each interval's start to its first alert, a miss counting its length.
+
+    ``None`` without intervals. Unlike the mean over the alerted intervals
+    only, a policy cannot look better by missing the hard ones.
+
+    Example:
+        >>> mean_time_to_alert([Interval(4, 8), Interval(10, 16)], [5.0])
+        3.5
+    """
+    if not intervals:
+        return None
+    ttfa = time_to_first_alert(intervals, alerts, tolerance)
+    charged = [iv.length if t is None else t for iv, t in zip(intervals, ttfa, strict=True)]
+    return _r(sum(charged) / len(charged))
+
+
+def woken_reasons(
+    looks: Sequence[tuple[float, str]], wakes: Sequence[tuple[float, str]]
+) -> dict[str, int]:
+    """Count the woken looks by the reason of the wake that started each one.
+
+    ``looks`` are ``(time, trigger)``, ``wakes`` ``(time, reason)`` in time
+    order; a woken look answers the latest wake at or before it (reason
+    ``wake`` when the wake gave none).
+
+    Example:
+        >>> woken_reasons([(0, "start"), (5, "wake"), (9, "wake")],
+        ...               [(4.8, "entered"), (8.5, "")])
+        {'entered': 1, 'wake': 1}
+    """
+    out: dict[str, int] = {}
+    i, reason = 0, "wake"
+    for t, trigger in looks:
+        while i < len(wakes) and wakes[i][0] <= t + 1e-9:
+            reason = wakes[i][1] or "wake"
+            i += 1
+        if trigger == "wake":
+            out[reason] = out.get(reason, 0) + 1
+    return out
+
+
 def looks_per_minute(looks: int, seconds: float) -> float:
     """Looks per minute of clip time (0 for an empty clip).
 
@@ -169,12 +217,20 @@ class Figures:
         answers: count of looks per answer kind.
         model_time_s: seconds the backend spent answering (sum of latencies).
         detections: detections seen; ``zone_hits``: those matching the watch.
-        wakes: wakes after the cooldown.
+        wakes: wake signals that came out of the wake policy.
+        looks_woken: looks that a wake started (``looks_by_trigger["wake"]``).
+        wake_reasons: woken looks by the reason of their wake (the news
+            policy's ``entered``, ``more``, ``less``, ``left``...).
+        wakes_dropped: dropped wakes by reason (``no news``, ``brief``,
+            ``look in flight``, ``quiet period``, ``over budget``...).
+        budget: the look budget at the end (tokens, rate, burst, when it ran
+            dry, looks deferred), ``None`` without one.
         alerts: alerts sent; ``alert_times``: their clip times.
         intervals: labelled intervals (``None`` without labels, then the
             figures below are ``None`` too).
         time_to_first_alert_s: per interval, seconds to its first alert.
         mean_time_to_first_alert_s: mean over the intervals with an alert.
+        mean_time_to_alert_s: mean over every interval, a miss counting its length.
         false_alerts: clip times of alerts outside every interval.
         missed_intervals: reached intervals without an alert.
         not_reached: intervals that started after the watch ended.
@@ -182,6 +238,10 @@ class Figures:
         look_agreement: share of answered looks that agree with the labels.
         tolerance_s: seconds after an interval's end an alert still counts.
         wall_s: real seconds the replay took; ``speed``: clip seconds per real second.
+        raw_decode_s: real seconds a plain PyAV decode of every frame of the
+            same clip (the replayed part) took, when measured.
+        speed_vs_raw_decode: ``raw_decode_s / wall_s``: above 1, the replay ran
+            faster than merely decoding the clip would.
         model_latency: how answers were put on the virtual clock (``none``,
             ``measured`` or seconds).
         error: why the watch stopped with an error, if it did.
@@ -205,9 +265,14 @@ class Figures:
     wakes: int
     alerts: int
     alert_times: list[float]
+    looks_woken: int = 0
+    wake_reasons: dict[str, int] = field(default_factory=dict)
+    wakes_dropped: dict[str, int] = field(default_factory=dict)
+    budget: dict[str, Any] | None = None
     intervals: list[dict[str, Any]] | None = None
     time_to_first_alert_s: list[float | None] | None = None
     mean_time_to_first_alert_s: float | None = None
+    mean_time_to_alert_s: float | None = None
     false_alerts: list[float] | None = None
     missed_intervals: list[dict[str, Any]] | None = None
     not_reached: list[dict[str, Any]] | None = None
@@ -217,6 +282,8 @@ class Figures:
     tolerance_s: float = 0.0
     wall_s: float = 0.0
     speed: float | None = None
+    raw_decode_s: float | None = None
+    speed_vs_raw_decode: float | None = None
     error: str | None = None
     model_latency: str = "none"
     extra: dict[str, Any] = field(default_factory=dict)
@@ -226,10 +293,23 @@ class Figures:
         return asdict(self)
 
 
+def frame_time(run: ReplayRun, look: LookRecord) -> float:
+    """Clip time of the frame a look judged (the look's own time when it had none)."""
+    ref = look.frame or {}
+    wall = ref.get("wall_time")
+    return run.clip_time(float(wall)) if isinstance(wall, int | float) else run.clip_time(look.time)
+
+
 def evaluate(
-    run: ReplayRun, intervals: Sequence[Interval] | None = None, tolerance: float = 0.0
+    run: ReplayRun,
+    intervals: Sequence[Interval] | None = None,
+    tolerance: float = 0.0,
+    raw_decode_s: float | None = None,
 ) -> Figures:
     """Compute the :class:`Figures` of a replay, against ``intervals`` when given.
+
+    ``raw_decode_s``: seconds a plain PyAV decode of the same clip took (see
+    :func:`raw_decode_seconds`), for the replay's speed against it.
 
     Raises:
         ValueError: for a negative ``tolerance``.
@@ -238,6 +318,9 @@ def evaluate(
         raise ValueError(f"The tolerance must not be negative, got {tolerance} s.")
     alerts = [run.clip_time(a.time) for a in run.alerts]
     looks = [(run.clip_time(lk.time), lk) for lk in run.looks]
+    wakes = [(t, reason) for t, reason in getattr(run, "wake_reasons", [])]
+    dropped = Counter(reason for _, reason in getattr(run, "dropped_wakes", []))
+    budget = getattr(run, "budget", None)
     state = run.final_state
     ended = run.ended_at
     base: dict[str, Any] = {
@@ -257,23 +340,34 @@ def evaluate(
         "detections": len(run.detections),
         "zone_hits": len(run.zone_hits),
         "wakes": len(run.wakes),
+        "looks_woken": sum(1 for _, lk in looks if lk.trigger == "wake"),
+        "wake_reasons": woken_reasons([(t, lk.trigger) for t, lk in looks], wakes),
+        "wakes_dropped": dict(dropped.most_common()),
+        "budget": budget,
         "alerts": len(alerts),
         "alert_times": alerts,
         "tolerance_s": tolerance,
         "wall_s": round(run.wall_s, 3),
         "speed": round(run.replayed_s / run.wall_s, 1) if run.wall_s > 0 else None,
+        "raw_decode_s": None if raw_decode_s is None else round(raw_decode_s, 3),
+        "speed_vs_raw_decode": (
+            round(raw_decode_s / run.wall_s, 2) if raw_decode_s and run.wall_s > 0 else None
+        ),
         "error": run.error or (state.error_message if state is not None else None),
         "model_latency": run.model_latency,
     }
     if intervals is None:
         return Figures(**base)
-    ivs = list(intervals)
+    ivs = events(list(intervals))
     ttfa = time_to_first_alert(ivs, alerts, tolerance)
     found = [x for x in ttfa if x is not None]
     precision, recall = precision_recall(ivs, alerts, tolerance, ended)
     answered: list[tuple[float, bool | None]] = [
-        (t, lk.verdict.condition_met if lk.verdict.kind.value in ("met", "not_met") else None)
-        for t, lk in looks
+        (
+            frame_time(run, lk),
+            lk.verdict.condition_met if lk.verdict.kind.value in ("met", "not_met") else None,
+        )
+        for _, lk in looks
     ]
     reached_ids = {id(iv) for iv in reached(ivs, ended)}
     return Figures(
@@ -281,6 +375,9 @@ def evaluate(
         intervals=[iv.to_dict() for iv in ivs],
         time_to_first_alert_s=ttfa,
         mean_time_to_first_alert_s=_r(sum(found) / len(found)) if found else None,
+        mean_time_to_alert_s=mean_time_to_alert(
+            [iv for iv in ivs if id(iv) in reached_ids], alerts, tolerance
+        ),
         false_alerts=false_alerts(ivs, alerts, tolerance),
         missed_intervals=[iv.to_dict() for iv in missed_intervals(ivs, alerts, tolerance, ended)],
         not_reached=[iv.to_dict() for iv in ivs if id(iv) not in reached_ids],

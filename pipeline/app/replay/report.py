@@ -4,8 +4,9 @@ Layout of ``DIR``::
 
     report.json                  every figure, look and alert of every variant
     index.html                   the pictures, the figures and the judged frames
-    timeline-WATCH.png           one timeline per variant
+    timeline-WATCH.png           one timeline per variant (one next-look scale for all)
     frames/WATCH-alert-N.jpg     the frame each alert judged
+    frames/WATCH-look-N.jpg      the frame each look judged (met or not)
 
 Example:
     >>> entries = [ReportEntry(run, evaluate(run, intervals), intervals)]  # doctest: +SKIP
@@ -26,7 +27,7 @@ import orjson
 from pipeline.app.replay.compare import comparison_rows
 from pipeline.app.replay.engine import ReplayRun
 from pipeline.app.replay.labels import Interval
-from pipeline.app.replay.metrics import Figures
+from pipeline.app.replay.metrics import Figures, frame_time
 from pipeline.app.replay.timeline import HEIGHT, WIDTH, save_timeline
 from pipeline.core.redact import redact
 
@@ -54,15 +55,34 @@ def alert_frame_name(watch: str, index: int) -> str:
     return f"{FRAMES_DIR}/{watch}-alert-{index}.jpg"
 
 
+def look_frame_name(watch: str, index: int) -> str:
+    """Path, relative to the report folder, of the frame judged by look ``index`` (1-based)."""
+    return f"{FRAMES_DIR}/{watch}-look-{index}.jpg"
+
+
+def _wake_reason(wakes: Sequence[tuple[float, str]], t: float) -> str | None:
+    """The reason of the latest wake at or before clip time ``t``."""
+    reason = None
+    for wt, why in wakes:
+        if wt > t + 1e-9:
+            break
+        reason = why or None
+    return reason
+
+
 def run_details(run: ReplayRun) -> dict[str, Any]:
     """Looks, alerts, zone hits and wakes of a run in clip seconds (JSON-able, no JPEG bytes)."""
     looks = []
-    for lk in run.looks:
+    wake_reasons = list(getattr(run, "wake_reasons", []))
+    for i, lk in enumerate(run.looks, start=1):
         v = lk.verdict
+        t = run.clip_time(lk.time)
         looks.append(
             {
-                "time": run.clip_time(lk.time),
+                "time": t,
+                "frame_time": frame_time(run, lk),
                 "trigger": lk.trigger,
+                "wake_reason": _wake_reason(wake_reasons, t) if lk.trigger == "wake" else None,
                 "answer": v.kind.value,
                 "condition_met": v.condition_met,
                 "next_run_in": v.next_run_in,
@@ -70,6 +90,7 @@ def run_details(run: ReplayRun) -> dict[str, Any]:
                 "reasoning": redact(v.reasoning or ""),
                 "error": redact(v.error) if v.error else None,
                 "frame_seq": lk.frame.get("seq") if lk.frame else None,
+                "frame": look_frame_name(run.watch.name, i) if lk.jpeg else None,
             }
         )
     alerts = []
@@ -96,6 +117,8 @@ def run_details(run: ReplayRun) -> dict[str, Any]:
         "alerts": alerts,
         "zone_hits": run.zone_hits,
         "wakes": run.wakes,
+        "wake_reasons": [[t, why] for t, why in wake_reasons],
+        "dropped_wakes": [[t, why] for t, why in getattr(run, "dropped_wakes", [])],
     }
 
 
@@ -144,13 +167,20 @@ def write_report(
         raise ValueError(f"Each variant needs its own watch name, got {', '.join(names)}.")
     out = Path(directory)
     (out / FRAMES_DIR).mkdir(parents=True, exist_ok=True)
+    next_max = max(
+        (float(lk.verdict.next_run_in) for e in entries for lk in e.run.looks), default=10.0
+    )
     for e in entries:
         save_timeline(
-            out / timeline_name(e.run.watch.name), e.run, e.intervals, width=width, height=height
-        )
+            out / timeline_name(e.run.watch.name), e.run, e.intervals, width=width, height=height,
+            next_max_s=next_max,
+        )  # fmt: skip
         for i, a in enumerate(e.run.alerts, start=1):
             if a.jpeg:
                 (out / alert_frame_name(e.run.watch.name, i)).write_bytes(a.jpeg)
+        for i, lk in enumerate(e.run.looks, start=1):
+            if lk.jpeg:
+                (out / look_frame_name(e.run.watch.name, i)).write_bytes(lk.jpeg)
     data = report_data(entries, clip=clip, labels=labels)
     (out / REPORT_JSON).write_bytes(
         orjson.dumps(data, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS)
@@ -169,6 +199,7 @@ th { background: #f4f4f4; }
 img.timeline { max-width: 100%; border: 1px solid #ddd; }
 .alerts { display: flex; flex-wrap: wrap; gap: 16px; }
 figure { margin: 0; max-width: 420px; } figure img { max-width: 100%; border: 1px solid #ccc; }
+img.look { width: 160px; border: 1px solid #ccc; }
 figcaption { font-size: 13px; } .muted { color: #777; }
 """
 
@@ -191,6 +222,46 @@ def _fmt(value: Any) -> str:
             return f"{value['start']:g}-{value['end']:g} s"
         return ", ".join(f"{k}: {_fmt(v)}" for k, v in value.items())
     return str(value)
+
+
+def _looks_table(looks: list[dict[str, Any]]) -> list[str]:
+    """Every look: when, why (trigger and the wake's reason), the frame it judged, the answer."""
+    parts = [f"<details open><summary>{len(looks)} looks</summary><table>"]
+    parts.append(
+        "<tr><th>time</th><th>frame at</th><th>trigger</th><th>frame</th><th>answer</th>"
+        "<th>next</th><th>latency</th><th>reasoning</th></tr>"
+    )
+    for i, lk in enumerate(looks, start=1):
+        why = lk["reasoning"] or lk["error"] or ""
+        trigger = lk["trigger"] + (f": {lk['wake_reason']}" if lk.get("wake_reason") else "")
+        img = (
+            f'<img class="look" src="{_e(lk["frame"])}" alt="frame judged by look {i}">'
+            if lk.get("frame")
+            else '<span class="muted">no frame</span>'
+        )
+        parts.append(
+            f"<tr><td>{lk['time']:g} s</td><td>{lk['frame_time']:g} s</td><td>{_e(trigger)}</td>"
+            f"<td>{img}</td><td>{_e(lk['answer'])}</td><td>{lk['next_run_in']:g} s</td>"
+            f"<td>{lk['latency_s']:.3f} s</td><td>{_e(why)}</td></tr>"
+        )
+    parts.append("</table></details>")
+    return parts
+
+
+def _dropped_table(dropped: list[list[Any]]) -> list[str]:
+    """Dropped wakes, grouped by reason, with the first few times of each."""
+    if not dropped:
+        return []
+    by_reason: dict[str, list[float]] = {}
+    for t, why in dropped:
+        by_reason.setdefault(str(why), []).append(float(t))
+    parts = [f"<details><summary>{len(dropped)} wakes dropped</summary><table>"]
+    parts.append("<tr><th>reason</th><th>count</th><th>first at</th></tr>")
+    for why, times in sorted(by_reason.items(), key=lambda kv: -len(kv[1])):
+        first = ", ".join(f"{t:g} s" for t in times[:8]) + (" ..." if len(times) > 8 else "")
+        parts.append(f"<tr><td>{_e(why)}</td><td>{len(times)}</td><td>{_e(first)}</td></tr>")
+    parts.append("</table></details>")
+    return parts
 
 
 def render_html(data: dict[str, Any], *, width: int = WIDTH, height: int = HEIGHT) -> str:
@@ -241,18 +312,7 @@ def render_html(data: dict[str, Any], *, width: int = WIDTH, height: int = HEIGH
                 f'<br><span class="muted">{_e(a["reasoning"])}</span></figcaption></figure>'
             )
         parts.append("</div>")
-        parts.append(f"<details><summary>{len(v['looks'])} looks</summary><table>")
-        parts.append(
-            "<tr><th>time</th><th>trigger</th><th>answer</th><th>next</th>"
-            "<th>latency</th><th>reasoning</th></tr>"
-        )
-        for lk in v["looks"]:
-            why = lk["reasoning"] or lk["error"] or ""
-            parts.append(
-                f"<tr><td>{lk['time']:g} s</td><td>{_e(lk['trigger'])}</td>"
-                f"<td>{_e(lk['answer'])}</td><td>{lk['next_run_in']:g} s</td>"
-                f"<td>{lk['latency_s']:.3f} s</td><td>{_e(why)}</td></tr>"
-            )
-        parts.append("</table></details>")
+        parts += _looks_table(v["looks"])
+        parts += _dropped_table(v.get("dropped_wakes") or [])
     parts.append("</body></html>")
     return "\n".join(parts) + "\n"

@@ -66,6 +66,9 @@ class ReplayRun:
             quiet period and the look in flight could drop them).
         dropped_wakes: ``(clip time, reason)`` of every dropped wake (the
             policy's reasons, ``look in flight``, ``over budget``, ``quiet period``).
+        wake_reasons: ``(clip time, reason)`` of every wake, as ``wakes``.
+        budget: the look budget as the watch state last showed it, with
+            ``ran_out_at`` (clip times it ran dry); ``None`` without one.
         error: why the watch stopped with an error, if it did.
         wall_s: real seconds the replay took.
         packets: video packets read.
@@ -93,6 +96,8 @@ class ReplayRun:
     zone_hits: list[float] = field(default_factory=list)
     wakes: list[float] = field(default_factory=list)
     dropped_wakes: list[tuple[float, str]] = field(default_factory=list)
+    wake_reasons: list[tuple[float, str]] = field(default_factory=list)
+    budget: dict[str, Any] | None = None
     error: str | None = None
     wall_s: float = 0.0
     packets: int = 0

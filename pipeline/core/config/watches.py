@@ -34,10 +34,53 @@ class WatchConfig(Model):
     agree_looks: int = Field(1, ge=1, le=100, description="repeat: looks that must say met...")
     agree_window: int = Field(1, ge=1, le=100, description="...among this many latest looks.")
     max_looks_per_hour: int | None = Field(
-        None, ge=1, le=3600, description="Look budget per hour (a look a second at most)."
+        None,
+        ge=1,
+        le=3600,
+        description="Look budget: refills at this many looks an hour, after a burst of "
+        "look_burst (a look a second at most); none: unlimited.",
     )
     cooldown_s: float = Field(
         10.0, ge=0, le=3600, description="Cooldown of wakes without zones, in seconds."
+    )
+    wake: Literal["news", "detections"] = Field(
+        "news",
+        description="What ends a wait early: news (the zones hold clearly more or less "
+        "than in the picture the model judged last, for news_persist_s; with an object "
+        "detector growth also needs a matching detection) or detections (every match: "
+        "at once with zones, not before cooldown_s after the wait began without).",
+    )
+    news_min_area: float = Field(
+        0.0015,
+        ge=0.0001,
+        le=0.5,
+        description="news: least change of occupied area, as a share of the picture "
+        "(0.0001-0.5; the default, two cells of the 160-pixel thumbnail, is about a "
+        "person 30 m away).",
+    )
+    news_factor: float = Field(
+        2.0,
+        ge=1.0,
+        le=10.0,
+        description="news: occupied area must grow to this many times (or shrink to 1/this "
+        "of) its size at the last look (1-10).",
+    )
+    news_persist_s: float = Field(
+        0.6, ge=0, le=10, description="news: seconds a change must hold to be news (0-10)."
+    )
+    news_fps: float | None = Field(
+        None,
+        gt=0,
+        le=30,
+        description="news: pictures measured a second; default the camera detector's fps "
+        "(the frames it decodes anyway), none without a motion or onnx detector.",
+    )
+    look_burst: int | None = Field(
+        None,
+        ge=1,
+        le=3600,
+        description="Looks allowed back to back before max_looks_per_hour paces them "
+        "(a refilling budget; 1-3600; default a tenth of max_looks_per_hour, at most 60).",
     )
     history_turns: int = Field(10, ge=0, le=50, description="User/assistant pairs kept.")
     history_images: int | None = Field(
