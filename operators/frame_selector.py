@@ -10,12 +10,12 @@ newest keyframe to spare a decode, while a wake (something just happened)
 takes the freshest.
 
 Example:
-    >>> from pipeline.core.frame import Frame
+    >>> import numpy as np
     >>> class Still:
     ...     name = "still"
     ...     def latest(self, timeout=None):
     ...         return Frame(camera="still", seq=7, wall_time=0.0, stream_time=None,
-    ...                      width=2, height=2)
+    ...                      width=2, height=2, rgb=np.zeros((2, 2, 3), np.uint8))
     >>> FreshestFrame().select(Still(), "timer", due=0.0, wait_s=2.0).seq
     7
 """
