@@ -42,6 +42,8 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 
+from pipeline.core.detection import Detection
+
 WAKE_REASONS = ("entered", "more", "less", "left")
 """Why a wake was taken: what changed in the zones since the last look."""
 DROP_REASONS = ("no news", "brief", "no detection", "nothing watched left")
@@ -238,3 +240,53 @@ class NewsTracker:
 
 def _direction(kind: str) -> int:
     return 1 if kind in ("entered", "more") else -1
+
+
+class ObjectNews:
+    """News from detections alone, for cameras whose pictures the watch does not measure.
+
+    Frigate and MQTT detections come with what a picture would have to
+    recover: an ``object_id``, a ``stationary`` flag and ``end`` events. The
+    objects seen in the ``recent_s`` seconds before the model's last look are
+    what it has seen; news is an object it has not (**entered**; **new label**
+    for boxes without an id, told apart by label), one that stopped moving
+    since (**stationary**), or one that went (an ``end`` event: **left**, only
+    while the model was watching something, as for pictures).
+
+    Example:
+        >>> from pipeline.core.detection import Box, Detection
+        >>> car = Detection("c", "car", 0.9, Box(0, 0, 1, 1), time=1.0, object_id="7")
+        >>> news = ObjectNews()
+        >>> news.judged(0.0, next_run_in=60)
+        >>> news.decide(car), news.decide(car)
+        ('entered', 'entered')
+        >>> news.judged(2.0, next_run_in=5)
+        >>> news.decide(car) is None
+        True
+    """
+
+    def __init__(self, recent_s: float = 2.0, interest_s: float = 30.0) -> None:
+        self.recent_s = recent_s
+        self.interest_s = interest_s
+        self._seen: dict[str, tuple[float, bool]] = {}
+        self._judged: dict[str, bool] = {}
+        self._watching = True
+
+    def judged(self, t: float, next_run_in: float | None = None) -> None:
+        """The model looked at ``t``: the objects seen shortly before are no news any more."""
+        self._seen = {k: v for k, v in self._seen.items() if t - v[0] <= 60.0}
+        self._judged = {k: st for k, (seen, st) in self._seen.items() if t - seen <= self.recent_s}
+        self._watching = next_run_in is None or next_run_in <= self.interest_s
+
+    def decide(self, d: Detection) -> str | None:
+        """What ``d`` is news of (a reason), or ``None``."""
+        key = d.object_id or f"label:{d.label.lower()}"
+        if d.event == "end":
+            self._seen.pop(key, None)
+            return "left" if key in self._judged and self._watching else None
+        self._seen[key] = (d.time, d.stationary)
+        if key not in self._judged:
+            return "entered" if d.object_id else "new label"
+        if d.stationary and not self._judged[key]:
+            return "stationary"
+        return None

@@ -30,7 +30,7 @@ import reactivex
 from reactivex import Observable, abc
 from reactivex.disposable import CompositeDisposable
 
-from operators.news import Decision, NewsSettings, NewsTracker
+from operators.news import Decision, NewsSettings, NewsTracker, ObjectNews
 from operators.scene import Grey, Mask, SceneModel, SceneSettings, grey_thumbnail, zone_mask
 from operators.wake_policy import WakeContext, WakeDecision
 from operators.zone_geometry import ZoneInput
@@ -69,7 +69,8 @@ class NewsPolicy:
     It is a wake policy (:mod:`operators.wake_policy`): :meth:`decide` takes each
     matching detection (evidence), :meth:`see` each picture of the camera at
     ``pictures_fps``; the wake stage tells it each judged frame through its
-    context.
+    context. Without pictures (``pictures_fps=None``) the detections
+    themselves are judged for news (:class:`~operators.news.ObjectNews`).
 
     Args:
         zones: the watch's zones as ``(name, ZoneRule or points)`` pairs;
@@ -80,7 +81,8 @@ class NewsPolicy:
             them through ``on_decision`` instead).
         on_decision: called with every decision (wake or drop), outside the lock.
         pictures_fps: pictures a second the policy wants from the camera (the
-            detector's rate, so that they cost no decoding of their own).
+            detector's rate, so that they cost no decoding of their own);
+            ``None``: no pictures, news from the detections alone.
     """
 
     def __init__(
@@ -95,6 +97,7 @@ class NewsPolicy:
     ) -> None:
         self.zones = list(zones)
         self.tracker = NewsTracker(settings)
+        self.objects = ObjectNews(interest_s=self.tracker.settings.interest_s)
         self.scene = SceneModel(scene)
         self._lock = threading.Lock()
         self._mask_for: tuple[tuple[int, int], tuple[int, int]] | None = None
@@ -154,8 +157,16 @@ class NewsPolicy:
     # -- the wake-policy seam (operators.wake_policy) ----------------------------
 
     def decide(self, detection: Detection, context: WakeContext) -> WakeDecision:
-        """A matching detection: evidence, never a wake by itself (dropped as ``no news``)."""
+        """A matching detection: evidence for the pictures, never a wake by itself.
+
+        Without pictures (``pictures_fps`` is ``None``: Frigate or MQTT
+        detections) the detections are the news: see :class:`~operators.news.ObjectNews`.
+        """
         self._sync(context)
+        if self.pictures_fps is None:
+            with self._lock:
+                reason = self.objects.decide(detection)
+            return NO_NEWS if reason is None else WakeDecision.now(reason)
         self.detection(detection)
         return NO_NEWS
 
@@ -174,6 +185,8 @@ class NewsPolicy:
         if context.wait_start != self._wait_start:
             self._wait_start = context.wait_start
             self.judged(context.last_judged, context.last_next_run_in)
+            with self._lock:
+                self.objects.judged(context.wait_start, context.last_next_run_in)
 
     def take_wake(self) -> Decision | None:
         """The wake decision that the next woken look answers (cleared when read)."""

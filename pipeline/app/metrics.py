@@ -173,6 +173,27 @@ def _watch_metrics(t: MetricsText, p: Pipeline) -> None:
         "Looks started and not finished.",
         [({"watch": n}, w.gate.in_flight) for n, w in sorted(watches.items())],
     )
+    states = [(n, w.last_state) for n, w in sorted(watches.items()) if w.last_state is not None]
+    budgets = [(n, s) for n, s in states if s.budget_per_hour is not None]
+    t.add(
+        "lookout_watch_budget_tokens",
+        "gauge",
+        "Looks the refilling look budget allows now (absent without max_looks_per_hour).",
+        [({"watch": n}, s.budget_tokens) for n, s in budgets if s.budget_tokens is not None],
+    )
+    t.add(
+        "lookout_watch_budget_exhausted_timestamp_seconds",
+        "gauge",
+        "When the look budget last ran dry (epoch; absent while a look is allowed).",
+        [({"watch": n}, s.budget_exhausted_at) for n, s in budgets
+         if s.budget_exhausted_at is not None],
+    )  # fmt: skip
+    t.add(
+        "lookout_watch_budget_deferred_looks",
+        "gauge",
+        "Looks of the current run that waited for the look budget.",
+        [({"watch": n}, s.looks_deferred) for n, s in budgets],
+    )
     t.add_histograms(
         "lookout_watch_look_seconds",
         "Look latency: frame, encode and model answer, in seconds.",

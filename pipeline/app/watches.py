@@ -34,7 +34,7 @@ from operators.watch import run_watch
 from pipeline.app.graph import Graph
 from pipeline.app.look_gate import LookGate
 from pipeline.app.prometheus import Histogram
-from pipeline.app.watch_setup import watch_spec, zone_rules
+from pipeline.app.watch_setup import wake_setup, watch_spec, zone_rules
 from pipeline.app.watch_sinks import BringsSinks, close_own_sinks
 from pipeline.core.config import LookoutConfig, WatchConfig
 from pipeline.core.events import Alert, LookRecord, WatchEvent, WatchState, WatchStatus
@@ -214,11 +214,14 @@ class Watches:
             gate = LookGate(camera, max_wait_s=config.shutdown.grace_s + 30)
             pool = graph.pools.reserve(watch.backend)
             try:
+                policy, fps = wake_setup(watch, config.cameras[watch.camera])
                 events = run_watch(
                     watch_spec(watch),
                     frames=gate,
                     backend=backend,
                     detections=detections,
+                    wake_policy=policy,
+                    pictures=None if fps is None else camera.frames(fps),
                     zones=zone_rules(config.cameras[watch.camera].zones),
                     cancel=cancel,
                     job_id=job_id,

@@ -139,6 +139,8 @@ condition = "a package"
 backend = "vlm"
 mode = "repeat"
 quiet_period_s = 60
+max_looks_per_hour = 1800
+look_burst = 2
 [[watches]]
 name = "blind"
 camera = "dead"
@@ -176,6 +178,12 @@ watch_file = false
         assert m['lookout_watch_look_seconds_count{watch="package"}'] == 3
         assert m['lookout_watch_look_seconds_sum{watch="package"}'] > 0
         assert m['lookout_watch_state{watch="package",camera="front",status="running"}'] == 1
+        # The refilling budget: 2 looks at once, then one per 2 s; it ran dry on the way.
+        assert 0 <= m['lookout_watch_budget_tokens{watch="package"}'] < 1
+        ran_dry = m['lookout_watch_budget_exhausted_timestamp_seconds{watch="package"}']
+        assert app.pipeline.started_at <= ran_dry <= time.time()
+        assert m['lookout_watch_budget_deferred_looks{watch="package"}'] >= 0
+        assert 'lookout_watch_budget_tokens{watch="blind"}' not in m
         assert m['lookout_camera_connected{camera="front"}'] == 1
         assert m['lookout_camera_connected{camera="dead"}'] == 0
         assert m['lookout_camera_frames_decoded_total{camera="front"}'] >= 3

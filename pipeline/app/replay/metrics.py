@@ -318,9 +318,9 @@ def evaluate(
         raise ValueError(f"The tolerance must not be negative, got {tolerance} s.")
     alerts = [run.clip_time(a.time) for a in run.alerts]
     looks = [(run.clip_time(lk.time), lk) for lk in run.looks]
-    wakes = [(t, reason) for t, reason in getattr(run, "wake_reasons", [])]
-    dropped = Counter(reason for _, reason in getattr(run, "dropped_wakes", []))
-    budget = getattr(run, "budget", None)
+    wakes = list(run.wake_reasons)
+    dropped = Counter(reason for _, reason in run.dropped_wakes)
+    budget = run.budget
     state = run.final_state
     ended = run.ended_at
     base: dict[str, Any] = {

@@ -73,7 +73,7 @@ def _wake_reason(wakes: Sequence[tuple[float, str]], t: float) -> str | None:
 def run_details(run: ReplayRun) -> dict[str, Any]:
     """Looks, alerts, zone hits and wakes of a run in clip seconds (JSON-able, no JPEG bytes)."""
     looks = []
-    wake_reasons = list(getattr(run, "wake_reasons", []))
+    wake_reasons = list(run.wake_reasons)
     for i, lk in enumerate(run.looks, start=1):
         v = lk.verdict
         t = run.clip_time(lk.time)
@@ -118,7 +118,7 @@ def run_details(run: ReplayRun) -> dict[str, Any]:
         "zone_hits": run.zone_hits,
         "wakes": run.wakes,
         "wake_reasons": [[t, why] for t, why in wake_reasons],
-        "dropped_wakes": [[t, why] for t, why in getattr(run, "dropped_wakes", [])],
+        "dropped_wakes": [[t, why] for t, why in run.dropped_wakes],
     }
 
 
