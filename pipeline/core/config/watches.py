@@ -55,18 +55,17 @@ class WatchConfig(Model):
         ge=0.0001,
         le=0.5,
         description="news: least change of occupied area, as a share of the picture "
-        "(0.0001-0.5; the default, two cells of the 160-pixel thumbnail, is about a "
-        "person 30 m away).",
+        "(the default, two cells of the 160-pixel thumbnail, is about a person 30 m away).",
     )
     news_factor: float = Field(
         2.0,
         ge=1.0,
         le=10.0,
         description="news: occupied area must grow to this many times (or shrink to 1/this "
-        "of) its size at the last look (1-10).",
+        "of) its size at the last look.",
     )
     news_persist_s: float = Field(
-        0.6, ge=0, le=10, description="news: seconds a change must hold to be news (0-10)."
+        0.6, ge=0, le=10, description="news: seconds a change must hold to be news."
     )
     news_fps: float | None = Field(
         None,
@@ -80,7 +79,7 @@ class WatchConfig(Model):
         ge=1,
         le=3600,
         description="Looks allowed back to back before max_looks_per_hour paces them "
-        "(a refilling budget; 1-3600; default a tenth of max_looks_per_hour, at most 60).",
+        "(a refilling budget; default a tenth of max_looks_per_hour, at most 60).",
     )
     history_turns: int = Field(10, ge=0, le=50, description="User/assistant pairs kept.")
     history_images: int | None = Field(
