@@ -182,8 +182,8 @@ class NotifySink(Sink):
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._passes = threading.Condition()
-        self._started = 0  # passes begun
-        self._idle_after = 0  # the latest pass that attempted nothing
+        self._passes_begun = 0  # passes begun
+        self._idle_pass = 0  # the latest pass that attempted nothing
         self._thread: threading.Thread | None = None
         self._next_prune = float("-inf")
         self.counts = {"stored": 0, "delivered": 0, "failed_attempts": 0, "dead": 0}
@@ -230,9 +230,9 @@ class NotifySink(Sink):
         a dead letter. For tests and shutdown.
         """
         with self._passes:
-            after = self._started
+            after = self._passes_begun
             self._wake.set()
-            return self._passes.wait_for(lambda: self._idle_after > after, timeout)
+            return self._passes.wait_for(lambda: self._idle_pass > after, timeout)
 
     # -- writes ------------------------------------------------------------------
 
@@ -252,8 +252,8 @@ class NotifySink(Sink):
         while not self._stop.is_set():
             self._wake.clear()
             with self._passes:
-                self._started += 1
-                this_pass = self._started
+                self._passes_begun += 1
+                this_pass = self._passes_begun
             try:
                 wait = self._deliver_due()
             except Exception as exc:  # a broken database must not end the worker silently
@@ -262,7 +262,7 @@ class NotifySink(Sink):
             if wait is None:
                 continue
             with self._passes:
-                self._idle_after = this_pass
+                self._idle_pass = this_pass
                 self._passes.notify_all()
             self._wake.wait(wait)
 
