@@ -158,7 +158,8 @@ class _Sampler(Generic[_R]):
         # looks slow): drop them without taking the lock. A wake racing with a
         # look's end is dropped as if it came earlier.
         if self.in_flight or self.done:
-            self.dropped(DROP_IN_FLIGHT)
+            if self.on_drop is not None:
+                self.dropped(DROP_IN_FLIGHT)
             return
         with self.lock:
             if self.done or self.in_flight:
