@@ -9,8 +9,14 @@ the frame and the latest ``history_images`` history images shrunk to
 ``image_width`` x ``image_height`` at ``jpeg_quality`` (older turns as text), so
 a look fits a small context (:mod:`operators.backends.image_fit`). Secret
 ``extra_args`` values (``--api-key``, ``--api-key-file``'s keys, ``--hf-token``)
-are masked in the log header, registered with :func:`~pipeline.core.redact.register_secret`,
-and the API key is sent with every request.
+are masked in the log header and registered with
+:func:`~pipeline.core.redact.register_secret`.
+
+The server runs in its own process group and is killed with Lookout (even
+``kill -9``); each start adds a random API key of its own (``--api-key-file``,
+a 0600 file removed once the server is up) that Lookout sends with every
+request, and a port taken by someone else first is noticed and another one
+tried (:mod:`operators.backends.llama_process`).
 
 Example:
     >>> from pathlib import Path
@@ -25,149 +31,40 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
-import shutil
-import socket
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import IO
 
 from pydantic import SecretStr
 
 from operators.backends.base import Availability, BackendError, LookRequest
 from operators.backends.image_fit import ShrinkCache, fit_request
+from operators.backends.llama_args import command_line, masked_args, resolve_binary, secret_args
+from operators.backends.llama_process import (
+    PORT_TRIES,
+    SPAWNER,
+    PortLost,
+    RunKey,
+    bind_failed,
+    healthy,
+    identify,
+    pick_port,
+    stop_group,
+)
 from operators.backends.openai import OpenAIBackend
 from pipeline.core.backoff import backoff_delay
 from pipeline.core.config import LlamaServerBackendConfig, OpenAIBackendConfig
-from pipeline.core.redact import MASK, redact, register_secret
+from pipeline.core.redact import redact, register_secret
 from pipeline.core.verdict import AnswerKind, Verdict
-from pipeline.net.http import HttpClient, TransportError
+from pipeline.net.http import HttpClient
 
 log = logging.getLogger("lookout.backends.llama_server")
 
 RESTART_BACKOFF_INITIAL_S = 1.0
 RESTART_BACKOFF_MAX_S = 60.0
-
-
-SECRET_FLAGS = frozenset({"--api-key", "--hf-token", "-hft", "--api-key-file"})
-"""llama-server options whose value is a secret (``--api-key-file``: the file's keys)."""
-
-
-PARALLEL_FLAGS = frozenset({"--parallel", "-np"})
-"""llama-server options that set the number of slots (else ``max_concurrency`` does)."""
-
-
-def secret_args(args: Sequence[str]) -> list[str]:
-    """Return the secret values in llama-server arguments (``--api-key K`` or ``--api-key=K``).
-
-    ``--api-key`` may hold several keys separated by commas: each is returned
-    too. For ``--api-key-file`` the keys in the file are returned (one a line).
-
-    Example:
-        >>> secret_args(["--no-webui", "--api-key", "k-123,k-456", "--hf-token=hf_abc"])
-        ['k-123,k-456', 'k-123', 'k-456', 'hf_abc']
-    """
-    found: list[str] = []
-    for i, arg in enumerate(args):
-        flag, eq, inline = arg.partition("=")
-        if flag not in SECRET_FLAGS:
-            continue
-        value = inline if eq else (args[i + 1] if i + 1 < len(args) else "")
-        if not value:
-            continue
-        if flag == "--api-key-file":
-            with contextlib.suppress(OSError, UnicodeDecodeError):
-                found += [line.strip() for line in Path(value).read_text().splitlines()]
-            continue
-        found.append(value)
-        if "," in value:
-            found += [part.strip() for part in value.split(",")]
-    return [v for v in found if v]
-
-
-def masked_args(args: Sequence[str]) -> list[str]:
-    """Return the arguments with every secret value (see :data:`SECRET_FLAGS`) as ``***``.
-
-    Example:
-        >>> masked_args(["--api-key", "k-123", "--hf-token=hf_abc", "--threads", "2"])
-        ['--api-key', '***', '--hf-token=***', '--threads', '2']
-    """
-    out = list(args)
-    for i, arg in enumerate(args):
-        flag, eq, _ = arg.partition("=")
-        if flag in SECRET_FLAGS and flag != "--api-key-file":
-            if eq:
-                out[i] = f"{flag}={MASK}"
-            elif i + 1 < len(out):
-                out[i + 1] = MASK
-    return out
-
-
-def api_key(args: Sequence[str]) -> str | None:
-    """Return the first API key the server will demand (``--api-key`` or ``--api-key-file``).
-
-    Example:
-        >>> api_key(["--api-key", "k-123,k-456"]), api_key(["--threads", "2"])
-        ('k-123', None)
-    """
-    for i, arg in enumerate(args):
-        flag, eq, inline = arg.partition("=")
-        value = inline if eq else (args[i + 1] if i + 1 < len(args) else "")
-        if flag == "--api-key" and value:
-            return value.split(",")[0].strip() or None
-        if flag == "--api-key-file" and value:
-            keys = secret_args([arg] if eq else [arg, value])
-            return keys[0] if keys else None
-    return None
-
-
-def resolve_binary(binary: Path) -> str | None:
-    """Find the executable: a path that exists, or a name on ``PATH``."""
-    if binary.parent != Path(".") or binary.is_absolute():
-        return str(binary) if binary.is_file() and os.access(binary, os.X_OK) else None
-    return shutil.which(str(binary))
-
-
-def command_line(config: LlamaServerBackendConfig, binary: str, port: int) -> list[str]:
-    """Build the llama-server command line for a config.
-
-    Example:
-        >>> from pathlib import Path
-        >>> cfg = LlamaServerBackendConfig(model=Path("m.gguf"), mmproj=Path("p.gguf"), threads=2)
-        >>> command_line(cfg, "llama-server", 8081)[:5]
-        ['llama-server', '--model', 'm.gguf', '--mmproj', 'p.gguf']
-        >>> command_line(cfg, "llama-server", 8081)[-2:]  # one slot per request in flight
-        ['--parallel', '1']
-    """
-    cmd = [binary, "--model", str(config.model)]
-    if config.mmproj is not None:
-        cmd += ["--mmproj", str(config.mmproj)]
-    cmd += [
-        "--host",
-        config.host,
-        "--port",
-        str(port),
-        "--ctx-size",
-        str(config.ctx_size),
-        "--n-gpu-layers",
-        str(config.gpu_layers),
-    ]
-    if config.threads is not None:
-        cmd += ["--threads", str(config.threads)]
-    if not any(arg.partition("=")[0] in PARALLEL_FLAGS for arg in config.extra_args):
-        cmd += ["--parallel", str(config.max_concurrency)]  # llama-server's default is 4 slots
-    return cmd + list(config.extra_args)
-
-
-def _free_port(host: str) -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 class LlamaServerBackend:
@@ -179,6 +76,8 @@ class LlamaServerBackend:
         name: the backend's name in ``pipeline.toml``.
         config: its ``[backends.NAME]`` table.
         clock: monotonic seconds (idle time, restart backoff).
+        port_picker: picks a free port for ``host`` when ``port`` is not set (tests
+            give ports that are taken, to lose the race on purpose).
     """
 
     type = "llama_server"
@@ -189,17 +88,18 @@ class LlamaServerBackend:
         config: LlamaServerBackendConfig,
         *,
         clock: Callable[[], float] = time.monotonic,
+        port_picker: Callable[[str], int] = pick_port,
     ) -> None:
         self.name = name
         self.config = config
         for secret in secret_args(config.extra_args):
             register_secret(secret)
-        self._api_key = api_key(config.extra_args)
         self._shrunk = ShrinkCache()
         self.needs_gpu = config.gpu_layers > 0
         self.takes_images = config.mmproj is not None
         self.ram_mb = self._estimate_ram_mb()
         self._clock = clock
+        self._pick_port = port_picker
         self._lock = threading.RLock()
         self._proc: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
@@ -281,13 +181,7 @@ class LlamaServerBackend:
             if inner is not None:
                 inner.stop()
             if proc is not None:
-                if proc.poll() is None:
-                    proc.terminate()
-                    try:
-                        proc.wait(5)
-                    except subprocess.TimeoutExpired:
-                        proc.kill()
-                        proc.wait(5)
+                stop_group(proc)  # SIGTERM, SIGKILL after 5 s: the server and its process group
                 self._note(f"stopped ({why}), exit code {proc.returncode}")
                 log.info("backend %r: llama-server stopped (%s)", self.name, why)
             if self._log is not None:
@@ -295,10 +189,14 @@ class LlamaServerBackend:
                 self._log = None
 
     def _note(self, text: str) -> None:
+        stamp = datetime.now(UTC).isoformat(timespec="seconds")
+        line = f"==== lookout {stamp}: {redact(text)} ====\n".encode()
         if self._log is not None:
-            stamp = datetime.now(UTC).isoformat(timespec="seconds")
-            self._log.write(f"==== lookout {stamp}: {redact(text)} ====\n".encode())
+            self._log.write(line)
             self._log.flush()
+            return
+        with contextlib.suppress(OSError), open(self.config.log_file, "ab") as out:
+            out.write(line)
 
     def _watch_idle(self) -> None:
         period = min(max(self.config.idle_unload_s / 4, 0.05), 5.0)
@@ -339,11 +237,26 @@ class LlamaServerBackend:
             return self._launch()
 
     def _launch(self) -> OpenAIBackend | str:
+        """Start the server on a port of its own: a lost port race is tried again elsewhere."""
+        cfg = self.config
+        lost = ""
+        for _ in range(1 if cfg.port else PORT_TRIES):
+            port = cfg.port or self._pick_port(cfg.host)
+            got = self._launch_on(port)
+            if not isinstance(got, PortLost):
+                return got
+            lost = f"port {port}: {got.reason}"
+            self._note(f"lost the race for {lost}")
+            log.warning("backend %r: llama-server lost the race for %s", self.name, lost)
+        self._next_start = self._clock() + RESTART_BACKOFF_INITIAL_S
+        return f"llama-server found no port of its own ({lost})"
+
+    def _launch_on(self, port: int) -> OpenAIBackend | str | PortLost:
         cfg = self.config
         binary = resolve_binary(cfg.binary)
         assert binary is not None
-        port = cfg.port or _free_port(cfg.host)
-        cmd = command_line(cfg, binary, port)
+        key = RunKey.create()
+        cmd = [*command_line(cfg, binary, port), "--api-key-file", str(key.path)]
         if self._log is None:
             cfg.log_file.parent.mkdir(parents=True, exist_ok=True)
             self._log = open(cfg.log_file, "ab")  # noqa: SIM115 - kept open while it runs
@@ -352,29 +265,50 @@ class LlamaServerBackend:
         header = f"\n==== lookout session {stamp} backend {self.name}: {shown} ====\n"
         self._log.write(redact(header).encode())
         self._log.flush()
+        offset = self._log.tell()
         try:
-            proc = subprocess.Popen(
-                cmd, stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
-            )
+            proc = SPAWNER.popen(cmd, self._log)
         except OSError as exc:
+            key.remove()
             self._next_start = self._clock() + RESTART_BACKOFF_INITIAL_S
             return f"cannot start llama-server: {exc}"
         self._proc = proc
         self._port = port
         self.starts += 1
         root = f"http://{cfg.host}:{port}"
-        auth = {"Authorization": f"Bearer {self._api_key}"} if self._api_key else None
-        health = HttpClient(root, auth, connect_timeout_s=1.0, read_timeout_s=5.0, pool_size=1)
+        try:
+            trouble = self._wait_ready(proc, root, key.value, offset)
+        finally:
+            key.remove()  # read at start; no copy of the key stays on disk
+        if trouble is not None:
+            return trouble
+        self._crashes = 0
+        self._inner = OpenAIBackend(self.name, self._inner_config(root, key.value))
+        self._inner.start()
+        self._note(f"healthy on port {port}, pid {proc.pid}")
+        log.info("backend %r: llama-server up on port %d (pid %d)", self.name, port, proc.pid)
+        return self._inner
+
+    def _wait_ready(
+        self, proc: subprocess.Popen[bytes], root: str, key: str, offset: int
+    ) -> str | PortLost | None:
+        """Wait for ``/health`` and check the server is this run's; None when it is."""
+        cfg = self.config
+        health = HttpClient(root, connect_timeout_s=1.0, read_timeout_s=5.0, pool_size=1)
         deadline = time.monotonic() + cfg.startup_timeout_s
         try:
             while True:
                 if proc.poll() is not None:
+                    self._stop_process("exited while starting")
+                    if bind_failed(cfg.log_file, offset):
+                        return PortLost("it was taken before llama-server could bind it")
                     return f"llama-server exited with code {proc.returncode} while starting"
-                try:
-                    if health.request("GET", "/health").status == 200:
-                        break
-                except TransportError:
-                    pass
+                if healthy(health):
+                    foreign = identify(root, key)
+                    if foreign is None:
+                        return None
+                    self._stop_process("another server answers on its port")
+                    return PortLost(f"another server answers there: {foreign}")
                 if time.monotonic() >= deadline or self._closing.is_set():
                     self._stop_process("not healthy in time")
                     self._next_start = self._clock() + RESTART_BACKOFF_INITIAL_S
@@ -382,8 +316,10 @@ class LlamaServerBackend:
                 time.sleep(0.05)
         finally:
             health.close()
-        self._crashes = 0
-        inner_cfg = OpenAIBackendConfig(
+
+    def _inner_config(self, root: str, key: str) -> OpenAIBackendConfig:
+        cfg = self.config
+        return OpenAIBackendConfig(
             base_url=f"{root}/v1",
             max_concurrency=cfg.max_concurrency,
             read_timeout_s=cfg.read_timeout_s,
@@ -396,13 +332,8 @@ class LlamaServerBackend:
             retries=1,
             backoff_initial_s=0.2,
             backoff_max_s=2.0,
-            api_key=SecretStr(self._api_key) if self._api_key else None,
+            api_key=SecretStr(key),
         )
-        self._inner = OpenAIBackend(self.name, inner_cfg)
-        self._inner.start()
-        self._note(f"healthy on port {port}, pid {proc.pid}")
-        log.info("backend %r: llama-server up on port %d (pid %d)", self.name, port, proc.pid)
-        return self._inner
 
     # ------------------------------------------------------------ looks
 

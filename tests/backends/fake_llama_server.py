@@ -8,11 +8,14 @@ instead. It checks the files it is given, prints a llama.cpp-like log, answers
 - ``FAKE_LLAMA_LOAD_S``: seconds of "loading" (default 0.3).
 - ``FAKE_LLAMA_CRASH_ON``: exit with code 3 on this chat request (1-based).
 - ``FAKE_LLAMA_REPLY``: the content of every answer.
+- ``FAKE_LLAMA_BIND_DELAY_S``: seconds before it binds its port (default 0).
 
 Each chat request prints ``chat: images N sizes [(w, h), ...]`` (the images it
 carried, oldest first), so tests can check what the backend sent. With
-``--api-key`` every request needs the bearer key (as llama-server; the key is
-never printed).
+``--api-key`` (several, comma-separated) or ``--api-key-file`` (one a line)
+every request but ``/health`` needs one of the keys as a bearer token (as
+llama-server; no key is printed). A port that is taken ends it with
+llama-server's own words ("couldn't bind HTTP server socket"), exit code 1.
 """
 
 from __future__ import annotations
@@ -61,6 +64,7 @@ def main() -> int:
     p.add_argument("-ngl", "--n-gpu-layers", type=int, default=0)
     p.add_argument("-t", "--threads", type=int)
     p.add_argument("--api-key")
+    p.add_argument("--api-key-file")
     args, extra = p.parse_known_args()
     for path in (args.model, args.mmproj):
         if path is not None and not Path(path).is_file():
@@ -82,13 +86,17 @@ def main() -> int:
             os._exit(3)
         return Reply(reply)
 
+    keys = [k.strip() for k in (args.api_key or "").split(",") if k.strip()]
+    if args.api_key_file:
+        keys += [k.strip() for k in Path(args.api_key_file).read_text().splitlines() if k.strip()]
     server = ScriptedModelServer(
         responder=responder,
         port=args.port,
         model_id=Path(args.model).name,
         vision=bool(args.mmproj),
-        api_key=args.api_key.split(",")[0] if args.api_key else None,
     )
+    server.more_api_keys = keys
+    server.public_paths = {"/health", "/v1/health"}
     server.healthy = False
     stop = threading.Event()
 
@@ -97,12 +105,20 @@ def main() -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    with server:
+    time.sleep(float(os.environ.get("FAKE_LLAMA_BIND_DELAY_S", "0")))
+    try:
+        server.start()
+    except OSError as exc:
+        print(f"start: couldn't bind HTTP server socket, port: {args.port} ({exc})", flush=True)
+        return 1
+    try:
         time.sleep(float(os.environ.get("FAKE_LLAMA_LOAD_S", "0.3")))
         server.healthy = True
         print(f"main: server is listening on http://{args.host}:{server.port}", flush=True)
         while not stop.wait(0.1):
             pass
+    finally:
+        server.stop()
     print("main: exiting on signal", flush=True)
     return 0
 

@@ -91,9 +91,9 @@ def server_get(backend: LlamaServerBackend, path: str, key: str | None = None) -
         conn.close()
 
 
-def prompt_tokens(backend: LlamaServerBackend) -> int:
+def prompt_tokens(backend: LlamaServerBackend, key: str) -> int:
     """``llamacpp:prompt_tokens_total`` from the server's ``/metrics`` (needs ``--metrics``)."""
-    text = server_get(backend, "/metrics")
+    text = server_get(backend, "/metrics", key)
     found = re.search(r"^llamacpp:prompt_tokens_total (\d+)", text, re.M)
     assert found, text[:500]
     return int(found.group(1))
@@ -147,19 +147,21 @@ def test_free_answers_parse_into_verdicts(make_managed: Factory) -> None:
 def test_history_images_reach_the_model(make_managed: Factory) -> None:
     # cache_prompt off: every look's whole prompt is counted in prompt_tokens_total.
     body = {**steered_answer(False), "cache_prompt": False}
-    backend = make_managed(extra_args=["--metrics"], extra_body=body, history_images=1)
+    key = "lookout-" + secrets.token_hex(8)  # every managed server demands a key
+    backend = make_managed(extra_args=["--metrics", "--api-key", key], extra_body=body,
+                           history_images=1)  # fmt: skip
     answer = '{"condition_met": false, "next_run_in": 5, "reasoning": "Empty porch."}'
     old = jpeg_bytes(640, 360, (200, 40, 40))
     new = jpeg_bytes(640, 360, (40, 200, 40))
 
     def tokens_of(history: tuple[ChatTurn, ...]) -> int:
-        before = prompt_tokens(backend) if backend.running else 0
+        before = prompt_tokens(backend, key) if backend.running else 0
         req = LookRequest(watch="w", camera="porch", condition="a package is on the porch",
                           jpeg=jpeg_bytes(), user_text="Frame captured at 12:00:10.",
                           history=history)  # fmt: skip
         verdict = backend.judge(req)
         assert verdict.kind is AnswerKind.NOT_MET, verdict
-        return prompt_tokens(backend) - before
+        return prompt_tokens(backend, key) - before
 
     turn0 = "Frame captured at 12:00:00."
     turn1 = "Frame captured at 12:00:05."
@@ -252,10 +254,6 @@ def alive(pid: int) -> bool:
     return stat.rpartition(")")[2].split()[0] not in ("Z", "X")
 
 
-@pytest.mark.xfail(
-    reason="issue 12.16: the managed llama-server has no parent-death signal yet",
-    strict=True,
-)
 def test_no_orphan_server_after_lookout_is_killed(
     llama_server_binary: Path, tmp_path: Path
 ) -> None:

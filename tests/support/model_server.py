@@ -172,9 +172,7 @@ def step_from_json(obj: Mapping[str, Any]) -> Step:
     if obj.get("drop"):
         return Drop(delay=delay, reset=bool(obj.get("reset", False)))
     if "dribble" in obj:
-        return Dribble(
-            obj["dribble"], float(obj.get("interval_s", 1.0)), obj.get("stall_after")
-        )
+        return Dribble(obj["dribble"], float(obj.get("interval_s", 1.0)), obj.get("stall_after"))
     if "hang" in obj:
         then = obj.get("then")
         then_step = step_from_json(then) if then is not None else None
@@ -234,6 +232,8 @@ class ScriptedModelServer:
         vision: whether ``/props`` and the model metadata say it accepts images.
         healthy: ``/health`` answers 200 when true, 503 ("loading model") when false.
         api_key: when set, every request needs ``Authorization: Bearer <api_key>``.
+        more_api_keys: more keys that are accepted too (llama-server takes several).
+        public_paths: paths answered without a key (llama-server: ``/health``).
     """
 
     host: str = LOOPBACK
@@ -264,6 +264,8 @@ class ScriptedModelServer:
         self.model_id = model_id
         self.vision = vision
         self.api_key = api_key
+        self.more_api_keys: list[str] = []
+        self.public_paths: set[str] = set()
         self.healthy = True
         self.port = port
         self.default: Step = default if default is not None else Reply(DEFAULT_CONTENT)
@@ -480,10 +482,12 @@ class ScriptedModelServer:
         length = int(h.headers.get("Content-Length") or 0)
         body = h.rfile.read(length) if length > 0 else b""
         rec = self._record(h, body)
-        if self.api_key is not None and h.headers.get("Authorization") != f"Bearer {self.api_key}":
+        path = rec.path.rstrip("/")
+        keys = [k for k in (self.api_key, *self.more_api_keys) if k]
+        allowed = {f"Bearer {k}" for k in keys}
+        if keys and path not in self.public_paths and h.headers.get("Authorization") not in allowed:
             self._send_json(h, 401, _error("invalid api key", "authentication_error", 401))
             return
-        path = rec.path.rstrip("/")
         if h.command == "GET" and path in ("/v1/models", "/models"):
             self._send_json(h, 200, self._models())
         elif h.command == "GET" and path in ("/health", "/v1/health"):
