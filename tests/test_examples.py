@@ -10,9 +10,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def run_example(name: str) -> str:
+def run_example(name: str, *args: str) -> str:
     proc = subprocess.run(
-        [sys.executable, str(ROOT / "examples" / name)],
+        [sys.executable, str(ROOT / "examples" / name), *args],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -48,3 +48,13 @@ def test_motion_on_a_clip() -> None:
     total, seconds, in_zone = (int(g) for g in m.groups())
     assert total > 20 and seconds >= 10 and 0 < in_zone <= total
     assert "motion box" in out
+
+
+def test_watch_a_live_camera() -> None:
+    """The whole watch embedded on the demo clip played live: looks, an alert, a clean end."""
+    lines = run_example("watch_a_live_camera.py", "8").splitlines()
+    assert lines[:2] == ["STATE  queued", "STATE  running"]
+    looks = [line for line in lines if line.startswith("LOOK")]
+    assert looks and looks[0].split()[1] == "start"
+    assert any(line.startswith("ALERT  The path is busy.") for line in lines), lines
+    assert lines[-2:] == ["STATE  cancelled", "done after 8 s"]
