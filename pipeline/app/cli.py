@@ -12,6 +12,7 @@ import orjson
 
 from operators.backends.listing import backends_command
 from pipeline import __version__
+from pipeline.app.activity.command import add_activity_parser, run_activity
 from pipeline.app.process import run_until_signalled
 from pipeline.app.replay.command import add_replay_parser, run_replay
 from pipeline.core.config import (
@@ -139,6 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     outbox.add_argument("--limit", type=int, default=100, help="list: at most this many")
     add_replay_parser(sub, common, fmt)
+    add_activity_parser(sub, common, fmt)
     return parser
 
 
@@ -267,12 +269,21 @@ def cmd_replay(args: argparse.Namespace) -> int:
     return run_replay(cfg, args)
 
 
+def cmd_activity(args: argparse.Namespace) -> int:
+    """``activity``: list, search or export the activity store."""
+    cfg = _load_or_report(args.config)
+    if cfg is None:
+        return EXIT_CONFIG
+    return run_activity(cfg, args)
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "run": cmd_run,
     "check": cmd_check,
     "backends": cmd_backends,
     "outbox": cmd_outbox,
     "replay": cmd_replay,
+    "activity": cmd_activity,
 }
 
 

@@ -20,6 +20,7 @@ from collections import Counter
 from pathlib import Path
 from types import FrameType
 
+from pipeline.app.activity_services import ActivityServices
 from pipeline.app.control import WatchControl
 from pipeline.app.metrics import pipeline_health, pipeline_metrics
 from pipeline.app.prometheus import Health, MetricsServer, MetricsText
@@ -53,6 +54,8 @@ class App:
         self.metrics: MetricsServer | None = None
         self.watcher: FileWatcher | None = None
         self.reload_results: Counter[str] = Counter()
+        self.services: ActivityServices | None = None
+        """Captions and the web page (``[cameras.NAME.captions]``, ``[web]``)."""
         self.mqtt_down_since: float | None = None
         self._reload_lock = threading.Lock()
         self._stopped = False
@@ -75,6 +78,7 @@ class App:
             self.control.restore()
             self.control.start()
         p.sinks.started(sorted(p.watches))
+        self.services = ActivityServices(p, self.config_path).start()
         if cfg.reload.watch_file and self.config_path is not None:
             self.watcher = FileWatcher(
                 self.config_path, self._reload_on_change, cfg.reload.poll_interval_s
@@ -118,6 +122,8 @@ class App:
                 setup_logging(new.log.level, new.log.json_lines)
             self.config = new
             self.reload_results["ok"] += 1
+            if self.services is not None:
+                self.services.reloaded()
             return True
 
     def tick(self) -> None:
@@ -167,6 +173,8 @@ class App:
             self.watcher.stop()
         if self.control is not None:
             self.control.stop()
+        if self.services is not None:
+            self.services.stop()
         self.pipeline.stop()
         if self.metrics is not None:
             self.metrics.close()

@@ -46,6 +46,8 @@ PUT_WAIT_S = 0.5
 AGE_EVERY_S = 60.0
 """Seconds between two age checks (size is checked after every batch)."""
 MIB = 1024 * 1024
+ROW_BYTES = 1024
+"""What one entry is reckoned to add to the database (row, indexes, FTS) when making room."""
 
 _INSERT = (
     "INSERT INTO events (id, time, kind, camera, watch, job_id, trigger, answer, text, message,"
@@ -189,16 +191,18 @@ class ActivityStore:
 
     def _write(self, entries: list[Entry]) -> None:
         assert self._conn is not None
-        rows = []
         first_id = self._next_id
-        for entry in entries:
+        made = [self._picture_data(e) for e in entries]
+        self._make_room(sum(len(m[1]) for m in made if m) + ROW_BYTES * len(entries))
+        rows = []
+        for entry, picture in zip(entries, made, strict=True):
             entry_id = self._next_id
             self._next_id += 1
-            picture, size = self._save_picture(entry, entry_id)
+            relative, size = self._save_picture(entry, entry_id, picture)
             rows.append((
                 entry_id, entry.time, entry.kind, entry.camera, entry.watch, entry.job_id,
                 entry.trigger, entry.answer, entry.text, entry.message, entry.next_look,
-                entry.latency, picture, size, entry.data_json(),
+                entry.latency, relative, size, entry.data_json(),
             ))  # fmt: skip
         try:
             with self._transaction():
@@ -212,24 +216,40 @@ class ActivityStore:
             return
         self._picture_bytes += sum(row[13] for row in rows)
         self.written += len(rows)
+        if self._wal_size() > self.wal_bytes:
+            self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
-    def _save_picture(self, entry: Entry, entry_id: int) -> tuple[str | None, int]:
+    def _picture_data(self, entry: Entry) -> tuple[str, bytes] | None:
+        """The picture to keep for ``entry`` (its folder root and bytes), if any."""
         if entry.jpeg is None:
-            return None, 0
-        if entry.thumbnail and self.config.thumbnail_keep_s <= 0:
-            return None, 0
-        root = pictures.THUMBS if entry.thumbnail else pictures.ALERTS
-        relative = pictures.relative_path(root, entry_id, entry.time)
+            return None
+        if not entry.thumbnail:
+            return pictures.ALERTS, entry.jpeg
+        if self.config.thumbnail_keep_s <= 0:
+            return None
         try:
-            data = (
-                pictures.thumbnail(entry.jpeg, self.config.thumbnail_height)
-                if entry.thumbnail
-                else entry.jpeg
-            )
-            return relative, pictures.write_atomic(self.folder, relative, data)
+            return pictures.THUMBS, pictures.thumbnail(entry.jpeg, self.config.thumbnail_height)
+        except OSError as exc:
+            log.warning("activity: no thumbnail of a %s: %s", entry.kind, exc)
+            return None
+
+    def _save_picture(
+        self, entry: Entry, entry_id: int, picture: tuple[str, bytes] | None
+    ) -> tuple[str | None, int]:
+        if picture is None:
+            return None, 0
+        relative = pictures.relative_path(picture[0], entry_id, entry.time)
+        try:
+            return relative, pictures.write_atomic(self.folder, relative, picture[1])
         except OSError as exc:
             log.warning("activity: picture of entry %d not kept: %s", entry_id, exc)
             return None, 0
+
+    def _wal_size(self) -> int:
+        try:
+            return (self.folder / (DB_NAME + "-wal")).stat().st_size
+        except OSError:
+            return 0
 
     def _transaction(self) -> _Transaction:
         assert self._conn is not None
@@ -251,7 +271,7 @@ class ActivityStore:
             if force_age or now - self._last_age >= AGE_EVERY_S:
                 self._last_age = now
                 self._prune_age()
-            self._prune_size()
+            self._make_room(0)
         except sqlite3.Error as exc:
             log.error("activity: retention failed: %s", redact(str(exc)))
 
@@ -275,21 +295,27 @@ class ActivityStore:
         self._picture_bytes -= freed
         pictures.remove_hours_before(self.folder, pictures.THUMBS, keep)
 
-    def _prune_size(self) -> None:
-        """Delete the oldest entries until database and pictures are well under the limit."""
+    def _make_room(self, extra: int) -> None:
+        """Delete the oldest entries until ``extra`` more bytes fit well under the limit.
+
+        Triggered past 95 % of ``max_size_mb``; deletes down to about 80 % so that
+        retention runs now and then, not at every batch.
+        """
         assert self._conn is not None
-        high = self.limit_bytes - self.wal_bytes - 64 * 1024
+        if self.size_bytes() + extra <= self.limit_bytes * 0.95:
+            return
+        target = max(0.0, self.limit_bytes * 0.8 - extra)
         for _ in range(32):
-            used = self._db_bytes() + self._picture_bytes
-            if used <= high * 0.95:
-                return
+            used = self.size_bytes()
+            if used <= target:
+                break
             rows = int(self._conn.execute("SELECT count(*) FROM events").fetchone()[0])
             if rows == 0:
-                return
-            share = (used - high * 0.8) / used
-            count = max(1, math.ceil(rows * share))
+                break
+            deletable = max(1, self._db_bytes() + self._picture_bytes)
+            count = min(rows, max(1, math.ceil(rows * (used - target) / deletable)))
             cut = self._conn.execute(
-                "SELECT id FROM events ORDER BY id LIMIT 1 OFFSET ?", (min(count, rows) - 1,)
+                "SELECT id FROM events ORDER BY id LIMIT 1 OFFSET ?", (count - 1,)
             ).fetchone()[0]
             self._delete_where("id <= ?", (cut,))
             self._conn.execute("INSERT INTO events_fts (events_fts, rank) VALUES ('merge', 500)")
