@@ -33,6 +33,7 @@ from reactivex.disposable import Disposable
 
 from operators.clock import NEVER, deadline, now_s, reached, seconds_until
 from operators.look import Look
+from operators.resume import Resume
 from operators.serial import SerialEmitter
 from operators.token_bucket import Budget, TokenBucket
 from operators.verdicts import Agreement, judge_look
@@ -164,11 +165,33 @@ class WatchRun:
             self.on_end()
         self.out.drain()
 
+    def resume(self, carried: Resume) -> None:
+        """Take over an earlier run (call before :meth:`begin`): counters, start, quiet period.
+
+        The job id is the one this run was made with; the caller passes the
+        carried one (:func:`operators.watch.run_watch` does).
+        """
+        with self.lock:
+            self.state = self.state.evolve(
+                iterations=carried.iterations,
+                alerts=carried.alerts,
+                restarts=carried.restarts,
+                started_at=carried.started_at,
+            )
+            if carried.quiet_until is not None:
+                left = carried.quiet_until - now_s(self.sched)
+                if left > 0:
+                    self.quiet.start(left)
+
     def begin(self) -> None:
-        """Publish ``queued`` then ``running``."""
+        """Publish ``queued`` then ``running`` (a resumed run keeps its first start time)."""
         with self.lock:
             self._emit_state()
-            self._emit_state(status=WatchStatus.RUNNING, started_at=now_s(self.sched))
+            started = self.state.started_at
+            self._emit_state(
+                status=WatchStatus.RUNNING,
+                started_at=now_s(self.sched) if started is None else started,
+            )
         self.out.drain()
 
     def finish(self, status: WatchStatus, error: str | None = None) -> None:
@@ -187,15 +210,17 @@ class WatchRun:
             self.ended = True
 
     def time_limit(self) -> abc.DisposableBase:
-        """Schedule the end after ``max_duration_minutes`` (nothing when 0)."""
+        """Schedule the end ``max_duration_minutes`` after the start (nothing when 0)."""
         minutes = self.spec.max_duration_minutes
         if minutes <= 0:
             return Disposable()
+        started = self.state.started_at
+        elapsed = 0.0 if started is None else max(0.0, now_s(self.sched) - started)
 
         def time_out(_s: abc.SchedulerBase, _st: Any = None) -> None:
             self.finish(WatchStatus.FAILED, f"timed out after {minutes:g} minutes")
 
-        return self.sched.schedule_relative(minutes * 60.0, time_out)
+        return self.sched.schedule_relative(max(0.0, minutes * 60.0 - elapsed), time_out)
 
     def awake(self, _: Any = None) -> bool:
         """Whether a wake may pass now (not in the quiet period); a dropped one is told."""

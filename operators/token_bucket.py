@@ -153,6 +153,32 @@ class TokenBucket:
             self.exhausted_at = now
             self.exhaustions += 1
 
+    def restore(
+        self,
+        tokens: float | None,
+        at: float,
+        *,
+        exhausted_at: float | None = None,
+        deferred: int = 0,
+    ) -> None:
+        """Take over a budget from an earlier process: ``tokens`` were left at ``at``.
+
+        It refills from ``at`` on, so a watch moved to another process gets no
+        fresh burst. ``tokens=None`` (no budget then) keeps this one full.
+
+        Example:
+            >>> b = TokenBucket(per_hour=360, burst=5)
+            >>> b.restore(0.0, at=100.0, exhausted_at=100.0, deferred=2)
+            >>> b.wait(100.0), b.wait(110.0), b.deferred
+            (10.0, 0.0, 2)
+        """
+        self.deferred = deferred
+        if self.burst is None or tokens is None:
+            return
+        self._tokens = min(float(self.burst), max(0.0, tokens))
+        self._at = at
+        self.exhausted_at = exhausted_at if self._tokens < 1.0 - 1e-9 else None
+
     def _trim(self, now: float) -> None:
         while self._times and now - self._times[0] >= 3600.0:
             self._times.popleft()

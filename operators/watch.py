@@ -38,6 +38,7 @@ from operators.frame_selector import FrameSelector
 from operators.history import History
 from operators.lifecycle import WatchRun
 from operators.look import FIRST_FRAME_WAIT_S, Look, Looker, RecentMatches
+from operators.resume import Resume
 from operators.sampler import adaptive_sampler
 from operators.token_bucket import TokenBucket
 from operators.wake_policy import Answered, Wake, WakePolicy
@@ -75,6 +76,7 @@ def run_watch(
     frame_selector: FrameSelector | None = None,
     wake_log: WakeLog | None = None,
     pictures: Observable[Frame] | None = None,
+    resume: Resume | None = None,
 ) -> Observable[WatchEvent]:
     """Run one watch; emit its state changes, its looks and its alerts.
 
@@ -122,6 +124,9 @@ def run_watch(
         wake_log: counts (and tells) matches, wakes and dropped wakes.
         pictures: the camera's pictures, for a wake policy that judges them
             (:class:`~operators.wake_policy.PictureWakePolicy`); ``None``: none.
+        resume: take over an earlier run of this watch (its job id, counters,
+            quiet period and look budget; :mod:`operators.resume`); the
+            conversation starts afresh.
 
     Returns:
         A cold observable of ``WatchState | LookRecord | Alert``. It never
@@ -151,7 +156,7 @@ def run_watch(
         observer: abc.ObserverBase[WatchEvent], default: abc.SchedulerBase | None = None
     ) -> abc.DisposableBase:
         sched = scheduler or default or TimeoutScheduler.singleton()
-        jid = job_id or uuid.uuid4().hex
+        jid = resume.job_id if resume is not None else (job_id or uuid.uuid4().hex)
         subs = CompositeDisposable()
         history = History(spec.history_turns, spec.history_images)
         recent = RecentMatches()
@@ -161,12 +166,17 @@ def run_watch(
             _forget(backend, spec.name)
 
         budget = TokenBucket(spec.max_looks_per_hour, spec.look_burst)
+        if resume is not None and resume.at is not None:
+            budget.restore(resume.budget_tokens, resume.at, exhausted_at=resume.budget_exhausted_at,
+                           deferred=resume.looks_deferred)  # fmt: skip
         run = WatchRun(spec, jid, sched, observer, budget=budget,
                        on_rearm=rearm, on_end=subs.dispose,
                        on_drop=wake_log.drop if wake_log else None)  # fmt: skip
         looker = Looker(spec, jid, frames=frames, backend=backend, scheduler=sched,
                         history=history, recent=recent, selector=frame_selector,
                         first_frame_timeout_s=first_frame_timeout_s)  # fmt: skip
+        if resume is not None:
+            run.resume(resume)
         answers: Subject[Answered] = Subject()
         wakes: Observable[Wake] = reactivex.never()
         if detections is not None or pictures is not None:
@@ -189,6 +199,7 @@ def run_watch(
                 looker,
                 run.next_delay,
                 budget=run.budget,
+                first_delay=run.quiet.remaining(),  # a resumed run stays quiet
                 scheduler=sched,
                 look_scheduler=look_scheduler,
                 hold=None if hold is None else (lambda lk: hold(lk.verdict)),

@@ -30,6 +30,7 @@ from reactivex.disposable import CompositeDisposable, Disposable
 from reactivex.subject import Subject
 
 from operators.backends.base import Backend
+from operators.resume import Resume
 from operators.watch import run_watch
 from pipeline.app.graph import Graph
 from pipeline.app.look_gate import LookGate
@@ -162,6 +163,8 @@ class Watches:
         self.stats: dict[str, WatchStats] = {}
         self.on_watch_ended: list[Callable[[RunningWatch, WatchState], None]] = []
         self.stopping = False
+        self.resume_of: Callable[[WatchConfig], Resume | None] | None = None
+        """Where a starting watch may take over an earlier run (cluster mode), if anywhere."""
         self.ops_lock = threading.RLock()
         self._lock = threading.RLock()
 
@@ -208,7 +211,8 @@ class Watches:
                 if isinstance(watch, BringsSinks)
                 else None
             )
-            job_id = uuid.uuid4().hex[:12]
+            resume = self.resume_of(watch) if self.resume_of is not None else None
+            job_id = resume.job_id if resume is not None else uuid.uuid4().hex[:12]
             cancel: Subject[Any] = Subject()
             connection = camera.connect()
             gate = LookGate(camera, max_wait_s=config.shutdown.grace_s + 30)
@@ -225,6 +229,7 @@ class Watches:
                     zones=zone_rules(config.cameras[watch.camera].zones),
                     cancel=cancel,
                     job_id=job_id,
+                    resume=resume,
                     look_scheduler=pool,
                 )
             except Exception:

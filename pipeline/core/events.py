@@ -144,6 +144,8 @@ class WatchState:
         budget_exhausted_at: epoch seconds when it last ran dry (``None``
             while a look is allowed): looks wait for it from then on.
         looks_deferred: looks that had to wait for the budget so far.
+        restarts: times this run was started again elsewhere after its process
+            was lost (cluster mode: its node died); the job id stays the same.
     """
 
     id: str
@@ -168,6 +170,7 @@ class WatchState:
     budget_per_hour: int | None = None
     budget_exhausted_at: float | None = None
     looks_deferred: int = 0
+    restarts: int = 0
 
     def evolve(self, **changes: Any) -> WatchState:
         """A copy with ``changes`` applied."""
