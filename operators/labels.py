@@ -13,7 +13,8 @@ from pipeline.core.detection import Detection
 def label_matches(labels: frozenset[str], detection: Detection) -> bool:
     """Whether ``detection`` has one of ``labels`` (any label when ``labels`` is empty).
 
-    Labels compare case-insensitively.
+    Labels compare case-insensitively. A detection's ``tags`` match too, so
+    ``person:alice`` (a face Frigate recognised) or ``plate:ab123cd`` can be asked for.
 
     Example:
         >>> from pipeline.core.detection import Box
@@ -21,7 +22,9 @@ def label_matches(labels: frozenset[str], detection: Detection) -> bool:
         >>> label_matches(frozenset({"person"}), d), label_matches(frozenset(), d)
         (True, True)
     """
-    return not labels or detection.label.lower() in labels
+    if not labels or detection.label.lower() in labels:
+        return True
+    return any(tag in labels for tag in detection.tags)
 
 
 def filter_labels(
@@ -51,7 +54,8 @@ def filter_labels(
             return source  # every label: no stage at all
 
         def _match(d: Detection) -> bool:
-            return d.label.lower() in keep  # label_matches, inlined (every detection)
+            # label_matches, inlined (every detection)
+            return d.label.lower() in keep or (bool(d.tags) and not keep.isdisjoint(d.tags))
 
         return source.pipe(ops.filter(_match))
 

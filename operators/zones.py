@@ -34,12 +34,12 @@ __all__ = ["Zone", "ZoneRule", "ZoneTracker", "in_zones", "with_zones"]
 
 _DETECTION_FIELDS = (
     "camera", "label", "score", "box", "time", "frame_size", "object_id", "zones",
-    "source", "stationary", "event", "extra",
+    "source", "stationary", "event", "extra", "tags",
 )  # fmt: skip
 _SLOT = {name: getattr(Detection, name) for name in _DETECTION_FIELDS}
 _new = object.__new__
 (_set_camera, _set_label, _set_score, _set_box, _set_time, _set_frame_size, _set_object_id,
- _set_zones, _set_source, _set_stationary, _set_event, _set_extra) = (
+ _set_zones, _set_source, _set_stationary, _set_event, _set_extra, _set_tags) = (
     _SLOT[name].__set__ for name in _DETECTION_FIELDS
 )  # fmt: skip
 
@@ -75,6 +75,7 @@ def with_zones(d: Detection, zones: tuple[str, ...]) -> Detection:
         _set_stationary(new, d.stationary)
         _set_event(new, d.event)
         _set_extra(new, d.extra)
+        _set_tags(new, d.tags)
         return new
     return dataclasses.replace(d, zones=zones)
 

@@ -1,26 +1,34 @@
-"""Detections from Frigate's MQTT events (``<prefix>/events``).
+"""Detections from Frigate's MQTT topics: ``events``, ``reviews`` and ``tracked_object_update``.
 
 Frigate publishes JSON like ``{"type": "new" | "update" | "end", "before": {...},
 "after": {"id", "camera", "label", "score", "top_score", "box", "frame_time",
-"current_zones", "entered_zones", "false_positive", "stationary", ...}}``.
-Each ``new``/``update`` event becomes one :class:`~pipeline.core.detection.Detection`
-with ``source = "frigate"``, the Frigate event id as ``object_id`` and
-Frigate's ``current_zones`` as ``zones``. ``end`` events (the object left) and
-false positives are skipped; malformed payloads are skipped and counted.
+"current_zones", "entered_zones", "false_positive", "stationary", "sub_label",
+"attributes", ...}}`` on ``<prefix>/events``. Each ``new``/``update`` event becomes
+one :class:`~pipeline.core.detection.Detection` with ``source = "frigate"``, the
+Frigate event id as ``object_id``, Frigate's ``current_zones`` as ``zones`` and
+its sub label, plate and attributes as ``tags`` (``person:alice``,
+``plate:ab123cd``, ``face``). ``end`` events (the object left) and false
+positives are skipped; malformed payloads are skipped and counted. Review items
+(``<prefix>/reviews``) and recognised faces and plates
+(``<prefix>/tracked_object_update``) are detections too: see
+:mod:`sources.frigate_messages`.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import orjson
+import reactivex
 from reactivex import Observable
 from reactivex import operators as ops
 
 from pipeline.core.config import FrigateDetectConfig
-from pipeline.core.detection import Box, Detection
+from pipeline.core.detection import Detection
+from sources.frigate_messages import FrigateMessages
 from sources.mqtt_subscription import Subscribe, Unsubscribe, mqtt_messages
 
 log = logging.getLogger(__name__)
@@ -53,52 +61,37 @@ class FrigateEventParser:
         self.malformed = 0
         self._lock = threading.Lock()
         w, h = config.detect_width, config.detect_height
-        self._frame_size = (w, h) if w is not None and h is not None else None
+        size = (w, h) if w is not None and h is not None else None
+        self.messages = FrigateMessages(
+            self.cameras,
+            frame_size={c: size for c in self.cameras} if size is not None else None,
+            include_false_positives=config.include_false_positives,
+            reviews=config.reviews,
+        )
 
     def parse(self, payload: bytes | str) -> Detection | None:
-        """Return the detection in ``payload``, or ``None`` when it is skipped."""
+        """Return the detection in an ``events`` payload, or ``None`` when it is skipped."""
+        d = self._parse(self.messages.event, payload)
+        return d if isinstance(d, Detection) else None
+
+    def parse_review(self, payload: bytes | str) -> list[Detection]:
+        """Return the detections of a ``reviews`` payload (one per object; none when skipped)."""
+        found = self._parse(self.messages.review, payload)
+        return found if isinstance(found, list) else []
+
+    def parse_object_update(self, payload: bytes | str) -> Detection | None:
+        """Return the detection of a ``tracked_object_update`` face or plate payload."""
+        d = self._parse(self.messages.object_update, payload)
+        return d if isinstance(d, Detection) else None
+
+    def _parse(self, how: Callable[[Any], Any], payload: bytes | str) -> Any:
         try:
-            event = orjson.loads(payload)
-            return self._detection(event)
+            return how(orjson.loads(payload))
         except (orjson.JSONDecodeError, TypeError, ValueError, KeyError, IndexError) as exc:
             with self._lock:
                 self.malformed += 1
-            log.debug("skipping malformed Frigate event: %s", type(exc).__name__)
+            log.debug("skipping malformed Frigate message: %s", type(exc).__name__)
             return None
-
-    def _detection(self, event: Any) -> Detection | None:
-        if not isinstance(event, dict):
-            raise TypeError("event is not an object")
-        kind = event.get("type")
-        if kind == "end":
-            return None
-        after = event.get("after")
-        if not isinstance(after, dict):
-            raise TypeError("event has no 'after' object")
-        camera = self.cameras.get(str(after.get("camera")))
-        if camera is None:
-            return None
-        if after.get("false_positive") and not self.config.include_false_positives:
-            return None
-        x1, y1, x2, y2 = (float(v) for v in after["box"])
-        score = after.get("score")
-        if score is None:
-            score = after.get("top_score", 1.0)
-        zones = after.get("current_zones") or []
-        return Detection(
-            camera=camera,
-            label=str(after["label"]),
-            score=min(1.0, max(0.0, float(score))),
-            box=Box(x1, y1, x2, y2),
-            time=float(after.get("frame_time") or event.get("frame_time") or 0.0),
-            frame_size=self._frame_size,
-            object_id=str(after["id"]) if after.get("id") is not None else None,
-            zones=tuple(str(z) for z in zones),
-            source="frigate",
-            stationary=bool(after.get("stationary", False)),
-            event=str(kind) if kind is not None else None,
-            extra={"entered_zones": list(after.get("entered_zones") or [])},
-        )
 
 
 def frigate_detections(
@@ -121,12 +114,30 @@ def frigate_detections(
         unsubscribe: ``unsubscribe(topic, callback)``, called on dispose.
 
     Returns:
-        A cold observable; each subscription subscribes to ``<prefix>/events``.
+        A cold observable; each subscription subscribes to ``<prefix>/events``,
+        ``<prefix>/reviews`` (unless ``reviews = "off"``) and
+        ``<prefix>/tracked_object_update`` (with ``object_updates``).
         Detections arrive on the MQTT network thread.
     """
-    topic = f"{config.topic_prefix.rstrip('/')}/events"
+    prefix = config.topic_prefix.rstrip("/")
     parser = FrigateEventParser(config, {config.camera or camera: camera})
-    return frigate_events(topic, parser, subscribe, unsubscribe)
+    streams = [frigate_events(f"{prefix}/events", parser, subscribe, unsubscribe)]
+    if config.reviews != "off":
+
+        def review(message: tuple[str, bytes]) -> list[Detection]:
+            return parser.parse_review(message[1])
+
+        reviews = mqtt_messages(f"{prefix}/reviews", subscribe, unsubscribe)
+        streams.append(reviews.pipe(ops.flat_map(review)))
+    if config.object_updates:
+
+        def update(message: tuple[str, bytes]) -> list[Detection]:
+            d = parser.parse_object_update(message[1])
+            return [d] if d is not None else []
+
+        updates = mqtt_messages(f"{prefix}/tracked_object_update", subscribe, unsubscribe)
+        streams.append(updates.pipe(ops.flat_map(update)))
+    return reactivex.merge(*streams)
 
 
 def frigate_events(

@@ -13,6 +13,7 @@ import orjson
 from operators.backends.listing import backends_command
 from pipeline import __version__
 from pipeline.app.activity.command import add_activity_parser, run_activity
+from pipeline.app.frigate_setup import FrigateUnavailable, resolve_frigate
 from pipeline.app.process import run_until_signalled
 from pipeline.app.replay.command import add_replay_parser, run_replay
 from pipeline.core.config import (
@@ -162,9 +163,24 @@ def _load_or_report(path: Path) -> LookoutConfig | None:
         return None
 
 
+def _frigate_or_report(
+    args: argparse.Namespace, cfg: LookoutConfig, *, wait: bool
+) -> LookoutConfig | None:
+    """``cfg`` with Frigate's cameras (``[frigate]``); print why not and return None."""
+    try:
+        return resolve_frigate(cfg, str(args.config), wait=wait)
+    except ConfigError as err:
+        report_config_error(args.config, err)
+    except FrigateUnavailable as err:
+        print(f"{args.config}: {err}", file=sys.stderr)
+    return None
+
+
 def cmd_check(args: argparse.Namespace) -> int:
     """``check``: validate the config and every file it names (notes for optional ones)."""
     cfg = _load_or_report(args.config)
+    if cfg is not None:
+        cfg = _frigate_or_report(args, cfg, wait=False)
     if cfg is None:
         return EXIT_CONFIG
     files = check_files(cfg)
@@ -207,6 +223,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     if cfg is None:
         return EXIT_CONFIG
     _setup_logs(args, cfg)
+    cfg = _frigate_or_report(args, cfg, wait=True)
+    if cfg is None:
+        return EXIT_CONFIG
     try:
         return run_until_signalled(cfg, args.config)
     except MqttTlsError as err:

@@ -26,6 +26,7 @@ TABLES: list[tuple[str, type[BaseModel]]] = [
     ('[cameras.NAME.detect] type = "onnx"', c.OnnxDetectConfig),
     ('[cameras.NAME.detect] type = "frigate"', c.FrigateDetectConfig),
     ('[cameras.NAME.detect] type = "mqtt"', c.MqttJsonDetectConfig),
+    ("[frigate]", c.FrigateConfig),
     ("[cameras.NAME.captions]", c.CaptionsConfig),
     ('[backends.NAME] type = "openai"', c.OpenAIBackendConfig),
     ('[backends.NAME] type = "llama_server"', c.LlamaServerBackendConfig),

@@ -22,6 +22,7 @@ from types import FrameType
 
 from pipeline.app.activity_services import ActivityServices
 from pipeline.app.control import WatchControl
+from pipeline.app.frigate_setup import resolve_frigate
 from pipeline.app.metrics import pipeline_health, pipeline_metrics
 from pipeline.app.prometheus import Health, MetricsServer, MetricsText
 from pipeline.app.reload import FileWatcher, apply_config
@@ -103,7 +104,9 @@ class App:
             if self.watcher is not None:
                 self.watcher.mark_current()
             try:
-                new = load_config(self.config_path)
+                new = resolve_frigate(
+                    load_config(self.config_path), str(self.config_path), wait=False
+                )
                 apply_config(self.pipeline, new)
             except ConfigError as err:
                 self.reload_results["invalid"] += 1

@@ -25,6 +25,7 @@ from operators.watch_spec import WatchSpec
 from operators.zones import ZoneRule
 from pipeline.core.config import (
     CameraConfig,
+    FrigateDetectConfig,
     MotionDetectConfig,
     OnnxDetectConfig,
     WatchConfig,
@@ -84,6 +85,8 @@ def wake_setup(config: WatchConfig, camera: CameraConfig) -> tuple[WakePolicy | 
     their own; none otherwise). With an object detector (``onnx``, Frigate,
     MQTT) growth also needs a matching detection, so that its labels still
     say *what* may wake the watch; motion says nothing more than the picture.
+    On a Frigate camera a watch that does not set ``wake`` wakes on detections:
+    Frigate's events and review items already say when something happened.
 
     Example:
         >>> from pipeline.core.config import CameraConfig, WatchConfig
@@ -92,9 +95,11 @@ def wake_setup(config: WatchConfig, camera: CameraConfig) -> tuple[WakePolicy | 
         >>> type(policy).__name__, fps
         ('NewsPolicy', 5.0)
     """
-    if config.wake == "detections":
-        return None, None
     detect = camera.detect
+    if config.wake == "detections" or (
+        isinstance(detect, FrigateDetectConfig) and "wake" not in config.model_fields_set
+    ):
+        return None, None
     fps = config.news_fps
     if fps is None and isinstance(detect, MotionDetectConfig | OnnxDetectConfig):
         fps = float(detect.fps)

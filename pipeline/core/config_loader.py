@@ -96,11 +96,18 @@ def problems_from_validation(err: ValidationError) -> list[ConfigProblem]:
     return problems
 
 
-def check_references(cfg: LookoutConfig) -> list[ConfigProblem]:
-    """Cross-table rules: watches name real cameras, zones, backends and sinks."""
+def check_references(cfg: LookoutConfig, *, frigate_pending: bool = False) -> list[ConfigProblem]:
+    """Cross-table rules: watches name real cameras, zones, backends and sinks.
+
+    With ``frigate_pending`` (a file with ``[frigate]``, before Frigate was asked
+    for its cameras) a watch may name a camera the file does not declare: it is
+    checked once Frigate's cameras are added (``pipeline.app.frigate_setup``).
+    """
     problems: list[ConfigProblem] = []
     seen: set[str] = set()
     for i, w in enumerate(cfg.watches):
+        if frigate_pending and w.camera not in cfg.cameras:
+            continue
         problems.extend(check_watch_references(cfg, w, f"watches[{i}]"))
         if w.name in seen:
             problems.append(ConfigProblem(f"watches[{i}].name", f"'{w.name}' is used twice"))
@@ -110,6 +117,8 @@ def check_references(cfg: LookoutConfig) -> list[ConfigProblem]:
         for n, c in cfg.cameras.items()
         if isinstance(c.detect, FrigateDetectConfig | MqttJsonDetectConfig)
     ]
+    if cfg.frigate is not None:
+        mqtt_users.append("frigate")  # Frigate's detections come over MQTT
     if cfg.mqtt is None:
         problems.extend(ConfigProblem(p, "needs an [mqtt] table") for p in mqtt_users)
     for n, cam in cfg.cameras.items():
@@ -184,7 +193,7 @@ def parse_document(data: dict[str, Any], source: str = "") -> LookoutConfig:
         cfg = LookoutConfig(**data)
     except ValidationError as err:
         raise ConfigError(problems_from_validation(err), source) from None
-    problems = check_references(cfg)
+    problems = check_references(cfg, frigate_pending=cfg.frigate is not None)
     if problems:
         raise ConfigError(problems, source)
     register_config_secrets(cfg)

@@ -69,6 +69,10 @@ class Detection:
         source: which detector produced it (``motion``, ``frigate``, ``onnx``, ``mqtt``).
         stationary: the object has not moved for a while (Frigate).
         event: the source's event type (Frigate ``new``/``update``/``end``), if any.
+        extra: source-specific details (not compared).
+        tags: further names the object answers to, in lower case, for label filters:
+            ``person:alice`` (a recognised face or other sub label), ``plate:ab123cd``
+            (a read licence plate), ``face`` (an attribute Frigate saw on it).
     """
 
     camera: str
@@ -83,6 +87,7 @@ class Detection:
     stationary: bool = False
     event: str | None = None
     extra: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+    tags: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.label:
@@ -103,4 +108,5 @@ class Detection:
             "zones": list(self.zones),
             "source": self.source,
             "stationary": self.stationary,
+            "tags": list(self.tags),
         }

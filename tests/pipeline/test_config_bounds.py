@@ -40,6 +40,8 @@ REQUIRED: dict[type[BaseModel], dict[str, Any]] = {
     c.WatchConfig: {"name": "w", "camera": "porch", "condition": "a cat"},
     c.CaptionsConfig: {"backend": "vlm"},
     c.HttpBackendConfig: {"url": "http://127.0.0.1:8000/describe"},
+    c.NotifySinkConfig: {"urls": ["json://127.0.0.1/x"]},
+    c.FrigateConfig: {"url": "http://127.0.0.1:5000"},
     RuntimeWatchRequest: {"name": "w", "camera": "porch", "condition": "a cat"},
 }
 

@@ -45,6 +45,7 @@ from pipeline.core.config.cameras import (
     OnnxDetectConfig,
     ZoneConfig,
 )
+from pipeline.core.config.frigate import FrigateConfig
 from pipeline.core.config.http_backend import HttpBackendConfig
 from pipeline.core.config.mqtt import MqttConfig, MqttTlsConfig
 from pipeline.core.config.service import (
@@ -80,6 +81,7 @@ __all__ = [
     "ControlConfig",
     "DetectConfig",
     "DetectionsBackendConfig",
+    "FrigateConfig",
     "FrigateDetectConfig",
     "HttpBackendConfig",
     "JsonlSinkConfig",
@@ -142,6 +144,9 @@ class LookoutConfig(BaseSettings):
         default_factory=ControlConfig, description="Run-time watches over MQTT."
     )
     shutdown: ShutdownConfig = Field(default_factory=ShutdownConfig, description="Shutdown.")
+    frigate: FrigateConfig | None = Field(
+        None, description="Cameras, zones and detections from a Frigate NVR."
+    )
     activity: ActivityConfig = Field(
         default_factory=ActivityConfig, description="The activity store."
     )

@@ -91,12 +91,25 @@ class OnnxDetectConfig(Model):
 
 
 class FrigateDetectConfig(Model):
-    """Detections from Frigate's ``<prefix>/events`` MQTT topic (needs ``[mqtt]``)."""
+    """Detections from Frigate's MQTT topics (needs ``[mqtt]``).
+
+    ``<prefix>/events`` (tracked objects with boxes, zones, sub labels and
+    attributes), ``<prefix>/reviews`` (review items with their objects and zones)
+    and ``<prefix>/tracked_object_update`` (recognised faces and licence plates).
+    """
 
     type: Literal["frigate"] = "frigate"
     topic_prefix: str = Field("frigate", description="Frigate's MQTT topic prefix.")
     camera: str | None = Field(None, description="Frigate's name for the camera; default the same.")
     include_false_positives: bool = Field(False, description="Keep events marked false positive.")
+    reviews: Literal["off", "alerts", "all"] = Field(
+        "all",
+        description="Wake on <prefix>/reviews items too: alerts only, all, or off.",
+    )
+    object_updates: bool = Field(
+        True,
+        description="Take <prefix>/tracked_object_update faces and plates as detections.",
+    )
     detect_width: int | None = Field(
         None,
         gt=0,
