@@ -17,17 +17,18 @@ the policy's alone. The policies:
   by every detection matching the watch's labels and zones (at once with
   zones, not before the wait's start + 10 s without);
 - ``lookout``: Lookout's default (``wake = "news"``): the model's
-  ``next_run_in``, woken when the zones hold news (see the README, "How a
-  watch decides when to look").
+  ``next_run_in``, woken when the zones hold news (see the README, "When a
+  watch looks").
 
 Baseline and Lookout share the watch (condition, zones, the motion detector at
 5 fps with ``label = "motion"``, ``mode = "repeat"`` with the shipped
-config's ``quiet_period_s = 20``). Per clip and policy it prints looks, mean
-time to alert over the clip's events (a missed event counts as its whole
-length), misses and false alerts; the last line is one JSON object with every
-figure and the ratios (``looks_polling_over_lookout``,
-``looks_baseline_over_lookout``, over all clips). ``--quick`` replays the
-first ``QUICK_S`` seconds of each clip (about 20 s on two cores).
+config's ``quiet_period_s = 20``; ``--quiet S`` changes it). Per clip and
+policy it prints looks, mean time to alert over the clip's events (a missed
+event counts as its whole length), misses and false alerts; the last line is
+one JSON object with every figure and the ratios
+(``looks_polling_over_lookout``, ``looks_baseline_over_lookout``, over all
+clips). ``--quick`` replays the first ``QUICK_S`` seconds of each clip (a few
+seconds on two cores).
 """
 
 from __future__ import annotations
@@ -133,7 +134,7 @@ class LabelledBackend:
         return ""
 
 
-def config_text(clip: Clip, policy: str) -> str:
+def config_text(clip: Clip, policy: str, quiet_s: float = QUIET_S) -> str:
     """The ``pipeline.toml`` of one clip and one policy (camera ``cam``, watch ``watch``)."""
     zones = "".join(
         f"[cameras.cam.zones.{name}]\npoints = {json.dumps(points)}\n"
@@ -143,7 +144,7 @@ def config_text(clip: Clip, policy: str) -> str:
         f'[cameras.cam.detect]\ntype = "motion"\nfps = {DETECT_FPS}\nlabel = "motion"\n'
     )  # fmt: skip
     wake = {"polling": "detections", "baseline": "detections", "lookout": "news"}[policy]
-    quiet = 0 if policy == "polling" else QUIET_S
+    quiet = 0 if policy == "polling" else quiet_s
     labels = "[]" if policy == "polling" else '["motion"]'
     return f"""
 [cameras.cam]
@@ -193,9 +194,9 @@ def time_to_alert(clip: Clip, alerts: Sequence[float]) -> list[float | None]:
     return out
 
 
-def run(clip: Clip, policy: str, until_s: float | None = None) -> Row:
+def run(clip: Clip, policy: str, until_s: float | None = None, quiet_s: float = QUIET_S) -> Row:
     """Replay ``clip`` with ``policy``; return its row."""
-    cfg = load_config_text(config_text(clip, policy))
+    cfg = load_config_text(config_text(clip, policy, quiet_s))
     backend = LabelledBackend(clip.labels, poll_s=POLL_S if policy == "polling" else None)
     t0 = time.perf_counter()
     rep: ReplayRun = replay_watch(cfg, "watch", clip.path, backend=backend, until_s=until_s,
@@ -242,7 +243,7 @@ def print_table(rows: Sequence[Row]) -> None:
               f"{r.misses:>6} {r.false_alerts:>5}  {per}")  # fmt: skip
 
 
-def summary(rows: Sequence[Row], quick: bool) -> dict[str, Any]:
+def summary(rows: Sequence[Row], quick: bool, quiet_s: float = QUIET_S) -> dict[str, Any]:
     """The JSON figures: per clip and policy, totals and ratios, and whether the goals hold."""
     clips: dict[str, dict[str, Any]] = {}
     totals = dict.fromkeys(POLICIES, 0)
@@ -271,7 +272,7 @@ def summary(rows: Sequence[Row], quick: bool) -> dict[str, Any]:
         "benchmark": "looks",
         "quick": quick,
         "poll_s": POLL_S,
-        "quiet_period_s": QUIET_S,
+        "quiet_period_s": quiet_s,
         "detector": f"motion at {DETECT_FPS} fps",
         "looks": totals,
         "ratios": ratios,
@@ -291,6 +292,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clips", default="", help="comma-separated clip names (default: all)")
     parser.add_argument("--footage", type=Path, default=FOOTAGE, help="folder of *.toml clips")
     parser.add_argument("--until", type=float, help="replay only the first S seconds")
+    parser.add_argument("--quiet", type=float, default=QUIET_S,
+                        help="quiet_period_s of the baseline and Lookout watches")  # fmt: skip
     args = parser.parse_args(argv)
     clips = discover(args.footage)
     wanted = [c.strip() for c in args.clips.split(",") if c.strip()]
@@ -303,9 +306,9 @@ def main(argv: list[str] | None = None) -> int:
     if not clips:
         parser.error(f"no clip described in {args.footage}")
     until = args.until if args.until is not None else (QUICK_S if args.quick else None)
-    rows = [run(clip, policy, until) for clip in clips for policy in POLICIES]
+    rows = [run(clip, policy, until, args.quiet) for clip in clips for policy in POLICIES]
     print_table(rows)
-    print(json.dumps(summary(rows, args.quick)))
+    print(json.dumps(summary(rows, args.quick, args.quiet)))
     return 0
 
 

@@ -200,8 +200,13 @@ class CameraSource(SourceBase):
                     return None, False, None
                 self._lock.wait(remaining)
 
-    def frames(self, fps: float | None = None) -> reactivex.Observable[Frame]:
+    def frames(
+        self, fps: float | None = None, keyframes: bool = False
+    ) -> reactivex.Observable[Frame]:
         """Frames as they come (``fps=None``) or at most ``fps`` per second of stream time.
+
+        With ``keyframes`` only keyframes are given (each decoded alone with
+        ``decode = "on_demand"``: one frame per GOP, not every frame).
 
         The observable is hot: subscribers get the live stream, and subscribing holds
         the camera open. All subscribers share the one decoder: a frame that is due
@@ -215,7 +220,9 @@ class CameraSource(SourceBase):
         if fps is not None and not fps > 0:
             raise ValueError(f"The frame rate must be positive, got {fps}.")
         period = None if fps is None else 1.0 / fps
-        return self._tap_observable(lambda observer: SteadyTap(observer, period))
+        return self._tap_observable(
+            lambda observer: SteadyTap(observer, period, keyframes=keyframes)
+        )
 
     # ------------------------------------------------------------ hooks
 
@@ -337,7 +344,7 @@ class CameraSource(SourceBase):
                 if not pictured and time.monotonic() - reader.opened > stall_s:
                     raise StreamUndecodable(_undecodable(spec, decoder, f"in {stall_s:g} s"))
             if taps:
-                self._feed(taps, video.pace_time, decoder.newest)
+                self._feed(taps, video.pace_time, decoder.newest, info.keyframe)
         if reader.stopped:
             return None
         if not pictured:

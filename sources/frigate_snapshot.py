@@ -119,8 +119,12 @@ class FrigateSnapshotSource(SourceBase):
         """The same as :meth:`freshest`: every snapshot is a whole, fresh picture."""
         return self.freshest(timeout)
 
-    def frames(self, fps: float | None = None) -> reactivex.Observable[Frame]:
+    def frames(
+        self, fps: float | None = None, keyframes: bool = False
+    ) -> reactivex.Observable[Frame]:
         """Poll while subscribed, at ``fps`` (default 2 per second); subscribing holds the camera.
+
+        Every snapshot is a whole picture: ``keyframes`` changes nothing.
 
         Raises:
             ValueError: ``fps`` is not positive.

@@ -246,13 +246,20 @@ class SourceBase:
         with self._lock:
             return list(self._taps)
 
-    def _feed(self, taps: list[Tap], t: float, picture: Callable[[], Frame | None]) -> None:
+    def _feed(
+        self,
+        taps: list[Tap],
+        t: float,
+        picture: Callable[[], Frame | None],
+        keyframe: bool = True,
+    ) -> None:
         """Give the frame of ``picture()`` to the taps due at ``t`` (decoded once, if any is due).
 
         A subscriber gets each frame once; one that raises is logged and kept (it
-        must not stop the source or the other subscribers).
+        must not stop the source or the other subscribers). Taps that take
+        keyframes only are offered the picture when ``keyframe`` is true.
         """
-        due = [tap for tap in taps if tap.due(t)]
+        due = [tap for tap in taps if (keyframe or not tap.keyframes) and tap.due(t)]
         if not due:
             return
         frame = picture()

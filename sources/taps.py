@@ -15,12 +15,15 @@ class Tap:
 
     The plain tap takes every frame it is offered; subclasses pace it
     (:class:`SteadyTap`, :class:`GapTap`). ``period`` is in the source's own time unit.
+    A tap with ``keyframes`` set is offered keyframes only: on a camera that
+    decodes on demand each costs one packet's decode, not the GOP's.
     """
 
     observer: abc.ObserverBase[Frame]
     period: float | None = None
     last_seq: int = -1
     errors: int = 0
+    keyframes: bool = False
 
     def due(self, t: float) -> bool:
         """Whether a frame at time ``t`` is due for this subscriber."""

@@ -62,7 +62,7 @@ def _extra(camera: str) -> dict[str, Any]:
 def build_detections(
     camera: str,
     detect: DetectConfig | None,
-    frames: Callable[[float | None], Observable[Frame]],
+    frames: Callable[[float | None, bool], Observable[Frame]],
     *,
     mqtt: MqttConnection | None = None,
     scheduler: abc.SchedulerBase | None = None,
@@ -75,7 +75,8 @@ def build_detections(
     Args:
         camera: the camera's name.
         detect: its ``detect`` table.
-        frames: ``fps -> frames`` of the camera (a live camera or a clip).
+        frames: ``(fps, keyframes only) -> frames`` of the camera (a live camera or
+            a clip).
         mqtt: the connection Frigate / MQTT JSON detections come over
             (``None``: those detectors give no stream).
         scheduler: the time source of motion and ONNX detection (virtual in replays).
@@ -83,12 +84,12 @@ def build_detections(
     if isinstance(detect, MotionDetectConfig):
         from sources.motion import motion_detections
 
-        return motion_detections(frames(detect.fps), detect, scheduler=scheduler)
+        return motion_detections(frames(detect.fps, detect.keyframes), detect, scheduler=scheduler)
     if isinstance(detect, OnnxDetectConfig):
         from sources.onnx_detector import detect_onnx
 
         # detect_onnx runs inference on its own pool, dropping frames while busy.
-        return frames(detect.fps).pipe(detect_onnx(detect, scheduler=scheduler))
+        return frames(detect.fps, detect.keyframes).pipe(detect_onnx(detect, scheduler=scheduler))
     if isinstance(detect, FrigateDetectConfig | MqttJsonDetectConfig) and mqtt is not None:
         if isinstance(detect, FrigateDetectConfig):
             from sources.frigate import frigate_detections
@@ -469,5 +470,5 @@ def _stop(backend: Backend, name: str) -> None:
         log.error("backend %s: stop failed: %s", name, redact(str(exc)))
 
 
-def _no_frames(_fps: float | None) -> Observable[Frame]:
+def _no_frames(_fps: float | None, _keyframes: bool = False) -> Observable[Frame]:
     return reactivex.empty()

@@ -74,15 +74,18 @@ def zone_rules(zones: Mapping[str, ZoneConfig]) -> dict[str, ZoneRule]:
     return {name: zone_rule(cfg) for name, cfg in zones.items()}
 
 
-def wake_setup(config: WatchConfig, camera: CameraConfig) -> tuple[WakePolicy | None, float | None]:
-    """The wake policy of a watch on ``camera``, and how many pictures a second it needs.
+def wake_setup(
+    config: WatchConfig, camera: CameraConfig
+) -> tuple[WakePolicy | None, float | None, bool]:
+    """The wake policy of a watch on ``camera``, the pictures a second it needs, keyframes only.
 
     ``wake = "detections"``: ``(None, None)``, the baseline (DESIGN.md,
     behaviour A). ``wake = "news"`` (the default): a
     :class:`~operators.news_wakes.NewsPolicy` on the watch's zones, shown the
     camera's pictures at ``news_fps`` (default: the rate of a detector that
     decodes frames, ``motion`` or ``onnx``, so the pictures cost no decode of
-    their own; none otherwise). With an object detector (``onnx``, Frigate,
+    their own; none otherwise), keyframes only when the detector takes
+    keyframes only. With an object detector (``onnx``, Frigate,
     MQTT) growth also needs a matching detection, so that its labels still
     say *what* may wake the watch; motion says nothing more than the picture.
     On a Frigate camera a watch that does not set ``wake`` wakes on detections:
@@ -91,18 +94,21 @@ def wake_setup(config: WatchConfig, camera: CameraConfig) -> tuple[WakePolicy | 
     Example:
         >>> from pipeline.core.config import CameraConfig, WatchConfig
         >>> cam = CameraConfig(url="x.mp4", detect={"type": "motion", "fps": 5})
-        >>> policy, fps = wake_setup(WatchConfig(name="w", camera="c", condition="a cat"), cam)
-        >>> type(policy).__name__, fps
-        ('NewsPolicy', 5.0)
+        >>> policy, fps, keyframes = wake_setup(
+        ...     WatchConfig(name="w", camera="c", condition="a cat"), cam)
+        >>> type(policy).__name__, fps, keyframes
+        ('NewsPolicy', 5.0, False)
     """
     detect = camera.detect
     if config.wake == "detections" or (
         isinstance(detect, FrigateDetectConfig) and "wake" not in config.model_fields_set
     ):
-        return None, None
+        return None, None, False
     fps = config.news_fps
-    if fps is None and isinstance(detect, MotionDetectConfig | OnnxDetectConfig):
-        fps = float(detect.fps)
+    keyframes = False
+    if isinstance(detect, MotionDetectConfig | OnnxDetectConfig):
+        keyframes = detect.keyframes
+        fps = float(detect.fps) if fps is None else fps
     evidence = None if detect is None or isinstance(detect, MotionDetectConfig) else 2.0
     settings = NewsSettings(
         min_area=config.news_min_area,
@@ -112,4 +118,4 @@ def wake_setup(config: WatchConfig, camera: CameraConfig) -> tuple[WakePolicy | 
     )
     rules = zone_rules(camera.zones)
     zones = [(name, rules[name]) for name in config.zones if name in rules]
-    return NewsPolicy(zones, settings, pictures_fps=fps), fps
+    return NewsPolicy(zones, settings, pictures_fps=fps), fps, keyframes

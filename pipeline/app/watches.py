@@ -218,14 +218,14 @@ class Watches:
             gate = LookGate(camera, max_wait_s=config.shutdown.grace_s + 30)
             pool = graph.pools.reserve(watch.backend)
             try:
-                policy, fps = wake_setup(watch, config.cameras[watch.camera])
+                policy, fps, keyframes = wake_setup(watch, config.cameras[watch.camera])
                 events = run_watch(
                     watch_spec(watch),
                     frames=gate,
                     backend=backend,
                     detections=detections,
                     wake_policy=policy,
-                    pictures=None if fps is None else camera.frames(fps),
+                    pictures=None if fps is None else camera.frames(fps, keyframes),
                     zones=zone_rules(config.cameras[watch.camera].zones),
                     cancel=cancel,
                     job_id=job_id,

@@ -260,8 +260,12 @@ class FrameSource(FrameProvider, Protocol):
         """
         ...
 
-    def frames(self, fps: float | None = None) -> Observable[Frame]:
-        """Frames as they come, or at most ``fps`` per second of the source's own time."""
+    def frames(self, fps: float | None = None, keyframes: bool = False) -> Observable[Frame]:
+        """Frames as they come, or at most ``fps`` per second of the source's own time.
+
+        ``keyframes``: keyframes only (one decode per GOP; every snapshot of a
+        source that has no GOP).
+        """
         ...
 
     def stats(self) -> CameraStats:

@@ -206,7 +206,7 @@ class ClipReader(SourceBase):
         if not self.ready and self._decoder.newest() is not None:
             self._became_ready()
         if taps:
-            self._feed(taps, self._micros(), self._decoder.newest)
+            self._feed(taps, self._micros(), self._decoder.newest, info.keyframe)
         self._read_next()
 
     def _micros(self) -> int:
@@ -273,8 +273,10 @@ class ClipReader(SourceBase):
         """
         return self._decoder.newest_keyframe(since=self.scheduler.now.timestamp() - max_age_s)
 
-    def frames(self, fps: float | None = None) -> Observable[Frame]:
+    def frames(self, fps: float | None = None, keyframes: bool = False) -> Observable[Frame]:
         """Decoded frames as the clock reaches them, at most ``fps`` a second.
+
+        With ``keyframes`` only keyframes are given, each decoded alone.
 
         Example:
             >>> motion_detections(clip.frames(5), MotionDetectConfig())  # doctest: +SKIP
@@ -289,7 +291,7 @@ class ClipReader(SourceBase):
         if fps is not None and fps <= 0:
             raise ValueError(f"fps must be positive, got {fps}.")
         gap = self.scheduler.to_timedelta(1.0 / fps) // timedelta(microseconds=1) if fps else None
-        return self._tap_observable(lambda observer: GapTap(observer, gap))
+        return self._tap_observable(lambda observer: GapTap(observer, gap, keyframes=keyframes))
 
     # ------------------------------------------------------------ SourceBase hooks
 

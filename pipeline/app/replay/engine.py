@@ -243,11 +243,11 @@ def _replay(
         # The detector runs from the clip's start (every detection is marked),
         # not only once the watch subscribes.
         subs.add(detections.subscribe(lambda _: None))
-    policy, fps = wake_setup(wcfg, camera)
+    policy, fps, keyframes = wake_setup(wcfg, camera)
     events = run_watch(
         watch_spec(wcfg),
         wake_policy=policy,
-        pictures=None if fps is None else reader.frames(fps),
+        pictures=None if fps is None else reader.frames(fps, keyframes),
         frames=reader,
         backend=backend,
         detections=detections,

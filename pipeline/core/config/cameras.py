@@ -65,6 +65,12 @@ class MotionDetectConfig(Model):
 
     type: Literal["motion"] = "motion"
     fps: float = Field(5.0, gt=0, le=30, description="Frames analysed per second.")
+    keyframes: bool = Field(
+        False,
+        description="Analyse keyframes only (at most fps a second): one decode per GOP "
+        "instead of every frame, for many high-resolution cameras; wakes come up to a "
+        "GOP or two later.",
+    )
     threshold: int = Field(25, ge=1, le=255, description="Grey-level change that counts.")
     min_area: float = Field(
         0.002, gt=0, lt=1, description="Smallest moving region, as a fraction of the frame."
@@ -79,6 +85,11 @@ class OnnxDetectConfig(Model):
     type: Literal["onnx"] = "onnx"
     model: Path = Field(description="Path of the .onnx file (YOLOv5/v8/11 layout).")
     fps: float = Field(2.0, gt=0, le=30, description="Frames analysed per second.")
+    keyframes: bool = Field(
+        False,
+        description="Analyse keyframes only (at most fps a second): one decode per GOP "
+        "instead of every frame; wakes come up to a GOP or two later.",
+    )
     confidence: float = Field(0.4, ge=0, le=1, description="Minimum confidence.")
     iou: float = Field(0.45, ge=0, le=1, description="IoU threshold of non-maximum suppression.")
     classes: list[str] | None = Field(

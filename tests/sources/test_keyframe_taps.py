@@ -1,0 +1,56 @@
+"""Frame subscribers that take keyframes only: one decode per GOP, not every frame."""
+
+from __future__ import annotations
+
+import threading
+
+from reactivex.scheduler import HistoricalScheduler
+
+from pipeline.app.replay.clip_reader import ClipReader
+from pipeline.core.config import CameraConfig
+from pipeline.core.frame import Frame
+from sources.camera import CameraSource
+from tests.support.clips import Clip
+
+
+def test_a_clip_gives_keyframes_only_each_decoded_alone(h264_clip: Clip) -> None:
+    # 4 s at 10 fps, a keyframe every 10 frames: 4 keyframes, 4 decodes (not 40).
+    sched = HistoricalScheduler()
+    got: list[Frame] = []
+    with ClipReader(h264_clip.path, scheduler=sched) as clip:
+        sub = clip.frames(5, keyframes=True).subscribe(got.append)
+        clip.start()
+        sched.advance_to(clip.at(10.0))
+        sub.dispose()
+        decoded = clip.decoded
+    assert [f.stream_time for f in got] == [0.0, 1.0, 2.0, 3.0]
+    assert all(f.keyframe for f in got)
+    assert decoded == 4
+
+
+def test_every_frame_at_5_fps_decodes_the_whole_clip(h264_clip: Clip) -> None:
+    """The contrast (the check above can fail): 5 fps of a 10 fps stream decodes it all."""
+    sched = HistoricalScheduler()
+    got: list[Frame] = []
+    with ClipReader(h264_clip.path, scheduler=sched) as clip:
+        sub = clip.frames(5).subscribe(got.append)
+        clip.start()
+        sched.advance_to(clip.at(10.0))
+        sub.dispose()
+        decoded = clip.decoded
+    assert len(got) == 20
+    assert decoded >= 30  # nearly every frame (P-frames need the ones before them)
+
+
+def test_a_file_camera_gives_keyframes_only(h264_clip: Clip) -> None:
+    camera = CameraSource("kf", CameraConfig(url=str(h264_clip.path), realtime=False))
+    got: list[Frame] = []
+    done = threading.Event()
+    try:
+        sub = camera.frames(None, keyframes=True).subscribe(got.append, on_completed=done.set)
+        assert done.wait(30)
+        sub.dispose()
+    finally:
+        camera.close()
+    assert len(got) == 4 and all(f.keyframe for f in got)
+    assert camera.stats().frames_decoded <= 5  # the first picture may be decoded once more
