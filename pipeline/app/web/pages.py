@@ -112,6 +112,7 @@ def controls_html(cameras: Sequence[str], unlocked: bool, writable: bool) -> str
     if not unlocked:
         return (
             '<form id="unlock-form" method="post" action="/unlock">'
+            '<input type="text" name="username" value="lookout" autocomplete="username" hidden>'
             '<label>Token <input type="password" name="token" id="token" '
             'autocomplete="current-password" required></label>'
             '<button type="submit">Unlock</button></form>'
