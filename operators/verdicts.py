@@ -139,6 +139,8 @@ def judge_look(
         "looks_last_hour": looks_last_hour,
         "condition_met": v.condition_met,
         "last_reasoning": look_reasoning(v),
+        # why the last look got no answer ("vlm: unauthorized: check the API key"), else none
+        "error_message": None if v.kind in ANSWERED else v.error,
     }
     alert = None
     if agreement.add(v):

@@ -99,7 +99,7 @@ def list_backends(
             elif backend.type == "openai":
                 result = backend.probe(timeout_s=probe_timeout_s)  # type: ignore[attr-defined]
                 probe_text = f"{result.summary()} ({result.latency_s * 1000:.0f} ms)"
-                avail_ok = result.reachable and result.vision is not False
+                avail_ok = result.usable
                 reason = result.summary()
             else:
                 avail = backend.availability()

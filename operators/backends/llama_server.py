@@ -140,6 +140,12 @@ class LlamaServerBackend:
         port = self._port or self.config.port or 0
         return f"http://{self.config.host}:{port}/v1"
 
+    @property
+    def unauthorized(self) -> str | None:
+        """Why the running server refuses the API key, if it does (see ``OpenAIBackend``)."""
+        inner = self._inner
+        return inner.unauthorized if inner is not None else None
+
     def availability(self) -> Availability:
         """Available when the binary, the model and the projector files exist."""
         cfg = self.config

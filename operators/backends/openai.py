@@ -32,7 +32,7 @@ from typing import Any
 from operators.answer_parser import parse_answer
 from operators.backends.base import Availability, BackendError, LookRequest
 from operators.backends.circuit import CircuitBreaker, CircuitState
-from operators.backends.openai_probe import ProbeResult, probe_server
+from operators.backends.openai_probe import UNAUTHORIZED, ProbeResult, probe_server
 from operators.backends.openai_request import (
     RequestFailed,
     RequestShape,
@@ -133,6 +133,7 @@ class OpenAIBackend:
         self._shape = RequestShape(config.response_format)
         self._template = config.system_prompt or SYSTEM_PROMPT_TEMPLATE
         self.last_probe: ProbeResult | None = None
+        self._auth_problem: str | None = None
         self.stats = BackendStats(format_fallbacks=self._shape.fallbacks)
 
     # ------------------------------------------------------------ lifecycle
@@ -157,17 +158,35 @@ class OpenAIBackend:
             if result.vision is not None:
                 self.takes_images = result.vision
                 self._vision_known = True
+        if not result.authorized:
+            self._auth_changed(result.detail)
         self.last_probe = result
         return result
 
+    @property
+    def unauthorized(self) -> str | None:
+        """Why the server refuses the API key (``unauthorized: check the API key (HTTP 401)``).
+
+        None while it accepts it. Set by a 401 or 403 answer (a look or a probe),
+        cleared by the next answered look; each change is logged once.
+        """
+        return self._auth_problem
+
+    def _auth_changed(self, problem: str | None) -> None:
+        """Record whether the key is refused; log only a change between refused and accepted."""
+        with self._lock:
+            was, self._auth_problem = self._auth_problem, problem
+        if (was is None) == (problem is None):
+            return
+        if problem is not None:
+            log.warning("backend %r (%s): %s", self.name, self.endpoint, problem)
+        elif was is not None:
+            log.info("backend %r (%s): the API key is accepted again", self.name, self.endpoint)
+
     def availability(self) -> Availability:
-        """Reachable, and the model takes images (a live probe)."""
+        """Reachable, the API key accepted, and the model takes images (a live probe)."""
         result = self.probe()
-        if not result.reachable:
-            return Availability(False, f"{self.endpoint}: {result.summary()}")
-        if result.vision is False:
-            return Availability(False, f"{self.endpoint}: {result.summary()}")
-        return Availability(True, f"{self.endpoint}: {result.summary()}")
+        return Availability(result.usable, f"{self.endpoint}: {result.summary()}")
 
     def start(self) -> None:
         """Probe the server and log what was found; never raises (the server may come later)."""
@@ -181,6 +200,8 @@ class OpenAIBackend:
                 self.endpoint,
                 redact(result.detail),
             )
+        elif not result.authorized:
+            pass  # probe() logged it (once per change)
         elif result.vision is False:
             log.warning(
                 "backend %r (%s): model %s cannot take images; its watches will wait",
@@ -239,6 +260,7 @@ class OpenAIBackend:
             resp = self._attempt(messages, answer_schema)
             if isinstance(resp, HttpResponse) and resp.status == 200:
                 self.circuit.record_success()
+                self._auth_changed(None)
                 return content_of(resp)
             if isinstance(resp, HttpResponse) and self._refused(resp, answer_schema):
                 continue  # the request was reshaped to what the server takes: send it again
@@ -344,12 +366,9 @@ class OpenAIBackend:
             return True
         if resp.status in (401, 403):
             self.circuit.record_failure()
-            raise RequestFailed(
-                Verdict.failed(
-                    AnswerKind.UNAVAILABLE,
-                    f"{self.name}: not authorized ({resp.status}); check the API key",
-                )
-            )
+            problem = f"{UNAUTHORIZED} (HTTP {resp.status})"
+            self._auth_changed(problem)
+            raise RequestFailed(Verdict.failed(AnswerKind.UNAVAILABLE, f"{self.name}: {problem}"))
         self.circuit.record_success()
         raise RequestFailed(Verdict.failed(AnswerKind.ERROR, f"{self.name}: {status_text(resp)}"))
 

@@ -8,6 +8,8 @@ Example:
     'reachable, model m takes images'
     >>> ProbeResult(False, detail="connection refused").summary()
     'unreachable: connection refused'
+    >>> ProbeResult(True, authorized=False).summary()
+    'reachable, but unauthorized: check the API key'
 """
 
 from __future__ import annotations
@@ -17,6 +19,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from pipeline.net.http import HttpClient, HttpResponse, TransportError
+
+UNAUTHORIZED = "unauthorized: check the API key"
+"""What a 401 or 403 from the model server means for people (log, state, listing)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +35,8 @@ class ProbeResult:
         vision: whether the model takes images (``None``: the server does not say).
         detail: one line for people (why unreachable, or what was found).
         latency_s: seconds the probe took.
+        authorized: False when the server refused the API key (401/403 from
+            ``/v1/models``, or from llama.cpp's ``/props`` where ``/v1/models`` is public).
     """
 
     reachable: bool
@@ -38,11 +45,19 @@ class ProbeResult:
     vision: bool | None = None
     detail: str = ""
     latency_s: float = 0.0
+    authorized: bool = True
+
+    @property
+    def usable(self) -> bool:
+        """Reachable, the key accepted, and the model not known to be blind."""
+        return self.reachable and self.authorized and self.vision is not False
 
     def summary(self) -> str:
         """``reachable, model X takes images`` or why not."""
         if not self.reachable:
             return f"unreachable: {self.detail}"
+        if not self.authorized:
+            return f"reachable, but {UNAUTHORIZED}"
         if self.vision is False:
             return f"reachable, but model {self.model or '?'} cannot take images"
         images = "takes images" if self.vision else "image support not reported"
@@ -62,22 +77,30 @@ def probe_server(client: HttpClient, model: str, timeout_s: float) -> ProbeResul
         resp = _get(client, "/models", timeout_s)
     except (TransportError, RuntimeError) as exc:
         return ProbeResult(False, detail=str(exc), latency_s=time.monotonic() - t0)
+    if resp.status in (401, 403):
+        detail = f"{UNAUTHORIZED} (GET /models answered {resp.status})"
+        return ProbeResult(True, detail=detail, authorized=False, latency_s=time.monotonic() - t0)
     if resp.status != 200:
         detail = f"GET /models answered {resp.status}: {resp.error_text()}"
         return ProbeResult(False, detail=detail, latency_s=time.monotonic() - t0)
     models, caps = parse_models(resp)
     chosen = model or (models[0] if models else "")
+    props_status, props = _props(client, timeout_s)
     vision = caps.get(chosen)
-    if vision is None:
-        props = _props(client, timeout_s)
-        vision = vision_from_props(props) if props is not None else None
+    if vision is None and props is not None:
+        vision = vision_from_props(props)
+    authorized = props_status not in (401, 403)
+    detail = f"{len(models)} model(s) listed"
+    if not authorized:
+        detail = f"{UNAUTHORIZED} (GET /props answered {props_status})"
     return ProbeResult(
         True,
         tuple(models),
         chosen,
         vision,
-        detail=f"{len(models)} model(s) listed",
+        detail=detail,
         latency_s=time.monotonic() - t0,
+        authorized=authorized,
     )
 
 
@@ -92,15 +115,16 @@ def _get(client: HttpClient, path: str, timeout_s: float, *, root: bool = False)
     )
 
 
-def _props(client: HttpClient, timeout_s: float) -> dict[str, Any] | None:
+def _props(client: HttpClient, timeout_s: float) -> tuple[int | None, dict[str, Any] | None]:
+    """llama.cpp's ``/props``: (status or None, the object when it answered 200 with one)."""
     try:
         resp = _get(client, "/props", timeout_s, root=True)
         if resp.status != 200:
-            return None
+            return resp.status, None
         data = resp.json()
     except (TransportError, RuntimeError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
+        return None, None
+    return 200, data if isinstance(data, dict) else None
 
 
 def parse_models(resp: HttpResponse) -> tuple[list[str], dict[str, bool]]:

@@ -25,6 +25,7 @@ from pipeline.core.config import (
     BackendConfig,
     DetectionsBackendConfig,
     NoneBackendConfig,
+    OpenAIBackendConfig,
 )
 from pipeline.core.redact import redact
 
@@ -89,10 +90,11 @@ def resolve_auto(
     """Choose a backend for ``backend = "auto"`` watches; return it and one line saying why.
 
     Order: ``auto.use``; a configured and reachable OpenAI-compatible server
-    whose model takes images; ``llama_server`` when its binary and model files
-    exist; by hardware tier ``onnx`` then ``clip`` when configured and runnable;
-    then ``detections`` (a configured one, else a default one named
-    ``detections``) unless ``has_detections`` is false; then ``none``.
+    that accepts its API key and whose model takes images; ``llama_server``
+    when its binary and model files exist; by hardware tier ``onnx`` then
+    ``clip`` when configured and runnable; then ``detections`` (a configured
+    one, else a default one named ``detections``) unless ``has_detections`` is
+    false; then ``none``.
 
     Backends probed but not chosen are stopped. The chosen one is not started.
 
@@ -114,25 +116,35 @@ def resolve_auto(
             )
         backend = build_backend(auto.use, real[auto.use])
         return backend, f"auto chose '{auto.use}' ({_where(backend)}): named by auto.use"
-
     skipped: list[str] = []
+    found = _reachable_server(real, auto.probe_timeout_s, skipped) or _local_model(real, skipped)
+    backend, why = found or _without_model(real, has_detections)
+    line = f"auto chose '{backend.name}' ({_where(backend)}): {why}"
+    if skipped:
+        line += "; skipped " + "; ".join(skipped)
+    return backend, redact(line)
 
-    def chosen(backend: Backend, why: str) -> tuple[Backend, str]:
-        line = f"auto chose '{backend.name}' ({_where(backend)}): {why}"
-        if skipped:
-            line += "; skipped " + "; ".join(skipped)
-        return backend, redact(line)
 
+def _reachable_server(
+    real: Mapping[str, BackendConfig], timeout_s: float, skipped: list[str]
+) -> tuple[Backend, str] | None:
+    """The first ``openai`` backend whose server is usable now (the others are stopped)."""
     for name, cfg in real.items():
-        if cfg.type != "openai":
+        if not isinstance(cfg, OpenAIBackendConfig):
             continue
         openai = OpenAIBackend(name, cfg)
-        result = openai.probe(timeout_s=auto.probe_timeout_s)
-        if result.reachable and result.vision is not False:
-            return chosen(openai, result.summary())
+        result = openai.probe(timeout_s=timeout_s)
+        if result.usable:
+            return openai, result.summary()
         openai.stop()
         skipped.append(f"'{name}' ({openai.endpoint}): {result.summary()}")
+    return None
 
+
+def _local_model(
+    real: Mapping[str, BackendConfig], skipped: list[str]
+) -> tuple[Backend, str] | None:
+    """The first ``llama_server``, then ``onnx``, then ``clip`` backend that can run here."""
     for kind in ("llama_server", "onnx", "clip"):
         for name, cfg in real.items():
             if cfg.type != kind:
@@ -144,16 +156,20 @@ def resolve_auto(
                 skipped.append(f"'{name}' ({kind}): {type(exc).__name__}: {exc}")
                 continue
             if avail.available:
-                return chosen(backend, avail.reason or "available")
+                return backend, avail.reason or "available"
             skipped.append(f"'{name}' ({kind}): {avail.reason}")
+    return None
 
+
+def _without_model(real: Mapping[str, BackendConfig], has_detections: bool) -> tuple[Backend, str]:
+    """``detections`` when detections feed the watches, else ``none``."""
     if has_detections:
         for name, cfg in real.items():
             if isinstance(cfg, DetectionsBackendConfig):
-                return chosen(DetectionsBackend(name, cfg), "decides from detections alone")
+                return DetectionsBackend(name, cfg), "decides from detections alone"
         why = "no model backend configured" if not real else "no model backend available"
-        return chosen(DetectionsBackend(DEFAULT_DETECTIONS), why)
+        return DetectionsBackend(DEFAULT_DETECTIONS), why
     for name, cfg in real.items():
         if isinstance(cfg, NoneBackendConfig):
-            return chosen(NoneBackend(name, cfg), "no model and no detections")
-    return chosen(NoneBackend(DEFAULT_NONE), "no model and no detection source")
+            return NoneBackend(name, cfg), "no model and no detections"
+    return NoneBackend(DEFAULT_NONE), "no model and no detection source"

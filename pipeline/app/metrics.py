@@ -35,7 +35,7 @@ def pipeline_metrics(p: Pipeline, extra: Callable[[MetricsText], None] | None = 
     packets, reconnects, connects, offline-since and last-frame timestamps; read
     from each camera's ``stats()``), ``lookout_watch_*`` (looks by answer kind,
     alerts, look latency histogram, state, looks in flight),
-    ``lookout_backend_*`` (looks, requests, errors, retries, in flight, circuit
+    ``lookout_backend_*`` (looks, requests, errors, retries, in flight, unauthorized, circuit
     state) and ``lookout_sink_*`` / ``lookout_mqtt_*`` (delivered, failures,
     sent, retried, dropped, queue depth, disconnected-since timestamp). ``extra``
     adds more families.
@@ -241,6 +241,17 @@ def _backend_metrics(t: MetricsText, stats: Mapping[str, Any], backends: Mapping
         for s in ("closed", "open", "half_open"):
             circuits.append(({"backend": n, "state": s}, 1 if value == s else 0))
     t.add("lookout_backend_circuit_state", "gauge", "1 for the circuit's state.", circuits)
+    refused = [
+        ({"backend": n}, 1 if getattr(b, "unauthorized", None) else 0)
+        for n, b in sorted(backends.items())
+        if hasattr(b, "unauthorized")
+    ]
+    t.add(
+        "lookout_backend_unauthorized",
+        "gauge",
+        "1 while the model server refuses the API key (401/403): check the API key.",
+        refused,
+    )
 
 
 def _sink_metrics(t: MetricsText, p: Pipeline, hub: Any) -> None:

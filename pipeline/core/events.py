@@ -132,7 +132,8 @@ class WatchState:
         iterations: looks made so far.
         last_reasoning: the model's latest reasoning.
         notification_message: the message of the alert, once met.
-        error_message: why it failed.
+        error_message: why the run failed; while it runs, why its last look got no
+            answer (``vlm: unauthorized: check the API key (HTTP 401)``), else None.
         last_answer: the kind of the latest answer (``met``, ``unparseable``...).
         next_look_in: seconds until the next planned look.
         alerts: alerts sent by this run (more than one in ``repeat`` mode).

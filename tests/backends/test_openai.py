@@ -187,7 +187,7 @@ def test_api_key_is_sent_and_never_logged(
     assert secret not in caplog.text
     wrong = make_backend(server.base_url, api_key="sk-wrong-key-456", retries=0)
     bad = wrong.judge(look())
-    assert bad.kind is AnswerKind.UNAVAILABLE and "not authorized" in (bad.error or "")
+    assert bad.kind is AnswerKind.UNAVAILABLE and "unauthorized: check the API key" in (bad.error or "")
     assert "sk-wrong-key-456" not in repr(bad) + caplog.text
 
 

@@ -155,5 +155,5 @@ def test_wrong_api_key_is_refused_clearly(
     backend = make_openai(real_llama_server, api_key=SecretStr("wrong-key"), retries=0)
     verdict = backend.judge(look())
     assert verdict.kind is AnswerKind.UNAVAILABLE
-    assert "not authorized (401)" in (verdict.error or "")
+    assert "unauthorized: check the API key (HTTP 401)" in (verdict.error or "")
     assert "wrong-key" not in (verdict.error or "")
