@@ -17,13 +17,14 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import orjson
 
-from tests.pipeline.mqtt_client import Recorder
 from tests.support.llama import LlamaServer
 from tests.support.mosquitto import Mosquitto
+from tests.support.mqtt_recorder import MqttRecorder
 from tests.support.rtsp import RtspServer
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -91,6 +92,7 @@ def test_rtsp_camera_to_real_llama_server_to_mqtt_alert(
     mosquitto: Mosquitto,
     rtsp_server: RtspServer,
     real_llama_server: LlamaServer,
+    recorder_factory: Callable[..., MqttRecorder],
 ) -> None:
     config = tmp_path / "pipeline.toml"
     write_config(config, rtsp_server.url("stream"), mosquitto, real_llama_server)
@@ -100,7 +102,7 @@ def test_rtsp_camera_to_real_llama_server_to_mqtt_alert(
         "PYTHONUNBUFFERED": "1",
         "LOOKOUT_BACKENDS__VLM__API_KEY": real_llama_server.api_key,
     }
-    recorder = Recorder(mosquitto, "real")
+    recorder = recorder_factory(mosquitto, "real/#")
     log_path = tmp_path / "lookout.log"
     with log_path.open("wb") as log_file:
         proc = subprocess.Popen(
@@ -126,7 +128,6 @@ def test_rtsp_camera_to_real_llama_server_to_mqtt_alert(
             if proc.poll() is None:
                 proc.kill()
                 proc.wait(10)
-            recorder.close()
     output = log_path.read_text()
 
     alerts = [orjson.loads(p) for p in recorder.payloads("real/watches/package/alert")]

@@ -34,6 +34,7 @@ from pipeline.core.config import LlamaServerBackendConfig
 from pipeline.core.verdict import AnswerKind
 from tests.backends.conftest import frame, jpeg_bytes, look
 from tests.support.llama import TINY_MMPROJ, TINY_MODEL, steered_answer
+from tests.support.waiting import wait_until
 
 Factory = Callable[..., LlamaServerBackend]
 ROOT = Path(__file__).resolve().parents[2]
@@ -97,15 +98,6 @@ def prompt_tokens(backend: LlamaServerBackend, key: str) -> int:
     found = re.search(r"^llamacpp:prompt_tokens_total (\d+)", text, re.M)
     assert found, text[:500]
     return int(found.group(1))
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float = 15.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(0.02)
-    return True
 
 
 def test_lazy_start_on_the_first_look_then_steered_verdicts(
@@ -183,11 +175,12 @@ def test_idle_stop_after_idle_unload_s_then_start_again(
     assert pid is not None
 
     clock.advance(1.5)  # not idle long enough: the watchdog (every 0.5 s) leaves it running
-    assert not wait_until(lambda: not backend.running, timeout=1.2)
+    with pytest.raises(AssertionError):
+        wait_until(lambda: not backend.running, 1.2, "an idle stop too early")
     assert backend.pid == pid
 
     clock.advance(0.6)
-    assert wait_until(lambda: not backend.running), "not stopped after idle_unload_s"
+    wait_until(lambda: not backend.running, 15, "the idle stop after idle_unload_s")
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)  # the process is gone, not just forgotten
     log_text = (tmp_path / "logs" / "llama-server.log").read_text()
@@ -206,7 +199,7 @@ def test_restart_after_the_server_is_killed(make_managed: Factory, tmp_path: Pat
     pid = backend.pid
     assert pid is not None
     os.kill(pid, signal.SIGKILL)
-    assert wait_until(lambda: not backend.running)
+    wait_until(lambda: not backend.running, 10, "the killed server noticed")
 
     waiting = backend.judge(look())  # the crash is noticed: backoff before a restart
     assert waiting.kind is AnswerKind.UNAVAILABLE
@@ -282,7 +275,7 @@ def test_no_orphan_server_after_lookout_is_killed(
 
         os.kill(child.pid, signal.SIGKILL)  # no shutdown code of Lookout runs
         child.wait(10)
-        assert wait_until(lambda: not alive(server_pid), timeout=5), "llama-server orphaned"
+        wait_until(lambda: not alive(server_pid), 5, "llama-server to end with Lookout")
     finally:
         if child.poll() is None:
             os.killpg(child.pid, signal.SIGKILL)
