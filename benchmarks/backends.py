@@ -327,7 +327,7 @@ def main() -> None:
     print(f"overhead per look (build + parse, {len(jpeg)} B JPEG): {ov['overhead_ms']:.3f} ms "
           f"median; base64 alone {ov['base64_ms']:.3f} ms")  # fmt: skip
     try:
-        rounds = 3 if args.quick else 8
+        rounds = 4 if args.quick else 10
         result["llama_server"] = real_llama(jpeg, 1.0, rounds, 40 if args.quick else 200)
     except RuntimeError as exc:  # no binary and no way to build one here
         result["llama_server"] = {"skipped": str(exc)}
