@@ -1,4 +1,4 @@
-"""Shared fixtures: real Mosquitto, real RTSP server, a scripted model server, clips.
+"""Shared fixtures: real Mosquitto, RTSP and model servers, clips, MQTT and HTTP recorders.
 
 Every service listens on 127.0.0.1 only, and every fixture stops what it started,
 even when the test fails. No fixture skips: a missing binary is an error that says
@@ -13,10 +13,28 @@ from typing import Any
 
 import pytest
 
+from pipeline.core import redact
 from tests.support.clips import Clip, linear_path, make_clip
+from tests.support.http_receiver import HttpReceiver, Reply
 from tests.support.model_server import ScriptedModelServer, Step
 from tests.support.mosquitto import Mosquitto
+from tests.support.mqtt_recorder import MqttRecorder
 from tests.support.rtsp import RtspServer, StrPath
+
+
+@pytest.fixture(autouse=True)
+def _forget_secrets_registered_by_the_test() -> Iterator[None]:
+    """Secrets a test registers for redaction are forgotten after it.
+
+    ``register_secret`` is process-wide: a notify URL's host ``127.0.0.1`` registered
+    by one test would otherwise mask ``127.0.0.1`` in the error texts of later ones.
+    """
+    before = set(redact._known_secrets)
+    try:
+        yield
+    finally:
+        with redact._lock:
+            redact._known_secrets.intersection_update(before)
 
 
 @pytest.fixture
@@ -43,6 +61,47 @@ def mosquitto_factory(tmp_path: Path) -> Iterator[Callable[..., Mosquitto]]:
 def mosquitto(mosquitto_factory: Callable[..., Mosquitto]) -> Mosquitto:
     """A started anonymous Mosquitto on a free loopback port (``.host``, ``.port``)."""
     return mosquitto_factory()
+
+
+@pytest.fixture
+def recorder_factory() -> Iterator[Callable[..., MqttRecorder]]:
+    """Record MQTT messages with ``MqttRecorder`` options; all are closed afterwards.
+
+    Example: ``rec = recorder_factory(broker, "lookout/#", protocol=mqtt.MQTTv5)``.
+    """
+    made: list[MqttRecorder] = []
+
+    def factory(broker: Mosquitto, topic: str = "#", **kwargs: Any) -> MqttRecorder:
+        recorder = MqttRecorder(broker.host, broker.port, topic, **kwargs)
+        made.append(recorder)
+        return recorder
+
+    try:
+        yield factory
+    finally:
+        _close_all(made)
+
+
+@pytest.fixture
+def receiver_factory() -> Iterator[Callable[..., HttpReceiver]]:
+    """Start scripted HTTP receivers (``HttpReceiver(script, **kwargs)``); all are stopped after.
+
+    Example: ``hook = receiver_factory([Reply(429, {"Retry-After": "1"})])``;
+    ``receiver_factory(start=False)`` makes one to start later.
+    """
+    made: list[HttpReceiver] = []
+
+    def factory(
+        script: list[Reply] | None = None, *, start: bool = True, **kwargs: Any
+    ) -> HttpReceiver:
+        receiver = HttpReceiver(script, **kwargs)
+        made.append(receiver)
+        return receiver.start() if start else receiver
+
+    try:
+        yield factory
+    finally:
+        _close_all(made)
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from pipeline.core.config import NotifySinkConfig
 from sinks.notify import NotifySink
-from tests.sinks.conftest import make_alert
+from tests.support.events import make_alert
 
 
 def main() -> None:

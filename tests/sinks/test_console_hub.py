@@ -12,7 +12,7 @@ from sinks.base import Sink, SinkClosedError
 from sinks.console import ConsoleSink
 from sinks.jsonl import JsonlSink
 from sinks.registry import SinkHub, build_sink
-from tests.sinks.conftest import make_alert, make_state
+from tests.support.events import make_alert, make_state
 
 
 class Exploding(Sink):

@@ -16,7 +16,7 @@ from sinks.outbox import Outbox
 from sinks.registry import SinkHub
 from sinks.signing import parse_secret, parse_secrets, sign, verify
 from sinks.snapshot import SnapshotSink, snapshot_files
-from tests.sinks.conftest import make_alert, make_state
+from tests.support.events import make_alert, make_state
 
 
 def test_jsonl_rotation_keeps_backups(tmp_path: Path) -> None:

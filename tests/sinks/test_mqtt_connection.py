@@ -9,8 +9,10 @@ from pipeline.core.config import MqttConfig, MqttSinkConfig
 from pipeline.core.events import CameraState, WatchStatus
 from pipeline.net.mqtt_connection import MqttConnection, MqttError
 from sinks.mqtt import MqttSink
-from tests.sinks.conftest import Recorder, make_alert, make_state, wait_until
+from tests.support.events import make_alert, make_state
 from tests.support.mosquitto import Mosquitto
+from tests.support.mqtt_recorder import MqttRecorder
+from tests.support.waiting import wait_until
 
 
 def test_topic_helper_rejects_separators() -> None:
@@ -26,7 +28,7 @@ def test_topic_helper_rejects_separators() -> None:
 def test_availability_alert_and_retained_state(
     protocol: str,
     mosquitto: Mosquitto,
-    recorder_factory: Callable[..., Recorder],
+    recorder_factory: Callable[..., MqttRecorder],
     connection_factory: Callable[..., MqttConnection],
 ) -> None:
     rec = recorder_factory(mosquitto, "lookout/#")
@@ -39,8 +41,8 @@ def test_availability_alert_and_retained_state(
         sink.send_alert(make_alert(1))
         sink.send_camera_state(CameraState(camera="front", online=True))
     assert conn.flush(10)
-    wait_until(lambda: rec.on("lookout/watches/porch/alert") != [], what="alert")
-    alert = orjson.loads(rec.on("lookout/watches/porch/alert")[0])
+    wait_until(lambda: rec.payloads("lookout/watches/porch/alert") != [], what="alert")
+    alert = orjson.loads(rec.payloads("lookout/watches/porch/alert")[0])
     assert alert["event_id"] == "evt-1"
     assert alert["message"] == "Package #1"
     assert alert["frame"] == {"camera": "front", "seq": 1}

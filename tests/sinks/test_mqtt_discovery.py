@@ -23,9 +23,11 @@ from pipeline.core.config_loader import load_config, load_config_text
 from pipeline.net.mqtt_connection import MqttConnection
 from sinks.ha_discovery import discovery_topics
 from sinks.mqtt import MqttSink
-from tests.sinks.conftest import Recorder, make_state, wait_until
 from tests.support.clips import Clip
+from tests.support.events import make_state
 from tests.support.mosquitto import Mosquitto
+from tests.support.mqtt_recorder import MqttRecorder
+from tests.support.waiting import wait_until
 
 PREFIX = "homeassistant"
 
@@ -86,7 +88,7 @@ def old_configs(node: str, *watches: str) -> dict[str, bytes]:
 def test_discovery_uses_default_entity_id_origin_and_sw_version(
     mosquitto: Mosquitto,
     connection_factory: Callable[..., MqttConnection],
-    recorder_factory: Callable[..., Recorder],
+    recorder_factory: Callable[..., MqttRecorder],
 ) -> None:
     rec = recorder_factory(mosquitto, f"{PREFIX}/#")
     conn = connection_factory(mosquitto)

@@ -14,8 +14,10 @@ from pipeline.core.config import MqttConfig, MqttSinkConfig, MqttTlsConfig
 from pipeline.net.mqtt_connection import MqttConnection, MqttTlsError
 from sinks.mqtt import MqttSink
 from tests.sinks.certs import Certs, make_certs
-from tests.sinks.conftest import Recorder, make_alert, wait_until
+from tests.support.events import make_alert
 from tests.support.mosquitto import Mosquitto, TlsListener
+from tests.support.mqtt_recorder import MqttRecorder
+from tests.support.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -27,7 +29,7 @@ def certs(tmp_path_factory: pytest.TempPathFactory) -> Certs:
 
 def test_broker_sigkill_mid_stream_loses_no_alert(
     mosquitto_factory: Callable[..., Mosquitto],
-    recorder_factory: Callable[..., Recorder],
+    recorder_factory: Callable[..., MqttRecorder],
     connection_factory: Callable[..., MqttConnection],
 ) -> None:
     broker = mosquitto_factory(persistence=True, extra_config=["autosave_on_changes true"])
@@ -57,18 +59,18 @@ def test_broker_sigkill_mid_stream_loses_no_alert(
     assert conn.flush(20)
     topic = "lookout/watches/porch/alert"
     wait_until(
-        lambda: len({orjson.loads(p)["event_id"] for p in rec.on(topic)}) == total,
+        lambda: len({orjson.loads(p)["event_id"] for p in rec.payloads(topic)}) == total,
         timeout=20,
         what=f"all {total} alerts",
     )
-    ids = [orjson.loads(p)["event_id"] for p in rec.on(topic)]
+    ids = [orjson.loads(p)["event_id"] for p in rec.payloads(topic)]
     assert set(ids) == {f"evt-{n}" for n in range(total)}
     assert conn.stats().dropped == 0
 
 
 def test_outage_longer_than_queue_is_bounded_and_counted(
     mosquitto: Mosquitto,
-    recorder_factory: Callable[..., Recorder],
+    recorder_factory: Callable[..., MqttRecorder],
     connection_factory: Callable[..., MqttConnection],
 ) -> None:
     conn = connection_factory(mosquitto, queue_size=50)
@@ -91,7 +93,7 @@ def test_outage_longer_than_queue_is_bounded_and_counted(
 
 
 def test_kill_9_publishes_offline_by_last_will_and_restart_online(
-    mosquitto: Mosquitto, recorder_factory: Callable[..., Recorder]
+    mosquitto: Mosquitto, recorder_factory: Callable[..., MqttRecorder]
 ) -> None:
     rec = recorder_factory(mosquitto, "lookout/available")
 

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
 import paho.mqtt.client as mqtt
 import pytest
-from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
@@ -17,57 +15,24 @@ from pipeline.core.config import MqttConfig, MqttSinkConfig
 from pipeline.core.events import WatchStatus
 from pipeline.net.mqtt_connection import MqttConnection, MqttMessage
 from sinks.mqtt import MqttSink
-from tests.sinks.conftest import Recorder, make_alert, make_state, wait_until
+from tests.support.events import make_alert, make_state
 from tests.support.mosquitto import Mosquitto
-
-
-class V5Client:
-    """A raw paho MQTT 5 client: publishes with properties, records what it receives."""
-
-    def __init__(self, broker: Mosquitto, topic: str) -> None:
-        self.received: list[mqtt.MQTTMessage] = []
-        self._lock = threading.Lock()
-        subscribed = threading.Event()
-        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
-        self.client.on_subscribe = lambda *_: subscribed.set()
-        self.client.on_message = self._on_message
-        self.client.on_connect = lambda c, *_: c.subscribe(topic, qos=1)
-        self.client.connect(broker.host, broker.port)
-        self.client.loop_start()
-        if not subscribed.wait(10):
-            raise AssertionError("the MQTT 5 client could not subscribe")
-
-    def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
-        with self._lock:
-            self.received.append(msg)
-
-    def on(self, topic: str) -> list[mqtt.MQTTMessage]:
-        with self._lock:
-            return [m for m in self.received if m.topic == topic]
-
-    def close(self) -> None:
-        self.client.loop_stop()
-        self.client.disconnect()
+from tests.support.mqtt_recorder import MqttRecorder
+from tests.support.waiting import wait_until
 
 
 @pytest.fixture
-def v5_client(mosquitto: Mosquitto) -> Any:
-    made: list[V5Client] = []
-
-    def factory(topic: str) -> V5Client:
-        c = V5Client(mosquitto, topic)
-        made.append(c)
-        return c
-
-    yield factory
-    for c in made:
-        c.close()
+def v5_client(
+    mosquitto: Mosquitto, recorder_factory: Callable[..., MqttRecorder]
+) -> Callable[[str], MqttRecorder]:
+    """A raw paho MQTT 5 client: publishes with properties, records what it receives."""
+    return lambda topic: recorder_factory(mosquitto, topic, protocol=mqtt.MQTTv5)
 
 
 def test_subscribe_messages_gets_mqtt5_properties_and_retain(
     mosquitto: Mosquitto,
     connection_factory: Callable[..., MqttConnection],
-    v5_client: Callable[[str], V5Client],
+    v5_client: Callable[[str], MqttRecorder],
 ) -> None:
     conn = connection_factory(mosquitto, protocol="5")
     got: list[MqttMessage] = []
@@ -106,7 +71,7 @@ def test_subscribe_messages_gets_mqtt5_properties_and_retain(
 def test_publish_sends_mqtt5_properties(
     mosquitto: Mosquitto,
     connection_factory: Callable[..., MqttConnection],
-    v5_client: Callable[[str], V5Client],
+    v5_client: Callable[[str], MqttRecorder],
 ) -> None:
     client = v5_client("rep/#")
     conn = connection_factory(mosquitto, protocol="5")
@@ -121,18 +86,18 @@ def test_publish_sends_mqtt5_properties(
         content_type="text/plain",
     )
     assert conn.publish("rep/b", b"y", qos=1)
-    wait_until(lambda: client.on("rep/a") != [] and client.on("rep/b") != [], what="both")
-    p = client.on("rep/a")[0].properties
+    wait_until(lambda: client.raw("rep/a") != [] and client.raw("rep/b") != [], what="both")
+    p: Any = client.raw("rep/a")[0].properties
     assert p is not None
     assert p.ResponseTopic == "rep/back" and p.CorrelationData == b"c-9"
     assert p.UserProperty == [("k", "v")] and p.ContentType == "text/plain"
-    assert not hasattr(client.on("rep/b")[0].properties, "CorrelationData")
+    assert not hasattr(client.raw("rep/b")[0].properties, "CorrelationData")
 
 
 def test_mqtt311_leaves_properties_out(
     mosquitto: Mosquitto,
     connection_factory: Callable[..., MqttConnection],
-    recorder_factory: Callable[..., Recorder],
+    recorder_factory: Callable[..., MqttRecorder],
 ) -> None:
     rec = recorder_factory(mosquitto, "old/#")
     conn = connection_factory(mosquitto, protocol="3.1.1")
@@ -140,7 +105,7 @@ def test_mqtt311_leaves_properties_out(
     conn.subscribe_messages("old/#", got.append)
     conn.start(wait_s=10)
     assert conn.publish("old/a", b"x", qos=1, correlation_data=b"c", response_topic="r")
-    wait_until(lambda: rec.on("old/a") == [b"x"] and got != [], what="message")
+    wait_until(lambda: rec.payloads("old/a") == [b"x"] and got != [], what="message")
     assert got[0].correlation_data is None and got[0].response_topic is None
 
 
@@ -240,7 +205,7 @@ def test_per_sink_counters(
 def test_forget_watch_clears_home_assistant_discovery(
     mosquitto: Mosquitto,
     connection_factory: Callable[..., MqttConnection],
-    recorder_factory: Callable[..., Recorder],
+    recorder_factory: Callable[..., MqttRecorder],
 ) -> None:
     conn = connection_factory(mosquitto)
     conn.start(wait_s=10)
@@ -255,11 +220,13 @@ def test_forget_watch_clears_home_assistant_discovery(
         assert conn.flush(10)
         # A late subscriber (like Home Assistant starting) finds no porch entities.
         late = recorder_factory(mosquitto, "homeassistant/#")
-        wait_until(lambda: late.on(other) != [], what="the other watch's discovery")
-        assert late.on(binary) == [] and late.on(sensor) == []
+        wait_until(lambda: late.payloads(other) != [], what="the other watch's discovery")
+        assert late.payloads(binary) == [] and late.payloads(sensor) == []
         # The watch coming back is discovered again.
         sink.send_state(make_state(status=WatchStatus.QUEUED))
-        wait_until(lambda: late.on(binary) != [] and late.on(sensor) != [], what="rediscovery")
+        wait_until(
+            lambda: late.payloads(binary) != [] and late.payloads(sensor) != [], what="rediscovery"
+        )
     # Without Home Assistant, forgetting publishes nothing; a closed sink ignores it.
     quiet = MqttSink("quiet", MqttSinkConfig(), conn)
     with quiet:

@@ -8,13 +8,15 @@ from pipeline.core.config import MqttSinkConfig
 from pipeline.core.events import WatchStatus
 from pipeline.net.mqtt_connection import MqttConnection
 from sinks.mqtt import MqttSink
-from tests.sinks.conftest import Recorder, make_alert, make_state, wait_until
+from tests.support.events import make_alert, make_state
 from tests.support.mosquitto import Mosquitto
+from tests.support.mqtt_recorder import MqttRecorder
+from tests.support.waiting import wait_until
 
 
 def test_frigate_home_assistant_and_snapshot(
     mosquitto: Mosquitto,
-    recorder_factory: Callable[..., Recorder],
+    recorder_factory: Callable[..., MqttRecorder],
     connection_factory: Callable[..., MqttConnection],
 ) -> None:
     rec = recorder_factory(mosquitto, "#")
@@ -36,19 +38,18 @@ def test_frigate_home_assistant_and_snapshot(
         "job_id": "job-1",
     }
     wait_until(lambda: rec.last("home/lookout/watches/porch/snapshot") == jpeg, what="snapshot")
-    binary_topic = "homeassistant/binary_sensor/home_lookout/porch_met/config"
-    sensor_topic = "homeassistant/sensor/home_lookout/porch_reasoning/config"
-    wait_until(lambda: rec.last(sensor_topic) is not None, what="discovery")
-    binary = orjson.loads(rec.last(binary_topic) or b"")
+    device_topic = "homeassistant/device/home_lookout/watch_porch/config"
+    wait_until(lambda: rec.last(device_topic) is not None, what="discovery")
+    device = orjson.loads(rec.last(device_topic) or b"")
+    binary, sensor = device["cmps"]["met"], device["cmps"]["reasoning"]
     assert binary["state_topic"] == "home/lookout/watches/porch/state"
-    assert binary["availability_topic"] == "home/lookout/available"
-    assert binary["payload_not_available"] == "offline"
+    assert device["availability_topic"] == "home/lookout/available"
+    assert device["payload_not_available"] == "offline"
     assert "condition_met" in binary["value_template"]
-    sensor = orjson.loads(rec.last(sensor_topic) or b"")
     assert "last_reasoning" in sensor["value_template"]
     assert binary["unique_id"] != sensor["unique_id"]
-    # Discovery is published once per watch, retained.
-    assert len(rec.on(binary_topic)) == 1
+    # Discovery is published once per watch, retained (with Lookout's own device).
+    assert len(rec.payloads(device_topic)) == 1
     late = recorder_factory(mosquitto, "homeassistant/#")
     wait_until(lambda: len(late.messages) == 2, what="retained discovery")
     assert all(retained for _, _, retained in late.messages)

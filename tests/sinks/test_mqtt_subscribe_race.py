@@ -5,10 +5,11 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from functools import partial
 
 from pipeline.net.mqtt_connection import MqttConnection
-from tests.sinks.conftest import wait_until
 from tests.support.mosquitto import Mosquitto
+from tests.support.waiting import wait_until
 
 EARLY = 2000
 """Subscriptions made before the connect: the connect handler sends them all (a wide window)."""
@@ -69,13 +70,16 @@ def test_subscribes_racing_a_connect_all_reach_the_broker(
         with lock:
             return [t for t in batch if t not in got]
 
+    def arrived(batch: list[str]) -> bool:
+        return not missing(batch)
+
     # In batches, so the broker's per-client queue never overflows.
     for start in range(0, len(topics), 100):
         batch = topics[start : start + 100]
         for topic in batch:
             assert conn.publish(topic, b"x", qos=1)
         try:
-            wait_until(lambda b=batch: not missing(b), timeout=10, what="messages")
+            wait_until(partial(arrived, batch), timeout=10, what="messages")
         except AssertionError:
             lost = missing(batch)
             raise AssertionError(

@@ -34,8 +34,10 @@ from pipeline.core.redact import RedactingFilter
 from sinks.apprise_delivery import DeadlineRunner, DeliveryTimeout
 from sinks.notify import NotifySink, RateWindow
 from sinks.outbox import list_events
-from tests.sinks.conftest import Received, Reply, WebhookReceiver, make_alert, wait_until
+from tests.support.events import make_alert
+from tests.support.http_receiver import HttpReceiver, Received, Reply
 from tests.support.smtp import SmtpReceiver
+from tests.support.waiting import wait_until
 
 JPEG = b"\xff\xd8\xff\xe0 a tiny stand-in for a JPEG \xff\xd9"
 
@@ -92,7 +94,7 @@ def ntfy_publish(r: Received) -> dict[str, Any]:
 
 def test_alert_text_and_snapshot_reach_email_ntfy_and_json(
     notify_factory: Callable[..., NotifySink],
-    receiver_factory: Callable[..., WebhookReceiver],
+    receiver_factory: Callable[..., HttpReceiver],
     smtp: SmtpReceiver,
 ) -> None:
     ntfy, hook = receiver_factory(), receiver_factory()
@@ -139,7 +141,7 @@ def test_alert_text_and_snapshot_reach_email_ntfy_and_json(
 
 
 def test_without_snapshot_ntfy_gets_json_at_its_root(
-    notify_factory: Callable[..., NotifySink], receiver_factory: Callable[..., WebhookReceiver]
+    notify_factory: Callable[..., NotifySink], receiver_factory: Callable[..., HttpReceiver]
 ) -> None:
     ntfy = receiver_factory()
     sink = notify_factory([f"ntfy://127.0.0.1:{ntfy.port}/porch-alerts"], attach_snapshot=False)
@@ -155,7 +157,7 @@ def test_without_snapshot_ntfy_gets_json_at_its_root(
 
 
 def test_receiver_down_gets_the_alert_when_it_comes_back(
-    notify_factory: Callable[..., NotifySink], receiver_factory: Callable[..., WebhookReceiver]
+    notify_factory: Callable[..., NotifySink], receiver_factory: Callable[..., HttpReceiver]
 ) -> None:
     hook = receiver_factory(start=False)
     sink = notify_factory([f"json://127.0.0.1:{hook.port}/notify"])
@@ -176,7 +178,7 @@ def test_receiver_down_gets_the_alert_when_it_comes_back(
 
 
 def test_a_stalled_receiver_ends_the_attempt_at_the_deadline(
-    notify_factory: Callable[..., NotifySink], receiver_factory: Callable[..., WebhookReceiver]
+    notify_factory: Callable[..., NotifySink], receiver_factory: Callable[..., HttpReceiver]
 ) -> None:
     # The first answer dribbles a byte every 0.5 s for 32 s: no single read times out.
     hook = receiver_factory([Reply(dribble_s=0.5)])
@@ -220,7 +222,7 @@ def test_abort_ends_the_wait_for_a_call_in_flight() -> None:
 
 
 def test_rate_limit_holds_the_rest_until_the_window_moves(
-    notify_factory: Callable[..., NotifySink], receiver_factory: Callable[..., WebhookReceiver]
+    notify_factory: Callable[..., NotifySink], receiver_factory: Callable[..., HttpReceiver]
 ) -> None:
     now = [1_000.0]
     hook = receiver_factory()
@@ -257,7 +259,7 @@ def test_rate_window_table() -> None:
 
 def test_too_old_becomes_a_dead_letter_listed_without_its_url(
     notify_factory: Callable[..., NotifySink],
-    receiver_factory: Callable[..., WebhookReceiver],
+    receiver_factory: Callable[..., HttpReceiver],
     tmp_path: Path,
 ) -> None:
     now = [1_000.0]
@@ -302,7 +304,7 @@ outbox = "{tmp_path / "outbox.sqlite3"}"
 
 
 def test_urls_and_their_tokens_never_reach_the_logs(
-    notify_factory: Callable[..., NotifySink], receiver_factory: Callable[..., WebhookReceiver]
+    notify_factory: Callable[..., NotifySink], receiver_factory: Callable[..., HttpReceiver]
 ) -> None:
     topic = "kx7Secret9Topic4Q"
     ntfy_down = receiver_factory(start=False)
@@ -377,7 +379,7 @@ urls_file = "{urls_file}"
 
 
 def test_receiver_down_and_kill_9_then_restart_delivers_everything(
-    receiver_factory: Callable[..., WebhookReceiver], tmp_path: Path
+    receiver_factory: Callable[..., HttpReceiver], tmp_path: Path
 ) -> None:
     hook = receiver_factory(start=False)
     outbox = tmp_path / "outbox.sqlite3"

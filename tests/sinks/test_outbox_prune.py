@@ -12,7 +12,9 @@ import pytest
 from pipeline.core.config import WebhookSinkConfig
 from sinks.outbox import Outbox
 from sinks.webhook import WebhookSink, prune_every_s
-from tests.sinks.conftest import WebhookReceiver, make_alert, make_state, wait_until
+from tests.support.events import make_alert, make_state
+from tests.support.http_receiver import HttpReceiver
+from tests.support.waiting import wait_until
 
 URL = "https://example.com/hook"
 
@@ -62,7 +64,7 @@ def test_pruned_pages_go_back_to_the_file_system(tmp_path: Path) -> None:
 
 
 def test_sink_prunes_periodically_by_its_clock(
-    receiver_factory: Callable[..., WebhookReceiver], tmp_path: Path
+    receiver_factory: Callable[..., HttpReceiver], tmp_path: Path
 ) -> None:
     rec = receiver_factory()
     now = [time.time()]

@@ -21,7 +21,9 @@ from pipeline.net.ssrf import SsrfPolicy
 from sinks.outbox import Outbox, list_events
 from sinks.outbox_key import key_path
 from sinks.webhook import WebhookSink
-from tests.sinks.conftest import Reply, WebhookReceiver, make_alert, wait_until
+from tests.support.events import make_alert
+from tests.support.http_receiver import HttpReceiver, Reply
+from tests.support.waiting import wait_until
 
 
 def secret_url(port: int) -> tuple[str, list[str]]:
@@ -64,7 +66,7 @@ def open_sink(tmp_path: Path) -> Iterator[Callable[..., WebhookSink]]:
 
 @pytest.mark.parametrize("runtime", [False, True], ids=["config", "runtime"])
 def test_no_url_secret_in_the_database_files(
-    receiver_factory: Callable[..., WebhookReceiver],
+    receiver_factory: Callable[..., HttpReceiver],
     open_sink: Callable[..., WebhookSink],
     tmp_path: Path,
     runtime: bool,

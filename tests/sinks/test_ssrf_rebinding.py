@@ -7,13 +7,10 @@ Resolvers are injected into the policy: a name that is not in any DNS
 
 from __future__ import annotations
 
-import contextlib
 import ssl
 import threading
-from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -23,7 +20,9 @@ from pipeline.net.ssrf import SsrfPolicy, UnsafeUrlError
 from sinks.outbox import list_events
 from sinks.webhook import WebhookSink
 from tests.sinks.certs import Certs, make_certs
-from tests.sinks.conftest import Reply, WebhookReceiver, make_alert, wait_until
+from tests.support.events import make_alert
+from tests.support.http_receiver import HttpReceiver, Reply
+from tests.support.waiting import wait_until
 
 PUBLIC = "93.184.216.34"
 LOOP = ("127.0.0.0/8",)
@@ -63,12 +62,12 @@ def post(
         client.close()
 
 
-def _hook_url(rec: WebhookReceiver, host: str = "hook.example") -> str:
+def _hook_url(rec: HttpReceiver, host: str = "hook.example") -> str:
     return f"http://{host}:{rec.port}/hook"
 
 
 def test_pinned_post_reaches_checked_address_with_host_header(
-    receiver_factory: Callable[..., WebhookReceiver],
+    receiver_factory: Callable[..., HttpReceiver],
 ) -> None:
     rec = receiver_factory()
     resolver = ScriptedResolver(["127.0.0.1"])
@@ -79,7 +78,7 @@ def test_pinned_post_reaches_checked_address_with_host_header(
 
 
 def test_rebinding_to_loopback_after_the_check_is_refused(
-    receiver_factory: Callable[..., WebhookReceiver],
+    receiver_factory: Callable[..., HttpReceiver],
 ) -> None:
     rec = receiver_factory()
     resolver = ScriptedResolver([PUBLIC], ["127.0.0.1"])
@@ -94,7 +93,7 @@ def test_rebinding_to_loopback_after_the_check_is_refused(
 
 
 def test_any_forbidden_address_among_several_refuses(
-    receiver_factory: Callable[..., WebhookReceiver],
+    receiver_factory: Callable[..., HttpReceiver],
 ) -> None:
     rec = receiver_factory()
     resolver = ScriptedResolver(["127.0.0.1", "10.1.2.3"])
@@ -104,7 +103,7 @@ def test_any_forbidden_address_among_several_refuses(
 
 
 def test_without_policy_the_name_is_resolved_by_the_system(
-    receiver_factory: Callable[..., WebhookReceiver],
+    receiver_factory: Callable[..., HttpReceiver],
 ) -> None:
     rec = receiver_factory()  # config-file webhooks: no policy, loopback allowed as before
     assert post(rec.url) == (200, "")
@@ -118,7 +117,7 @@ def test_policy_rejects_bad_networks() -> None:
 
 
 def test_sink_rechecks_every_attempt_and_retries_a_refused_one(
-    receiver_factory: Callable[..., WebhookReceiver], tmp_path: Path
+    receiver_factory: Callable[..., HttpReceiver], tmp_path: Path
 ) -> None:
     rec = receiver_factory()
     rec.default = Reply(headers={"connection": "close"})  # every attempt opens a connection
@@ -155,77 +154,32 @@ def certs(tmp_path_factory: pytest.TempPathFactory) -> Certs:
 
 
 @pytest.fixture
-def tls_receiver(certs: Certs) -> Iterator[tuple[int, list[dict[str, str]]]]:
-    seen: list[dict[str, str]] = []
-
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def do_POST(self) -> None:
-            self.rfile.read(int(self.headers.get("content-length", "0")))
-            seen.append({k.lower(): v for k, v in self.headers.items()})
-            self.send_response(200)
-            self.send_header("content-length", "0")
-            self.end_headers()
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-        def handle(self) -> None:
-            with contextlib.suppress(OSError):
-                super().handle()
-
+def tls_receiver(certs: Certs, receiver_factory: Callable[..., HttpReceiver]) -> HttpReceiver:
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(certs.server_cert, certs.server_key)
-
-    class TlsServer(ThreadingHTTPServer):
-        daemon_threads = True
-
-        def get_request(self) -> Any:
-            sock, addr = super().get_request()
-            sock.settimeout(5)
-            try:
-                return ctx.wrap_socket(sock, server_side=True), addr
-            except (ssl.SSLError, OSError):
-                sock.close()
-                raise
-
-        def handle_error(self, request: Any, client_address: Any) -> None:
-            pass
-
-    server = TlsServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield server.server_address[1], seen
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
+    return receiver_factory(tls=ctx)
 
 
 def _client_ctx(certs: Certs) -> ssl.SSLContext:
     return ssl.create_default_context(cafile=str(certs.ca))
 
 
-def test_https_pinned_verifies_the_host_name(
-    tls_receiver: tuple[int, list[dict[str, str]]], certs: Certs
-) -> None:
-    port, seen = tls_receiver
+def test_https_pinned_verifies_the_host_name(tls_receiver: HttpReceiver, certs: Certs) -> None:
+    port = tls_receiver.port
     resolver = ScriptedResolver(["127.0.0.1"])
     status, error = post(
         f"https://localhost:{port}/hook", policy=SsrfPolicy(LOOP, resolver), ctx=_client_ctx(certs)
     )
     assert status == 200, error
-    assert [h["host"] for h in seen] == [f"localhost:{port}"]
+    assert [r.headers["host"] for r in tls_receiver.all()] == [f"localhost:{port}"]
 
 
 def test_https_pinned_refuses_a_certificate_for_the_address_only(
-    tls_receiver: tuple[int, list[dict[str, str]]], certs: Certs
+    tls_receiver: HttpReceiver, certs: Certs
 ) -> None:
     # The server's certificate names 127.0.0.1 and localhost; the URL's host is
     # hook.example. Were the socket's address used as the TLS name, it would pass.
-    port, seen = tls_receiver
+    port = tls_receiver.port
     resolver = ScriptedResolver(["127.0.0.1"])
     status, error = post(
         f"https://hook.example:{port}/hook",
@@ -234,4 +188,4 @@ def test_https_pinned_refuses_a_certificate_for_the_address_only(
     )
     assert status is None
     assert "TLS error" in error
-    assert seen == []
+    assert tls_receiver.all() == []

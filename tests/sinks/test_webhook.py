@@ -16,7 +16,9 @@ from pipeline.core.backoff import backoff_delay
 from sinks.outbox import list_events, replay_events
 from sinks.signing import parse_secret, verify
 from sinks.webhook import WebhookSink
-from tests.sinks.conftest import Reply, WebhookReceiver, make_alert, make_state, wait_until
+from tests.support.events import make_alert, make_state
+from tests.support.http_receiver import HttpReceiver, Reply
+from tests.support.waiting import wait_until
 
 SECRET = "whsec_" + base64.b64encode(b"a-very-secret-key-0123456789abcd").decode()
 SECRET2 = "whsec_" + base64.b64encode(b"the-next-secret-key-after-rotate").decode()
@@ -27,7 +29,7 @@ def _ids(reqs: list[Any]) -> list[str]:
 
 
 def test_signed_delivery_with_rotation(
-    receiver_factory: Callable[..., WebhookReceiver],
+    receiver_factory: Callable[..., HttpReceiver],
     sink_factory: Callable[..., WebhookSink],
     tmp_path: Path,
     caplog: pytest.LogCaptureFixture,
@@ -61,7 +63,7 @@ def test_signed_delivery_with_rotation(
 @pytest.mark.parametrize("attach", ["base64", "multipart"])
 def test_image_attachment(
     attach: str,
-    receiver_factory: Callable[..., WebhookReceiver],
+    receiver_factory: Callable[..., HttpReceiver],
     sink_factory: Callable[..., WebhookSink],
 ) -> None:
     rec = receiver_factory()
@@ -78,7 +80,7 @@ def test_image_attachment(
 
 
 def test_500_n_times_then_200_keeps_id_and_backoff(
-    receiver_factory: Callable[..., WebhookReceiver],
+    receiver_factory: Callable[..., HttpReceiver],
     sink_factory: Callable[..., WebhookSink],
 ) -> None:
     n = 3
@@ -112,7 +114,7 @@ def test_backoff_delay_bounds() -> None:
 
 
 def test_429_retry_after_is_honoured(
-    receiver_factory: Callable[..., WebhookReceiver],
+    receiver_factory: Callable[..., HttpReceiver],
     sink_factory: Callable[..., WebhookSink],
 ) -> None:
     rec = receiver_factory([Reply(429, {"Retry-After": "1"})])
@@ -125,7 +127,7 @@ def test_429_retry_after_is_honoured(
 
 
 def test_410_disables_endpoint_and_replay_enables_it(
-    receiver_factory: Callable[..., WebhookReceiver],
+    receiver_factory: Callable[..., HttpReceiver],
     sink_factory: Callable[..., WebhookSink],
     tmp_path: Path,
     caplog: pytest.LogCaptureFixture,
@@ -148,7 +150,7 @@ def test_410_disables_endpoint_and_replay_enables_it(
 
 
 def test_redirect_not_followed(
-    receiver_factory: Callable[..., WebhookReceiver],
+    receiver_factory: Callable[..., HttpReceiver],
     sink_factory: Callable[..., WebhookSink],
     tmp_path: Path,
 ) -> None:
@@ -165,7 +167,7 @@ def test_redirect_not_followed(
 
 
 def test_read_timeout_fails_in_time_then_delivers(
-    receiver_factory: Callable[..., WebhookReceiver],
+    receiver_factory: Callable[..., HttpReceiver],
     sink_factory: Callable[..., WebhookSink],
     tmp_path: Path,
 ) -> None:
@@ -183,7 +185,7 @@ def test_read_timeout_fails_in_time_then_delivers(
 
 
 def test_max_age_dead_letter_and_replay(
-    receiver_factory: Callable[..., WebhookReceiver],
+    receiver_factory: Callable[..., HttpReceiver],
     sink_factory: Callable[..., WebhookSink],
     tmp_path: Path,
 ) -> None:
@@ -204,7 +206,7 @@ def test_max_age_dead_letter_and_replay(
 
 
 def test_receiver_down_and_kill_9_then_restart_delivers_everything(
-    receiver_factory: Callable[..., WebhookReceiver], tmp_path: Path
+    receiver_factory: Callable[..., HttpReceiver], tmp_path: Path
 ) -> None:
     rec = receiver_factory(start=False)
     outbox = tmp_path / "outbox.sqlite3"

@@ -9,7 +9,9 @@ import pytest
 
 from sinks.outbox import list_events
 from sinks.webhook import WebhookSink
-from tests.sinks.conftest import Reply, WebhookReceiver, make_alert, wait_until
+from tests.support.events import make_alert
+from tests.support.http_receiver import HttpReceiver, Reply
+from tests.support.waiting import wait_until
 
 SLOW = {
     # headers at once, then a byte every 0.2 s: every read gets a byte within read_timeout_s
@@ -21,7 +23,7 @@ SLOW = {
 
 @pytest.mark.parametrize("kind", list(SLOW))
 def test_a_slow_receiver_fails_the_attempt_at_the_deadline_then_delivers(
-    receiver_factory: Callable[..., WebhookReceiver],
+    receiver_factory: Callable[..., HttpReceiver],
     sink_factory: Callable[..., WebhookSink],
     tmp_path: Path,
     kind: str,
@@ -42,7 +44,7 @@ def test_a_slow_receiver_fails_the_attempt_at_the_deadline_then_delivers(
 
 @pytest.mark.parametrize("status", [429, 503])
 def test_retry_after_pauses_the_whole_endpoint(
-    receiver_factory: Callable[..., WebhookReceiver],
+    receiver_factory: Callable[..., HttpReceiver],
     sink_factory: Callable[..., WebhookSink],
     status: int,
 ) -> None:

@@ -18,7 +18,9 @@ from pipeline.net.http import HttpClient, TransportError
 from pipeline.net.urls import endpoint_label
 from sinks.outbox import Outbox, list_events
 from sinks.webhook import WebhookSink
-from tests.sinks.conftest import Reply, WebhookReceiver, make_alert, wait_until
+from tests.support.events import make_alert
+from tests.support.http_receiver import HttpReceiver, Reply
+from tests.support.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -83,7 +85,7 @@ def test_outbox_list_cli_prints_no_url_secret(tmp_path: Path) -> None:
 
 
 def test_path_token_and_password_never_in_logs_errors_or_outbox(
-    receiver_factory: Callable[..., WebhookReceiver],
+    receiver_factory: Callable[..., HttpReceiver],
     make_sink: Callable[..., WebhookSink],
     tmp_path: Path,
     caplog: pytest.LogCaptureFixture,
