@@ -29,8 +29,8 @@ from sinks.activity.store import ActivityStore
 from sinks.mqtt import MqttSink
 from sinks.registry import SinkHub
 from tests.operators.fakes import StaticFrames, rgb_frame
-from tests.pipeline.mqtt_client import Recorder
 from tests.support.mosquitto import Mosquitto
+from tests.support.mqtt_recorder import MqttRecorder
 from tests.support.sidecar import Sidecar
 
 
@@ -110,7 +110,7 @@ def test_a_failing_backend_gives_a_caption_that_says_why(tmp_path: Path) -> None
 def test_captions_reach_the_store_and_mqtt(tmp_path: Path, mosquitto: Mosquitto) -> None:
     conn = MqttConnection(MqttConfig(host=mosquitto.host, port=mosquitto.port, topic_prefix="lk"))
     conn.start()
-    rec = Recorder(mosquitto, "lk")
+    rec = MqttRecorder.under(mosquitto, "lk")
     store = ActivityStore(tmp_path / "d", ActivityConfig(), clock=lambda: 0.0)
     hub = SinkHub({"mqtt": MqttSink("mqtt", MqttSinkConfig(), conn)})
     hub.attach(ActivitySink(store))

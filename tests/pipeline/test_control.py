@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
-import time
-from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -23,11 +22,13 @@ from pipeline.app.control import (
     validate_watch,
 )
 from pipeline.app.process import App
-from pipeline.core.config_loader import load_config, load_config_text
-from tests.pipeline.mqtt_client import Recorder, Requester
+from pipeline.core.config_loader import load_config_text
 from tests.support.clips import Clip
-from tests.support.model_server import Reply, ScriptedModelServer
+from tests.support.control_app import control_responder, write_control_config
 from tests.support.mosquitto import Mosquitto
+from tests.support.mqtt_recorder import MqttRecorder
+from tests.support.mqtt_requester import Requester
+from tests.support.waiting import wait_until
 
 CFG = """
 [cameras.front]
@@ -161,78 +162,6 @@ def test_watch_store_round_trip(tmp_path: Path) -> None:
 # ---------------------------------------------------------------- over a real broker
 
 
-def _responder(request: Any) -> Reply | None:
-    system = str(request["messages"][0]["content"])
-    if "the gate is open" in system:
-        return Reply(
-            '{"condition_met": true, "next_run_in": 5, "reasoning": "The gate stands open.",'
-            ' "notification_message": "Gate open"}'
-        )
-    return Reply('{"condition_met": false, "next_run_in": 2, "reasoning": "Nothing."}')
-
-
-def _write_config(
-    folder: Path, clip: Clip, broker: Mosquitto, model: ScriptedModelServer, protocol: str
-) -> Path:
-    path = folder / "pipeline.toml"
-    path.write_text(
-        f"""
-[mqtt]
-host = "{broker.host}"
-port = {broker.port}
-topic_prefix = "ctl"
-protocol = "{protocol}"
-
-[cameras.front]
-url = "{clip.path}"
-loop = true
-
-[cameras.front.zones.porch]
-points = [[0, 0], [1, 0], [1, 1]]
-
-[backends.vlm]
-type = "openai"
-base_url = "{model.base_url}"
-retries = 0
-
-[sinks.mqtt]
-type = "mqtt"
-
-[[watches]]
-name = "fixed"
-camera = "front"
-condition = "a cat on the porch"
-backend = "vlm"
-
-[reload]
-watch_file = false
-
-[control]
-enabled = true
-"""
-    )
-    return path
-
-
-@pytest.fixture
-def app_factory() -> Iterator[Any]:
-    apps: list[App] = []
-
-    def start(path: Path) -> App:
-        app = App(load_config(path), path)
-        apps.append(app)
-        app.start()
-        assert app.pipeline.mqtt is not None
-        app.pipeline.mqtt.wait_connected(10)
-        return app
-
-    try:
-        yield start
-    finally:
-        for app in apps:
-            app.stop()
-
-
 @pytest.mark.parametrize("protocol", ["5", "3.1.1"])
 def test_set_list_cancel_and_refusals_over_mqtt(
     tmp_path: Path,
@@ -242,10 +171,10 @@ def test_set_list_cancel_and_refusals_over_mqtt(
     app_factory: Any,
     protocol: str,
 ) -> None:
-    model = model_server_factory(responder=_responder)
-    path = _write_config(tmp_path, h264_clip, mosquitto, model, protocol)
+    model = model_server_factory(responder=control_responder)
+    path = write_control_config(tmp_path, h264_clip, mosquitto, model, protocol)
     v5 = protocol == "5"
-    recorder = Recorder(mosquitto, "ctl")
+    recorder = MqttRecorder.under(mosquitto, "ctl")
     requester = Requester(mosquitto, "client/replies" if v5 else "ctl/watches/reply", v5)
     try:
         app = app_factory(path)
@@ -310,8 +239,8 @@ def test_persistent_watch_survives_a_restart(
     h264_clip: Clip,
     app_factory: Any,
 ) -> None:
-    model = model_server_factory(responder=_responder)
-    path = _write_config(tmp_path, h264_clip, mosquitto, model, "3.1.1")
+    model = model_server_factory(responder=control_responder)
+    path = write_control_config(tmp_path, h264_clip, mosquitto, model, "3.1.1")
     requester = Requester(mosquitto, "ctl/watches/reply", v5=False)
     try:
         app = app_factory(path)
@@ -351,10 +280,10 @@ def test_reply_to_outside_the_reply_topic_is_refused_and_ended_watches_free_thei
     h264_clip: Clip,
     app_factory: Any,
 ) -> None:
-    model = model_server_factory(responder=_responder)
-    path = _write_config(tmp_path, h264_clip, mosquitto, model, "3.1.1")
+    model = model_server_factory(responder=control_responder)
+    path = write_control_config(tmp_path, h264_clip, mosquitto, model, "3.1.1")
     path.write_text(path.read_text() + "max_watches = 1\n")  # [control] is the last table
-    recorder = Recorder(mosquitto, "ctl")
+    recorder = MqttRecorder.under(mosquitto, "ctl")
     requester = Requester(mosquitto, "ctl/watches/reply", v5=False)
     try:
         app = app_factory(path)
@@ -372,7 +301,7 @@ def test_reply_to_outside_the_reply_topic_is_refused_and_ended_watches_free_thei
             reply = requester.request("ctl/watches/set", {**gate, "backend": "vlm"})
             assert reply["ok"] is True, reply
             recorder.wait_topic(f"ctl/watches/{name}/state", 30, b'"success"')
-            _wait(lambda name=name: name not in app.pipeline.watches, 10)
+            wait_until(partial(_ended, app, name), 10, f"watch {name} to end")
         listed = {w["name"]: w for w in requester.request("ctl/watches/list", None)["watches"]}
         assert listed["gate3"]["status"] == "success"
         # A running one does count.
@@ -396,10 +325,10 @@ def test_control_is_off_unless_enabled(
     app_factory: Any,
 ) -> None:
     assert load_config_text(CFG).control.enabled is False
-    model = model_server_factory(responder=_responder)
-    path = _write_config(tmp_path, h264_clip, mosquitto, model, "3.1.1")
+    model = model_server_factory(responder=control_responder)
+    path = write_control_config(tmp_path, h264_clip, mosquitto, model, "3.1.1")
     path.write_text(path.read_text().replace("[control]\nenabled = true\n", ""))
-    recorder = Recorder(mosquitto, "ctl")
+    recorder = MqttRecorder.under(mosquitto, "ctl")
     requester = Requester(mosquitto, "ctl/watches/reply", v5=False)
     try:
         app = app_factory(path)
@@ -422,8 +351,8 @@ def test_a_one_megabyte_condition_is_refused_with_its_limit(
     h264_clip: Clip,
     app_factory: Any,
 ) -> None:
-    model = model_server_factory(responder=_responder)
-    path = _write_config(tmp_path, h264_clip, mosquitto, model, "5")
+    model = model_server_factory(responder=control_responder)
+    path = write_control_config(tmp_path, h264_clip, mosquitto, model, "5")
     requester = Requester(mosquitto, "client/replies", v5=True)
     try:
         app = app_factory(path)
@@ -485,7 +414,7 @@ def test_a_full_request_queue_refuses_at_once(tmp_path: Path, mosquitto: Mosquit
         MqttConfig(host=mosquitto.host, port=mosquitto.port, topic_prefix="q", protocol="3.1.1")
     )
     conn.start()
-    recorder = Recorder(mosquitto, "q")
+    recorder = MqttRecorder.under(mosquitto, "q")
     host = _BlockedHost()
     control = WatchControl(host, conn, ControlConfig(), tmp_path / "w.json")
     try:
@@ -514,9 +443,5 @@ def test_a_full_request_queue_refuses_at_once(tmp_path: Path, mosquitto: Mosquit
         conn.stop(1)
 
 
-def _wait(predicate: Any, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.05)
+def _ended(app: App, name: str) -> bool:
+    return name not in app.pipeline.watches

@@ -6,10 +6,7 @@ import contextlib
 import json
 import logging
 import os
-import threading
-import time
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,73 +15,22 @@ import pytest
 from pipeline.app.control import RequestRefused, RuntimeWatchRequest, WatchStore, validate_watch
 from pipeline.core.config_loader import load_config_text
 from sinks.signing import parse_secret, verify
-from tests.pipeline.mqtt_client import Recorder, Requester
-from tests.pipeline.test_control import _responder, _write_config, app_factory  # noqa: F401
 from tests.support.clips import Clip
+from tests.support.control_app import control_responder, write_control_config
+from tests.support.http_receiver import HttpReceiver
 from tests.support.mosquitto import Mosquitto
+from tests.support.mqtt_recorder import MqttRecorder
+from tests.support.mqtt_requester import Requester
+from tests.support.waiting import wait_until
 
 SECRET = "whsec_" + "c2VjcmV0LWtleS1mb3ItdGVzdHMtMTIzNDU2Nzg5MA=="
 CFG = '[cameras.front]\nurl = "clip.mp4"\n'
 
 
-class Receiver:
-    """A real HTTP server on 127.0.0.1 that answers 200 and records (headers, body)."""
-
-    def __init__(self) -> None:
-        self.requests: list[tuple[dict[str, str], bytes]] = []
-        self._lock = threading.Lock()
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("content-length", "0")))
-                with receiver._lock:
-                    receiver.requests.append(
-                        ({k.lower(): v for k, v in self.headers.items()}, body)
-                    )
-                self.send_response(200)
-                self.send_header("content-length", "0")
-                self.end_headers()
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}/hooks/a-long-private-token-1234"
-
-    def received(self) -> list[tuple[dict[str, str], bytes]]:
-        with self._lock:
-            return list(self.requests)
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(5)
-
-
 @pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    r = Receiver()
-    try:
-        yield r
-    finally:
-        r.close()
-
-
-def _wait(predicate: Any, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
+def receiver(receiver_factory: Callable[..., HttpReceiver]) -> HttpReceiver:
+    """A real HTTP server on 127.0.0.1 that answers 200 and records each request."""
+    return receiver_factory(path="/hooks/a-long-private-token-1234")
 
 
 # ---------------------------------------------------------------- validation and the state file
@@ -130,15 +76,15 @@ def test_runtime_webhook_refused_by_default_then_allowed_signed_and_closed(
     mosquitto: Mosquitto,
     model_server_factory: Any,
     h264_clip: Clip,
-    app_factory: Any,  # noqa: F811
-    receiver: Receiver,
+    app_factory: Any,
+    receiver: HttpReceiver,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    model = model_server_factory(responder=_responder)
-    path = _write_config(tmp_path, h264_clip, mosquitto, model, "3.1.1")
+    model = model_server_factory(responder=control_responder)
+    path = write_control_config(tmp_path, h264_clip, mosquitto, model, "3.1.1")
     base_text = path.read_text()
-    recorder = Recorder(mosquitto, "ctl")
+    recorder = MqttRecorder.under(mosquitto, "ctl")
     requester = Requester(mosquitto, "ctl/watches/reply", v5=False)
     hook = {"url": receiver.url, "secret": SECRET}
     gate = {
@@ -169,8 +115,8 @@ def test_runtime_webhook_refused_by_default_then_allowed_signed_and_closed(
         requester.wait_ready("ctl")
         reply = requester.request("ctl/watches/set", {**gate, "persistent": True})
         assert reply["ok"] is True, reply
-        _wait(lambda: receiver.received(), 30, "the webhook POST")
-        headers, body = receiver.received()[0]
+        delivered = wait_until(receiver.all, 30, "the webhook POST")[0]
+        headers, body = delivered.headers, delivered.body
         event = json.loads(body)
         assert event["type"] == "alert.created" and event["data"]["message"] == "Gate open"
         assert event["data"]["watch"] == "gate" and event["data"]["job_id"] == reply["job_id"]
@@ -193,7 +139,7 @@ def test_runtime_webhook_refused_by_default_then_allowed_signed_and_closed(
         assert sinks and not any(s.closed for s in sinks)
         cancelled = requester.request("ctl/watches/slow/cancel", None)
         assert cancelled["ok"] is True, cancelled
-        _wait(lambda: all(s.closed for s in sinks), 15, "the run-time webhook sink to close")
+        wait_until(lambda: all(s.closed for s in sinks), 15, "the run-time webhook sink to close")
         assert "slow" not in app.pipeline.watches
 
         # The state file holds the secret (0600); nothing that left the process does.

@@ -12,9 +12,9 @@ from pathlib import Path
 import orjson
 from PIL import Image
 
-from tests.pipeline.mqtt_client import Recorder
 from tests.support.model_server import Reply, ScriptedModelServer
 from tests.support.mosquitto import Mosquitto
+from tests.support.mqtt_recorder import MqttRecorder
 from tests.support.rtsp import RtspServer
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -77,7 +77,7 @@ def test_pipeline_alerts_over_mqtt_from_an_rtsp_camera(
     )
     config = tmp_path / "pipeline.toml"
     write_config(config, rtsp_server.url("stream"), mosquitto, model_server)
-    recorder = Recorder(mosquitto, "e2e")
+    recorder = MqttRecorder.under(mosquitto, "e2e")
     log_path = tmp_path / "lookout.log"
     with log_path.open("wb") as log_file:
         proc = subprocess.Popen(

@@ -19,11 +19,11 @@ from paho.mqtt.enums import CallbackAPIVersion
 from pipeline.app.frigate_setup import FrigateUnavailable, frigate_cameras, resolve_frigate
 from pipeline.core.config import FrigateConfig, FrigateDetectConfig
 from pipeline.core.config_loader import ConfigError, load_config_text
-from tests.pipeline.mqtt_client import Recorder
 from tests.support import frigate_payloads as fp
 from tests.support.frigate_api import FrigateApi, sample_config
 from tests.support.model_server import Reply, ScriptedModelServer
 from tests.support.mosquitto import Mosquitto
+from tests.support.mqtt_recorder import MqttRecorder
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -101,7 +101,8 @@ def test_frigate_down(frigate: FrigateApi) -> None:
     with pytest.raises(FrigateUnavailable, match="frigate.url: /api/config answered HTTP 503"):
         resolve_frigate(cfg, wait=False)
     declared = load_config_text(
-        config_text(frigate.url).replace('camera = "front_cam"', 'camera = "porch"')
+        config_text(frigate.url)
+        .replace('camera = "front_cam"', 'camera = "porch"')
         .replace('zones = ["front_yard"]', "zones = []")
     )
     assert resolve_frigate(declared, wait=False) is declared  # nothing needs Frigate's cameras
@@ -137,7 +138,9 @@ def publish(broker: Mosquitto, topic: str, payload: bytes) -> None:
         client.loop_stop()
 
 
-def wait_for_looks(model: ScriptedModelServer, n: int, poke: bytes, topic: str, broker: Mosquitto) -> None:
+def wait_for_looks(
+    model: ScriptedModelServer, n: int, poke: bytes, topic: str, broker: Mosquitto
+) -> None:
     """Publish ``poke`` every half second until the model has had ``n`` looks (30 s at most)."""
     deadline = time.monotonic() + 30
     while len(model.chat_requests()) < n:
@@ -172,7 +175,7 @@ retries = 0
 type = "mqtt"
 """
     )
-    recorder = Recorder(mosquitto, "lookout")
+    recorder = MqttRecorder.under(mosquitto, "lookout")
     log_path = tmp_path / "lookout.log"
     with log_path.open("wb") as log_file:
         proc = subprocess.Popen(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +12,7 @@ from pipeline.app.process import App
 from pipeline.app.reload import FileWatcher, diff_tables, plan_reload
 from pipeline.core.config_loader import load_config, load_config_text
 from tests.support.clips import Clip
+from tests.support.waiting import wait_until
 
 BASE = """
 [cameras.a]
@@ -162,14 +162,14 @@ def test_live_reload_keeps_untouched_cameras_and_watches(
     try:
         p = app.pipeline
         cam_a, cam_b = p.cameras["a"], p.cameras["b"]
-        _wait(lambda: cam_a.state.online and cam_b.state.online, 15)
+        wait_until(lambda: cam_a.state.online and cam_b.state.online, 15, "both cameras online")
         job_b = p.watches["wb"].job_id
 
         # Change only camera a's watch, add one on b: b's camera and watch stay as they are.
         w_a2 = watch("wa", camera="a", condition="a dog", backend="vlm")
         w_b2 = watch("wb2", camera="b", backend="vlm")
         path.write_text(_live_config(h264_clip, w_a2 + w_b + w_b2))
-        _wait(lambda: app.reload_results["ok"] == 1, 10)
+        wait_until(lambda: app.reload_results["ok"] == 1, 10, "a good reload")
         assert p.cameras["b"] is cam_b and p.cameras["a"] is cam_a
         assert p.camera_connects["b"] == 1 and p.camera_connects["a"] == 1
         assert cam_b.state.online and cam_b.state.reconnects == 0
@@ -179,24 +179,16 @@ def test_live_reload_keeps_untouched_cameras_and_watches(
 
         # An invalid file keeps the running graph and logs every problem.
         path.write_text(_live_config(h264_clip, w_a2 + watch("bad", camera="nowhere")))
-        _wait(lambda: app.reload_results["invalid"] == 1, 10)
+        wait_until(lambda: app.reload_results["invalid"] == 1, 10, "an invalid reload")
         assert set(p.watches) == {"wa", "wb", "wb2"}
         assert p.config.watches[-1].name == "wb2"
 
         # SIGHUP-style reload that removes camera b's watches: camera b is released.
         path.write_text(_live_config(h264_clip, w_a2))
         assert app.reload("test") or app.reload_results["ok"] == 2
-        _wait(lambda: set(p.watches) == {"wa"}, 10)
-        _wait(lambda: not cam_b.held, 10)
+        wait_until(lambda: set(p.watches) == {"wa"}, 10, "only watch wa")
+        wait_until(lambda: not cam_b.held, 10, "camera b released")
         assert p.cameras["a"] is cam_a and p.camera_connects["a"] == 1
     finally:
         app.stop()
     assert "Traceback" not in capsys.readouterr().err
-
-
-def _wait(predicate: Any, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.05)

@@ -15,7 +15,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 import urllib.request
 from collections import Counter
 from pathlib import Path
@@ -23,12 +22,14 @@ from typing import Any
 
 import orjson
 
-from tests.pipeline.mqtt_client import Recorder, Requester
 from tests.support.clips import Clip
 from tests.support.model_server import Reply, ScriptedModelServer
 from tests.support.mosquitto import Mosquitto
+from tests.support.mqtt_recorder import MqttRecorder
+from tests.support.mqtt_requester import Requester
 from tests.support.ports import free_port
 from tests.support.rtsp import RtspServer
+from tests.support.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 CAMERAS = ("a", "b", "c")
@@ -152,14 +153,6 @@ def scrape(port: int) -> dict[str, float]:
     return values
 
 
-def wait_until(predicate: Any, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.1)
-
-
 def test_three_cameras_six_watches_control_reload_and_sigterm(
     tmp_path: Path,
     mosquitto: Mosquitto,
@@ -172,7 +165,7 @@ def test_three_cameras_six_watches_control_reload_and_sigterm(
     metrics_port = free_port()
     config = tmp_path / "pipeline.toml"
     config.write_text(config_text(rtsp, mosquitto, model, metrics_port, SIX))
-    recorder = Recorder(mosquitto, "big")
+    recorder = MqttRecorder.under(mosquitto, "big")
     requester = Requester(mosquitto, "big/watches/reply", v5=False)
     log_path = tmp_path / "lookout.log"
     with log_path.open("wb") as log_file:

@@ -1,11 +1,18 @@
-"""Test helpers: an MQTT recorder and a request/reply client (MQTT 3.1.1 or 5)."""
+"""A control client for tests: sends run-time watch requests, waits for the replies.
+
+Example::
+
+    requester = Requester(broker, "lookout/watches/reply", v5=False)
+    requester.wait_ready("lookout")
+    reply = requester.request("lookout/watches/set", {"name": "gate", ...})
+    requester.close()
+"""
 
 from __future__ import annotations
 
 import itertools
 import threading
 import time
-from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -15,62 +22,7 @@ from paho.mqtt.properties import Properties
 
 from tests.support.mosquitto import Mosquitto
 
-Message = tuple[str, bytes, bool]
 _ids = itertools.count()
-
-
-class Recorder:
-    """Subscribe to every topic under a prefix and keep what arrives, in order."""
-
-    def __init__(self, broker: Mosquitto, prefix: str, protocol: int = mqtt.MQTTv311) -> None:
-        self.messages: list[Message] = []
-        self.properties: list[Any] = []
-        self._cond = threading.Condition()
-        self.client = mqtt.Client(
-            mqtt.CallbackAPIVersion.VERSION2,
-            client_id=f"test-recorder-{next(_ids)}",
-            protocol=protocol,
-        )
-        self.client.on_message = self._on_message
-        subscribed = threading.Event()
-        self.client.on_subscribe = lambda *_: subscribed.set()
-        self.client.on_connect = lambda c, *_: c.subscribe(f"{prefix}/#", qos=1)
-        self.client.connect(broker.host, broker.port)
-        self.client.loop_start()
-        if not subscribed.wait(10):
-            raise AssertionError("the recorder could not subscribe")
-
-    def _on_message(self, _c: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
-        with self._cond:
-            self.messages.append((msg.topic, bytes(msg.payload), bool(msg.retain)))
-            self.properties.append(getattr(msg, "properties", None))
-            self._cond.notify_all()
-
-    def wait_for(self, predicate: Callable[[list[Message]], bool], timeout: float) -> list[Message]:
-        deadline = time.monotonic() + timeout
-        with self._cond:
-            while not predicate(self.messages):
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise AssertionError(
-                        f"timed out; got {[(t, p[:160]) for t, p, _ in self.messages][-40:]}"
-                    )
-                self._cond.wait(left)
-            return list(self.messages)
-
-    def wait_topic(self, topic: str, timeout: float, contains: bytes = b"") -> bytes:
-        msgs = self.wait_for(
-            lambda ms: any(t == topic and contains in p for t, p, _ in ms), timeout
-        )
-        return next(p for t, p, _ in msgs if t == topic and contains in p)
-
-    def payloads(self, topic: str) -> list[bytes]:
-        with self._cond:
-            return [p for t, p, _ in self.messages if t == topic]
-
-    def close(self) -> None:
-        self.client.loop_stop()
-        self.client.disconnect()
 
 
 class Requester:
