@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from pipeline.app.process import App
 from pipeline.core.config_loader import load_config
-from tests.pipeline.mqtt_client import Recorder, Requester
 from tests.support.clips import Clip
 from tests.support.mosquitto import Mosquitto
+from tests.support.mqtt_recorder import MqttRecorder
+from tests.support.mqtt_requester import Requester
+from tests.support.waiting import wait_until
 
 
 def _config(clip: Clip, broker: Mosquitto, watches: list[str]) -> str:
@@ -64,20 +65,12 @@ def _metrics(app: App) -> dict[str, float]:
     return out
 
 
-def _wait(predicate: Any, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
-
-
 def test_removed_watches_leave_home_assistant_and_metrics_count_per_sink(
     tmp_path: Path, mosquitto: Mosquitto, h264_clip: Clip, capsys: pytest.CaptureFixture[str]
 ) -> None:
     path = tmp_path / "pipeline.toml"
     path.write_text(_config(h264_clip, mosquitto, ["keep", "drop"]))
-    discovery = Recorder(mosquitto, "homeassistant")
+    discovery = MqttRecorder.under(mosquitto, "homeassistant")
     requester = Requester(mosquitto, "ha/watches/reply", v5=False)
     app = App(load_config(path), path)
     try:
@@ -94,23 +87,25 @@ def test_removed_watches_leave_home_assistant_and_metrics_count_per_sink(
             got = {t for t, p, _ in discovery.messages if t in _config_topics(watch) and p}
             return len(got) == 2
 
-        _wait(lambda: discovered("keep") and discovered("drop"), 15, "config watches discovered")
+        wait_until(
+            lambda: discovered("keep") and discovered("drop"), 15, "config watches discovered"
+        )
 
         # A run-time watch: discovered when it starts, cleared when cancelled.
         rt = {"name": "rt", "camera": "front", "condition": "a fox", "backend": "vlm"}
         assert requester.request("ha/watches/set", rt)["ok"]
-        _wait(lambda: discovered("rt"), 15, "run-time watch discovered")
+        wait_until(lambda: discovered("rt"), 15, "run-time watch discovered")
         assert requester.request("ha/watches/rt/cancel", None)["ok"]
-        _wait(lambda: cleared("rt"), 10, "run-time watch discovery cleared")
+        wait_until(lambda: cleared("rt"), 10, "run-time watch discovery cleared")
 
         # A reload that removes a config watch clears its discovery; the kept one stays.
         path.write_text(_config(h264_clip, mosquitto, ["keep"]))
         assert app.reload("test")
-        _wait(lambda: cleared("drop"), 10, "removed watch discovery cleared")
+        wait_until(lambda: cleared("drop"), 10, "removed watch discovery cleared")
         assert not cleared("keep")
-        late = Recorder(mosquitto, "homeassistant")
+        late = MqttRecorder.under(mosquitto, "homeassistant")
         try:
-            _wait(lambda: discovered_in(late, "keep"), 10, "retained discovery of keep")
+            wait_until(lambda: discovered_in(late, "keep"), 10, "retained discovery of keep")
             assert not any(t in _config_topics("drop") for t, _, _ in late.messages)
         finally:
             late.close()
@@ -127,12 +122,12 @@ def test_removed_watches_leave_home_assistant_and_metrics_count_per_sink(
 
         # The broker away for longer than sink_failing_s: /healthz says so, then recovers.
         mosquitto.stop()
-        _wait(lambda: not app.health().ok, 10, "health to fail")
+        wait_until(lambda: not app.health().ok, 10, "health to fail")
         assert any(p.startswith("mqtt: disconnected for") for p in app.health().problems)
         down = _metrics(app)["lookout_mqtt_disconnected_since_timestamp_seconds"]
         assert app.pipeline.started_at < down <= time.time()
         mosquitto.start()
-        _wait(lambda: app.health().ok, 20, "health to recover")
+        wait_until(lambda: app.health().ok, 20, "health to recover")
     finally:
         requester.close()
         discovery.close()
@@ -140,6 +135,6 @@ def test_removed_watches_leave_home_assistant_and_metrics_count_per_sink(
     assert "Traceback" not in capsys.readouterr().err
 
 
-def discovered_in(rec: Recorder, watch: str) -> bool:
+def discovered_in(rec: MqttRecorder, watch: str) -> bool:
     got = {t for t, p, _ in rec.messages if t in _config_topics(watch) and p}
     return len(got) == 2
