@@ -1,5 +1,10 @@
 """Home Assistant MQTT discovery: the configs of a watch's entities, and the sweep of stale ones.
 
+The MQTT sink now publishes device-based discovery (:mod:`sinks.ha_devices`: one
+config per watch, camera and Lookout itself); the per-entity configs below are
+what earlier versions published, which the sink clears (``discovery_topics``),
+and the :class:`DiscoverySweep` serves both.
+
 Each watch has two entities under Lookout's node id (the topic prefix): a binary
 sensor (condition met) and a sensor (last reasoning). Their configs follow the
 discovery schema of Home Assistant 2025.10 and later: ``default_entity_id``
@@ -148,6 +153,9 @@ class DiscoverySweep:
         alive: the watches whose configs must stay, asked at sweep time.
         clear: publishes an empty retained payload to a topic (the sink's, so its
             tally counts it).
+        keep: the config topics that must stay, asked at sweep time; when given it
+            replaces the per-entity topics of ``alive`` (device-based discovery:
+            watch, camera and Lookout devices, :mod:`sinks.ha_devices`).
 
     Example:
         >>> sweep = DiscoverySweep(conn, "homeassistant", lambda: {"porch"}, clear)
@@ -161,6 +169,7 @@ class DiscoverySweep:
         discovery_prefix: str,
         alive: Callable[[], set[str]],
         clear: Callable[[str], None],
+        keep: Callable[[], set[str]] | None = None,
     ) -> None:
         self.connection = connection
         self.discovery_prefix = discovery_prefix
@@ -169,6 +178,7 @@ class DiscoverySweep:
         self.marker_topic = connection.topic("discovery_sweep", uuid.uuid4().hex)
         self._alive = alive
         self._clear = clear
+        self._keep = keep
         self._lock = threading.Lock()
         self._seen: set[str] = set()
         self._marker = ""
@@ -245,11 +255,15 @@ class DiscoverySweep:
                 return
             self._done = True
             seen = set(self._seen)
-        keep = {
-            topic
-            for watch in self._alive()
-            for topic in discovery_topics(watch, self.node, self.discovery_prefix)
-        }
+        keep = (
+            self._keep()
+            if self._keep is not None
+            else {
+                topic
+                for watch in self._alive()
+                for topic in discovery_topics(watch, self.node, self.discovery_prefix)
+            }
+        )
         stale = sorted(seen - keep)
         for topic in stale:
             self._clear(topic)

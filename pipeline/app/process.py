@@ -23,6 +23,7 @@ from types import FrameType
 from pipeline.app.activity_services import ActivityServices
 from pipeline.app.control import WatchControl
 from pipeline.app.frigate_setup import resolve_frigate
+from pipeline.app.ha_bridge import HomeAssistantBridge
 from pipeline.app.metrics import pipeline_health, pipeline_metrics
 from pipeline.app.prometheus import Health, MetricsServer, MetricsText
 from pipeline.app.reload import FileWatcher, apply_config
@@ -58,6 +59,8 @@ class App:
         self.services: ActivityServices | None = None
         """Captions and the web page (``[cameras.NAME.captions]``, ``[web]``)."""
         self.mqtt_down_since: float | None = None
+        self.ha: HomeAssistantBridge | None = None
+        """What the MQTT sinks' Home Assistant devices need (cameras, control, camera stats)."""
         self._reload_lock = threading.Lock()
         self._stopped = False
 
@@ -78,6 +81,8 @@ class App:
             p.on_watch_ended.append(self.control.watch_ended)
             self.control.restore()
             self.control.start()
+        self.ha = HomeAssistantBridge(p, cfg.control.enabled and p.mqtt is not None)
+        self.ha.describe()
         p.sinks.started(sorted(p.watches))
         self.services = ActivityServices(p, self.config_path).start()
         if cfg.reload.watch_file and self.config_path is not None:
@@ -125,6 +130,8 @@ class App:
                 setup_logging(new.log.level, new.log.json_lines)
             self.config = new
             self.reload_results["ok"] += 1
+            if self.ha is not None:
+                self.ha.describe()
             if self.services is not None:
                 self.services.reloaded()
             return True
@@ -133,6 +140,8 @@ class App:
         """Periodic bookkeeping: ``mqtt_down_since`` mirrors the connection's outage start."""
         mqtt = self.pipeline.mqtt
         self.mqtt_down_since = mqtt.disconnected_since if mqtt is not None else None
+        if self.ha is not None:
+            self.ha.tick()
 
     def collect_metrics(self) -> str:
         """The Prometheus text (pipeline plus control and reload counters)."""

@@ -98,7 +98,7 @@ def test_frigate_needs_mqtt() -> None:
 def test_frigate_down(frigate: FrigateApi) -> None:
     frigate.status = 503
     cfg = load_config_text(config_text(frigate.url))
-    with pytest.raises(FrigateUnavailable, match="frigate.url: /api/config answered HTTP 503"):
+    with pytest.raises(FrigateUnavailable, match=r"frigate\.url: /api/config answered HTTP 503"):
         resolve_frigate(cfg, wait=False)
     declared = load_config_text(
         config_text(frigate.url)

@@ -50,10 +50,7 @@ watch_file = false
 
 
 def _config_topics(watch: str) -> list[str]:
-    return [
-        f"homeassistant/binary_sensor/ha/{watch}_met/config",
-        f"homeassistant/sensor/ha/{watch}_reasoning/config",
-    ]
+    return [f"homeassistant/device/ha/watch_{watch}/config"]
 
 
 def _metrics(app: App) -> dict[str, float]:
@@ -81,11 +78,11 @@ def test_removed_watches_leave_home_assistant_and_metrics_count_per_sink(
 
         def cleared(watch: str) -> bool:
             got = {t: p for t, p, _ in discovery.messages if t in _config_topics(watch)}
-            return len(got) == 2 and all(p == b"" for p in got.values())
+            return len(got) == 1 and all(p == b"" for p in got.values())
 
         def discovered(watch: str) -> bool:
             got = {t for t, p, _ in discovery.messages if t in _config_topics(watch) and p}
-            return len(got) == 2
+            return len(got) == 1
 
         wait_until(
             lambda: discovered("keep") and discovered("drop"), 15, "config watches discovered"
@@ -137,4 +134,4 @@ def test_removed_watches_leave_home_assistant_and_metrics_count_per_sink(
 
 def discovered_in(rec: MqttRecorder, watch: str) -> bool:
     got = {t for t, p, _ in rec.messages if t in _config_topics(watch) and p}
-    return len(got) == 2
+    return len(got) == 1

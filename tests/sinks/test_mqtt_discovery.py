@@ -21,6 +21,7 @@ from pipeline.app.process import App
 from pipeline.core.config import MqttSinkConfig
 from pipeline.core.config_loader import load_config, load_config_text
 from pipeline.net.mqtt_connection import MqttConnection
+from sinks.ha_devices import HaSetup, hub_device_topic, watch_device, watch_device_topic
 from sinks.ha_discovery import discovery_topics
 from sinks.mqtt import MqttSink
 from tests.support.clips import Clip
@@ -77,12 +78,24 @@ def retained(broker: Mosquitto, topic_filter: str = f"{PREFIX}/#") -> dict[str, 
 
 
 def old_configs(node: str, *watches: str) -> dict[str, bytes]:
-    """Configs as an older Lookout left them (with the deprecated object_id)."""
+    """Per-entity configs as an older Lookout left them (with the deprecated object_id)."""
     return {
         topic: orjson.dumps({"object_id": topic.split("/")[3], "state_topic": "x"})
         for watch in watches
         for topic in discovery_topics(watch, node, PREFIX)
     }
+
+
+def device_configs(node: str, *watches: str) -> dict[str, bytes]:
+    """Device configs of watches, as an earlier run of this version left them."""
+    return dict(watch_device(w, HaSetup(node, PREFIX)) for w in watches)
+
+
+def device_topics(node: str, *watches: str) -> set[str]:
+    return {watch_device_topic(w, HaSetup(node, PREFIX)) for w in watches}
+
+
+HUB = hub_device_topic(HaSetup("lookout", PREFIX))
 
 
 def test_discovery_uses_default_entity_id_origin_and_sw_version(
@@ -96,16 +109,15 @@ def test_discovery_uses_default_entity_id_origin_and_sw_version(
     config = MqttSinkConfig(home_assistant=True, configuration_url="http://lookout.lan:9108/x")
     with MqttSink("mqtt", config, conn) as sink:
         sink.send_state(make_state("porch"))
-        binary_topic, sensor_topic = discovery_topics("porch", "lookout", PREFIX)
-        wait_until(lambda: rec.last(sensor_topic) is not None, what="discovery configs")
-        binary = orjson.loads(rec.last(binary_topic) or b"{}")
-        sensor = orjson.loads(rec.last(sensor_topic) or b"{}")
-    for doc in (binary, sensor):
-        assert "object_id" not in doc
-        assert doc["origin"]["name"] == "Lookout"
-        assert doc["origin"]["sw_version"] == __version__
-        assert doc["device"]["sw_version"] == __version__
-        assert doc["device"]["configuration_url"] == "http://lookout.lan:9108/x"
+        (topic,) = device_topics("lookout", "porch")
+        wait_until(lambda: rec.last(topic) is not None, what="discovery config")
+        doc = orjson.loads(rec.last(topic) or b"{}")
+    binary, sensor = doc["cmps"]["met"], doc["cmps"]["reasoning"]
+    assert "object_id" not in binary and "object_id" not in sensor
+    assert doc["o"]["name"] == "Lookout"
+    assert doc["o"]["sw_version"] == __version__
+    assert doc["dev"]["sw_version"] == __version__
+    assert doc["dev"]["configuration_url"] == "http://lookout.lan:9108/x"
     assert binary["default_entity_id"] == "binary_sensor.lookout_porch_met"
     assert sensor["default_entity_id"] == "sensor.lookout_porch_reasoning"
     assert binary["unique_id"] == "lookout_lookout_porch_met"
@@ -115,7 +127,12 @@ def test_start_removes_the_discovery_of_watches_gone_while_down(
     mosquitto: Mosquitto, connection_factory: Callable[..., MqttConnection]
 ) -> None:
     publish_retained(
-        mosquitto, {**old_configs("lookout", "porch", "gone"), **old_configs("other", "gone")}
+        mosquitto,
+        {
+            **device_configs("lookout", "porch", "gone"),
+            **old_configs("lookout", "porch"),  # an older version's per-entity configs
+            **device_configs("other", "gone"),
+        },
     )
     conn = connection_factory(mosquitto)
     conn.start(wait_s=10)
@@ -124,9 +141,11 @@ def test_start_removes_the_discovery_of_watches_gone_while_down(
         assert sink.sweep is not None
         wait_until(lambda: sink.sweep is not None and sink.sweep.done, what="the sweep")
         assert conn.flush(10)
-        assert sink.sweep.removed == sorted(discovery_topics("gone", "lookout", PREFIX))
+        assert sink.sweep.removed == sorted(
+            device_topics("lookout", "gone") | set(old_configs("lookout", "porch"))
+        )
     left = retained(mosquitto)
-    assert set(left) == set(old_configs("lookout", "porch")) | set(old_configs("other", "gone"))
+    assert set(left) == device_topics("lookout", "porch") | device_topics("other", "gone") | {HUB}
 
 
 def test_the_sweep_waits_for_the_broker_and_for_the_watches(
@@ -134,7 +153,7 @@ def test_the_sweep_waits_for_the_broker_and_for_the_watches(
     connection_factory: Callable[..., MqttConnection],
 ) -> None:
     broker = mosquitto_factory(persistence=True)
-    publish_retained(broker, old_configs("lookout", "porch", "gone", "rt"))
+    publish_retained(broker, device_configs("lookout", "porch", "gone", "rt"))
     broker.stop()  # Lookout starts while the broker is down
     conn = connection_factory(broker)
     conn.start()
@@ -149,9 +168,8 @@ def test_the_sweep_waits_for_the_broker_and_for_the_watches(
         wait_until(lambda: sink.sweep is not None and sink.sweep.done, 15, "the sweep")
         assert conn.flush(10)
     left = retained(broker)
-    assert not set(left) & set(discovery_topics("gone", "lookout", PREFIX))
-    assert set(discovery_topics("porch", "lookout", PREFIX)) <= set(left)
-    assert set(discovery_topics("rt", "lookout", PREFIX)) <= set(left)
+    assert not set(left) & device_topics("lookout", "gone")
+    assert device_topics("lookout", "porch", "rt") <= set(left)
 
 
 def test_without_home_assistant_nothing_is_swept(
@@ -169,7 +187,7 @@ def test_without_home_assistant_nothing_is_swept(
 def test_a_starting_app_sweeps_with_the_watches_it_runs(
     tmp_path: Path, mosquitto: Mosquitto, h264_clip: Clip
 ) -> None:
-    publish_retained(mosquitto, old_configs("lookout", "porch", "gone"))
+    publish_retained(mosquitto, device_configs("lookout", "porch", "gone"))
     path = tmp_path / "pipeline.toml"
     path.write_text(
         f'[mqtt]\nhost = "{mosquitto.host}"\nport = {mosquitto.port}\nreconnect_max_s = 1\n\n'
@@ -189,7 +207,8 @@ def test_a_starting_app_sweeps_with_the_watches_it_runs(
         left = retained(mosquitto)
     finally:
         app.stop()
-    assert set(left) == set(discovery_topics("porch", "lookout", PREFIX))
+    camera = f"{PREFIX}/device/lookout/camera_front/config"
+    assert set(left) == device_topics("lookout", "porch") | {HUB, camera}
     assert all(b"default_entity_id" in payload for payload in left.values())
 
 

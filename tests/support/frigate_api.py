@@ -76,10 +76,9 @@ class FrigateApi:
                     return
                 parts = path.strip("/").split("/")
                 cameras = owner.config.get("cameras", {})
-                if len(parts) == 3 and parts[0] == "api" and parts[2] == "latest.jpg":
-                    if parts[1] in cameras:
-                        self._send(_jpeg(), "image/jpeg")
-                        return
+                if parts[:1] == ["api"] and parts[2:] == ["latest.jpg"] and parts[1] in cameras:
+                    self._send(_jpeg(), "image/jpeg")
+                    return
                 self.send_error(404)
 
             def _send(self, body: bytes, ctype: str) -> None:
