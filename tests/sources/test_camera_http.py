@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import functools
+import mimetypes
 import os
 import signal
 import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -19,7 +18,9 @@ from pipeline.core.config import CameraConfig
 from pipeline.core.events import CameraState
 from sources.camera import CameraSource
 from tests.support.clips import Clip
+from tests.support.http_receiver import HttpReceiver, Received, Reply
 from tests.support.ports import free_port
+from tests.support.waiting import wait_until
 
 READ_S = 1.5
 
@@ -53,19 +54,6 @@ class _Watch:
             return t
 
 
-def _serve(handler: Callable[..., BaseHTTPRequestHandler]) -> Iterator[ThreadingHTTPServer]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield server
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
-
-
 def _camera(url: str, retry_s: float = 5.0) -> CameraSource:
     config = CameraConfig(url=url, open_timeout_s=5, read_timeout_s=READ_S, stall_timeout_s=5)
     return CameraSource("http", config, backoff=Backoff(initial=retry_s, cap=retry_s))
@@ -88,39 +76,30 @@ def _end(proc: subprocess.Popen[bytes]) -> None:
 
 
 def test_mpegts_over_http_that_stalls_is_detected_within_the_read_timeout(
-    clip_factory: Callable[..., Clip],
+    clip_factory: Callable[..., Clip], receiver_factory: Callable[..., HttpReceiver]
 ) -> None:
     clip = clip_factory("live.ts", seconds=3.0, fps=10, gop=10)
     data = clip.path.read_bytes()
-    stalled_at: list[float] = []
-    release = threading.Event()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            self.send_response(200)
-            self.send_header("Content-Type", "video/mp2t")
-            self.end_headers()
-            self.wfile.write(data[: len(data) // 2 // 188 * 188])
-            self.wfile.flush()
-            stalled_at.append(time.monotonic())
-            release.wait(30)  # the connection stays open, silent
-
-        def log_message(self, format: str, *args: object) -> None:
-            pass
-
-    for server in _serve(Handler):
-        watch = _Watch()
-        camera = _camera(f"http://127.0.0.1:{server.server_address[1]}/live.ts")
-        try:
-            camera.states.subscribe(watch)
-            hold = camera.connect()
-            watch.wait(lambda s: s.online, timeout=10)
-            detected = watch.wait(lambda s: s.last_error is not None, timeout=10)
-            hold.dispose()
-        finally:
-            release.set()
-            camera.close()
-    assert detected - stalled_at[0] < READ_S + 1.0
+    # Half the stream, then the connection stays open, silent (until the server stops).
+    half = Reply(
+        headers={"Content-Type": "video/mp2t"},
+        body=data[: len(data) // 2 // 188 * 188],
+        content_length=False,
+        stall_s=30,
+    )
+    server = receiver_factory(default=half)
+    watch = _Watch()
+    camera = _camera(server.url_for("/live.ts"))
+    try:
+        camera.states.subscribe(watch)
+        hold = camera.connect()
+        watch.wait(lambda s: s.online, timeout=10)
+        detected = watch.wait(lambda s: s.last_error is not None, timeout=10)
+        hold.dispose()
+    finally:
+        server.stop()
+        camera.close()
+    assert detected - server.all()[0].at < READ_S + 1.0
 
 
 def test_mjpeg_from_ffmpeg_gives_frames_and_a_stall_is_detected(h264_clip: Clip) -> None:
@@ -148,9 +127,19 @@ def test_mjpeg_from_ffmpeg_gives_frames_and_a_stall_is_detected(h264_clip: Clip)
     assert detected - stopped < READ_S + 1.0
 
 
-class _Quiet(SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: object) -> None:
-        pass
+def _files(folder: Path) -> Callable[[Received], Reply]:
+    """Answer each GET with the file of that name in ``folder`` (404 when it is gone)."""
+
+    def respond(request: Received) -> Reply:
+        name = request.path.partition("?")[0].lstrip("/")
+        try:
+            body = (folder / name).read_bytes()
+        except OSError:
+            return Reply(404)
+        kind = mimetypes.guess_type(name)[0] or "application/octet-stream"
+        return Reply(headers={"Content-Type": kind}, body=body)
+
+    return respond
 
 
 @pytest.fixture
@@ -169,26 +158,23 @@ def hls_dir(tmp_path: Path, h264_clip: Clip) -> Iterator[tuple[Path, subprocess.
 
 
 def test_hls_from_ffmpeg_gives_frames_and_a_dead_segmenter_is_detected(
-    hls_dir: tuple[Path, subprocess.Popen[bytes]],
+    hls_dir: tuple[Path, subprocess.Popen[bytes]], receiver_factory: Callable[..., HttpReceiver]
 ) -> None:
     folder, segmenter = hls_dir
-    deadline = time.monotonic() + 15
-    while len(list(folder.glob("*.ts"))) < 2 and time.monotonic() < deadline:
-        time.sleep(0.1)
-    handler = functools.partial(_Quiet, directory=str(folder))
-    for server in _serve(handler):  # type: ignore[arg-type]
-        watch = _Watch()
-        camera = _camera(f"http://127.0.0.1:{server.server_address[1]}/live.m3u8")
-        try:
-            camera.states.subscribe(watch)
-            hold = camera.connect()
-            watch.wait(lambda s: s.online, timeout=15)
-            assert camera.latest(timeout=5) is not None
-            segmenter.kill()
-            killed = time.monotonic()
-            detected = watch.wait(lambda s: s.last_error is not None, timeout=20)
-            hold.dispose()
-        finally:
-            camera.close()
+    wait_until(lambda: len(list(folder.glob("*.ts"))) >= 2, 15, "two HLS segments")
+    server = receiver_factory(respond=_files(folder))
+    watch = _Watch()
+    camera = _camera(server.url_for("/live.m3u8"))
+    try:
+        camera.states.subscribe(watch)
+        hold = camera.connect()
+        watch.wait(lambda s: s.online, timeout=15)
+        assert camera.latest(timeout=5) is not None
+        segmenter.kill()
+        killed = time.monotonic()
+        detected = watch.wait(lambda s: s.last_error is not None, timeout=20)
+        hold.dispose()
+    finally:
+        camera.close()
     # The playlist still lists up to 3 s of segments it may read first.
     assert detected - killed < READ_S + 3 + 1.0

@@ -16,10 +16,10 @@ from pipeline.core.events import CameraState
 from sources.camera import CameraSource
 from sources.stream_open import open_container
 from sources.stream_spec import open_spec
-from tests.sources.conftest import SilentServer
 from tests.support.clips import Clip
 from tests.support.ports import free_port
 from tests.support.rtsp import RtspServer
+from tests.support.silent_server import SilentServer
 
 SECRET = "SECRET"
 

@@ -16,17 +16,15 @@ from sources.camera import CameraSource
 from sources.stream_errors import explain_read_error
 from sources.stream_spec import open_spec
 from tests.support.rtsp import RtspServer
+from tests.support.waiting import wait_until
 
 STALL_S = 4.0
 SLACK_S = 3.0  # a loaded machine; the issue allows this much
 
 
 def _until(ok: Callable[[], bool], timeout: float, what: str) -> float:
-    """Poll ``ok`` (bounded); return the monotonic time it first held."""
-    deadline = time.monotonic() + timeout
-    while not ok():
-        assert time.monotonic() < deadline, f"no {what} within {timeout} s"
-        time.sleep(0.02)
+    """Wait until ``ok`` holds; return the monotonic time it was seen to."""
+    wait_until(ok, timeout, what)
     return time.monotonic()
 
 

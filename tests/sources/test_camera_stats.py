@@ -11,6 +11,7 @@ from sources.camera import CameraSource
 from sources.frigate_snapshot import FrigateSnapshotSource
 from tests.support.clips import Clip
 from tests.support.frigate import FakeFrigate
+from tests.support.waiting import wait_until
 
 
 class Clock:
@@ -26,13 +27,12 @@ class Clock:
 def _wait_for(
     camera: CameraSource, ok: Callable[[CameraStats], bool], timeout: float = 10
 ) -> CameraStats:
-    deadline = time.monotonic() + timeout
-    while True:
-        stats = camera.stats()
-        if ok(stats):
-            return stats
-        assert time.monotonic() < deadline, f"stats never matched: {stats}"
-        time.sleep(0.02)
+    """The camera's stats once ``ok`` holds for them."""
+    return wait_until(
+        lambda: stats if ok(stats := camera.stats()) else None,
+        timeout,
+        lambda: f"stats to match; last {camera.stats()}",
+    )
 
 
 def test_on_demand_decodes_only_when_asked(clip_factory: Callable[..., Clip]) -> None:

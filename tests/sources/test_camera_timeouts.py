@@ -14,8 +14,8 @@ from pipeline.core.events import CameraState
 from sources.camera import CameraSource
 from sources.stream_open import StreamOpenError, open_container
 from sources.stream_spec import open_spec
-from tests.sources.conftest import SilentServer
 from tests.support.ports import free_port
+from tests.support.silent_server import SilentServer
 
 OPEN_S = 1.5
 

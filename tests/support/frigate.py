@@ -11,47 +11,35 @@ Example::
 from __future__ import annotations
 
 import io
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
 from PIL import Image
 
+from tests.support.http_receiver import HttpReceiver, Received, Reply
+
 
 class FakeFrigate:
-    """Serves ``/api/<camera>/latest.jpg`` (a JPEG of the requested height) or a set status."""
+    """Serves ``/api/porch/latest.jpg`` (a JPEG of the requested height) or a set status."""
 
     def __init__(self) -> None:
-        self.requests: list[tuple[str, str | None]] = []
         self.status = 200
-        owner = self
+        self.server = HttpReceiver(respond=self._respond).start()
+        self.port = self.server.port
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                owner.requests.append((self.path, self.headers.get("Authorization")))
-                if owner.status != 200 or not self.path.startswith("/api/porch/latest.jpg"):
-                    self.send_error(owner.status if owner.status != 200 else 404)
-                    return
-                height = int(self.path.partition("?h=")[2] or 240)
-                img = np.full((height, height * 4 // 3, 3), (200, 30, 30), np.uint8)
-                buf = io.BytesIO()
-                Image.fromarray(img).save(buf, format="JPEG", quality=90)
-                body = buf.getvalue()
-                self.send_response(200)
-                self.send_header("Content-Type", "image/jpeg")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+    @property
+    def requests(self) -> list[tuple[str, str | None]]:
+        """(path, Authorization header) of every request, in order."""
+        return [(r.path, r.headers.get("authorization")) for r in self.server.all()]
 
-            def log_message(self, format: str, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.port = self.server.server_address[1]
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
+    def _respond(self, request: Received) -> Reply:
+        if self.status != 200 or not request.path.startswith("/api/porch/latest.jpg"):
+            return Reply(self.status if self.status != 200 else 404)
+        height = int(request.path.partition("?h=")[2] or 240)
+        img = np.full((height, height * 4 // 3, 3), (200, 30, 30), np.uint8)
+        buf = io.BytesIO()
+        Image.fromarray(img).save(buf, format="JPEG", quality=90)
+        return Reply(headers={"Content-Type": "image/jpeg"}, body=buf.getvalue())
 
     def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(5)
+        """Stop the server."""
+        self.server.stop()

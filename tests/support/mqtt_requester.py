@@ -17,6 +17,7 @@ from typing import Any
 
 import orjson
 import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
@@ -38,7 +39,7 @@ class Requester:
         self.replies: list[tuple[dict[str, Any], bytes | None]] = []
         self._cond = threading.Condition()
         self.client = mqtt.Client(
-            mqtt.CallbackAPIVersion.VERSION2,
+            CallbackAPIVersion.VERSION2,
             client_id=f"test-requester-{next(_ids)}",
             protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311,
         )
@@ -71,7 +72,7 @@ class Requester:
             payload = orjson.dumps(data)
         props = None
         if self.v5:
-            props = Properties(PacketTypes.PUBLISH)
+            props = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
             props.ResponseTopic = self.reply_topic
             props.CorrelationData = corr.encode()
         self.client.publish(topic, payload, qos=1, properties=props)

@@ -19,7 +19,7 @@ T = TypeVar("T")
 
 
 def wait_until(
-    predicate: Callable[[], T],
+    predicate: Callable[[], T | None],
     timeout: float = 10.0,
     what: str | Callable[[], str] = "condition",
     *,
