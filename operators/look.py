@@ -56,6 +56,8 @@ class Look:
         frame: the frame judged (``None``: there was none).
         jpeg: that frame as sent.
         due: scheduler time the look was due (``time`` when unknown).
+        taken: scheduler time the frame was taken (``None``: no frame). The
+            look's lateness is ``taken - due``.
     """
 
     trigger: str
@@ -64,6 +66,7 @@ class Look:
     frame: Frame | None
     jpeg: bytes | None
     due: float | None = None
+    taken: float | None = None
 
 
 def frame_clock(epoch_s: float) -> str:
@@ -148,9 +151,11 @@ class Looker:
         t = now_s(self.sched)
         frame: Frame | None = None
         jpeg: bytes | None = None
+        taken: float | None = None
         try:
             wait = FRAME_WAIT_S if self.seen_frame else self.first_frame_timeout_s
             frame = self.selector.select(self.frames, trigger, due, wait)
+            taken = None if frame is None else now_s(self.sched)
             if frame is None:
                 verdict = Verdict.failed(
                     AnswerKind.NO_FRAME, f"no frame from camera {self.spec.camera!r}"
@@ -161,7 +166,7 @@ class Looker:
                 verdict = self._judge(frame, jpeg, t)
         except Exception as exc:
             verdict = Verdict.failed(AnswerKind.ERROR, redact(f"{type(exc).__name__}: {exc}"))
-        return Look(trigger, t, verdict, frame, jpeg, due)
+        return Look(trigger, t, verdict, frame, jpeg, due, taken)
 
     def _judge(self, frame: Frame, jpeg: bytes, t: float) -> Verdict:
         spec = self.spec

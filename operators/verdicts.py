@@ -92,15 +92,23 @@ class Judgement:
 
 
 def look_record(spec: WatchSpec, job_id: str, look: Look) -> LookRecord:
-    """The :class:`LookRecord` of ``look``."""
+    """The :class:`LookRecord` of ``look`` (with its frame's kind, its lateness and age)."""
+    frame, taken = look.frame, look.taken
+    lateness = age = None
+    if frame is not None and taken is not None:
+        age = round(taken - frame.wall_time, 4)
+        lateness = None if look.due is None else round(taken - look.due, 4)
     return LookRecord(
         watch=spec.name,
         job_id=job_id,
         time=look.time,
         trigger=look.trigger,
         verdict=look.verdict,
-        frame=look.frame.ref if look.frame is not None else None,
+        frame=frame.ref if frame is not None else None,
         jpeg=look.jpeg,
+        frame_kind=None if frame is None else ("keyframe" if frame.keyframe else "inter"),
+        lateness_s=lateness,
+        frame_age_s=age,
     )
 
 

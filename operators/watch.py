@@ -53,6 +53,14 @@ from pipeline.core.verdict import Verdict
 __all__ = ["Look", "WatchSpec", "run_watch"]
 
 
+def _keeps_current(frames: FrameProvider) -> Callable[[Wake], None]:
+    """On each wake the policy accepted: ``frames.keep_current()``, where the camera has it."""
+    keep = getattr(frames, "keep_current", None)
+    if not callable(keep):
+        return lambda _wake: None
+    return lambda _wake: keep()
+
+
 def _forget(backend: Backend, name: str) -> None:
     forget = getattr(backend, "forget", None)
     if callable(forget):
@@ -100,7 +108,10 @@ def run_watch(
     Args:
         spec: the watch.
         frames: where the current frame comes from (read on ``look_scheduler``,
-            never on the time scheduler's thread).
+            never on the time scheduler's thread). Where it has
+            ``keep_current()`` (a :class:`~pipeline.core.frame.FrameSource`),
+            every wake the policy accepted calls it, so the camera's decoder
+            follows the stream for a few seconds and follow-up looks are cheap.
         backend: judges each look (blocking; never raises for model faults).
         detections: this camera's detections; ``None`` (and no ``pictures``)
             means timer-only.
@@ -205,7 +216,9 @@ def run_watch(
                 hold=None if hold is None else (lambda lk: hold(lk.verdict)),
                 on_drop=wake_log.drop if wake_log else None,
             )
-            looks = wakes.pipe(ops.filter(run.awake), sampler)
+            looks = wakes.pipe(
+                ops.filter(run.awake), ops.do_action(_keeps_current(frames)), sampler
+            )
             subs.add(looks.subscribe(on_look, run.fail, scheduler=default))
         return CompositeDisposable(subs, Disposable(run.abandon))
 

@@ -13,6 +13,10 @@ from pipeline.core.config import CameraConfig
 from pipeline.core.frame import Frame
 from pipeline.core.redact import redact
 from sources.decode import GopDecoder, PacketInfo
+from sources.decode_queue import DecodeQueue, shared_decode_queue
+from sources.gop_clock import GopClock
+from sources.keep_current import KeepCurrent
+from sources.open_stagger import OpenStagger, shared_open_stagger, stagger_host
 from sources.source_base import Clock, SourceBase
 from sources.stream_errors import safe_error
 from sources.stream_open import StreamOpenError, open_container
@@ -45,7 +49,13 @@ class CameraSource(SourceBase):
     a stream without video packets for ``stall_timeout_s`` is reconnected (a
     stream where no data arrives at all is noticed within ``stall_timeout_s``);
     failures reconnect with exponential backoff and jitter (about 1 s up to
-    ``reconnect_max_s``) for as long as the camera is held. Every text it logs or
+    ``reconnect_max_s``) for as long as the camera is held. Every opening (the
+    first and each reconnect) waits for its turn on the camera's server
+    (:mod:`sources.open_stagger`), so cameras of one server never open at the
+    same instant. Every decode takes a slot of the process-wide
+    :mod:`~sources.decode_queue` (one per core, earliest due first). After
+    :meth:`keep_current` the decoder follows the stream for a few seconds, as
+    ``keep_current_s`` and ``keep_current_share`` allow. Every text it logs or
     publishes is in plain words and free of credentials.
 
     Example::
@@ -56,6 +66,7 @@ class CameraSource(SourceBase):
         motion_input = camera.frames(fps=5)       # steady 5 fps for a detector
         camera.states.subscribe(print)            # online/offline changes
         camera.stats().decode_seconds             # counters for metrics
+        camera.keep_current()                     # a wake: follow the stream for a while
         hold.dispose(); camera.close()
 
     Args:
@@ -63,6 +74,8 @@ class CameraSource(SourceBase):
         config: its ``[cameras.NAME]`` table.
         clock: wall clock for ``Frame.wall_time`` and state times (epoch seconds).
         backoff: reconnect delays; default ``Backoff(1.0, config.reconnect_max_s)``.
+        decode_queue: where decodes wait for a core; default the process-wide one.
+        stagger: opening turns per server; default the process-wide one.
     """
 
     def __init__(
@@ -72,9 +85,17 @@ class CameraSource(SourceBase):
         *,
         clock: Clock = time.time,
         backoff: Backoff | None = None,
+        decode_queue: DecodeQueue | None = None,
+        stagger: OpenStagger | None = None,
     ) -> None:
         super().__init__(name, clock=clock)
         self.config = config
+        self.decode_queue = decode_queue or shared_decode_queue()
+        self._stagger = stagger or shared_open_stagger()
+        self.current = KeepCurrent(config.keep_current_s, config.keep_current_share)
+        """When the decoder follows the stream after wakes (:meth:`keep_current`)."""
+        self.kept_current = 0
+        """Packets decoded as they arrived because the decoder was kept current."""
         self._backoff = backoff or Backoff(initial=1.0, cap=max(1.0, config.reconnect_max_s))
         self._join_timeout_s = config.open_timeout_s + config.read_timeout_s + 5
         self._spec: OpenSpec | None = None
@@ -88,6 +109,8 @@ class CameraSource(SourceBase):
         self._pictures = 0  # first pictures announced (one per connection or file pass)
         self._announced: Frame | None = None  # the latest one announced
         self._keyframes = 0  # keyframe packets read (the condition is notified at each)
+        self.gop = GopClock()
+        """Keyframe arrivals: the GOP's length, when the next keyframe is due."""
         self._seq = 0
 
     # ------------------------------------------------------------ public API
@@ -105,7 +128,7 @@ class CameraSource(SourceBase):
         """Frames decoded over the source's life (all connections); ``stats().frames_decoded``."""
         return self.stats().frames_decoded
 
-    def freshest(self, timeout: float | None = None) -> Frame | None:
+    def freshest(self, timeout: float | None = None, *, due: float | None = None) -> Frame | None:
         """Return the newest frame (decoded now if the strategy defers decoding), or ``None``.
 
         Waits up to ``timeout`` seconds for a first frame when the camera is held
@@ -113,7 +136,8 @@ class CameraSource(SourceBase):
         decoded picture (an H.264 decoder with B-frames gives its first picture
         a few packets after the keyframe). Returns ``None`` at once when nobody
         holds the camera, and ``None`` while it is offline. ``timeout=None`` or
-        ``0`` does not wait.
+        ``0`` does not wait. ``due`` (epoch seconds; default now) is when the
+        picture was wanted: its place in the decode queue.
         """
         deadline = None if timeout is None else time.monotonic() + max(0.0, timeout)
         with self._lock:
@@ -124,7 +148,7 @@ class CameraSource(SourceBase):
                 return announced
             if decoder is None:
                 return None
-            frame = decoder.newest()  # without the lock: decoding must not block the demuxer
+            frame = decoder.newest(due)  # without the lock: decoding must not block the demuxer
             self._count_decodes(decoder)
             if frame is not None or not ready:
                 return frame
@@ -134,15 +158,19 @@ class CameraSource(SourceBase):
                 if self._decoder is decoder:
                     self._picture_ready = False
 
-    def keyframe(self, max_age_s: float, timeout: float | None = None) -> Frame | None:
+    def keyframe(
+        self, max_age_s: float, timeout: float | None = None, *, due: float | None = None
+    ) -> Frame | None:
         """A picture no older than ``max_age_s`` seconds, for about the cost of one decode.
 
         The picture of the newest keyframe when it arrived at most ``max_age_s``
         before the call: decoding that one packet, not the GOP up to now (or, free, a newer
         picture of the same GOP that is already decoded). When the newest
         keyframe is older, waits up to ``timeout`` seconds for the next one (at
-        most one GOP) and returns its picture. What a timer look takes; a wake
-        look takes :meth:`freshest`.
+        most one GOP) and returns its picture; when the keyframes so far say the
+        next one comes later than that, returns ``None`` at once. What a timer look takes; a wake
+        look takes :meth:`freshest`. ``due`` places the decode in the decode
+        queue, as for :meth:`freshest`.
 
         Example::
 
@@ -159,7 +187,7 @@ class CameraSource(SourceBase):
                 if self._holders == 0 or self._closed:
                     return None
                 decoder, seen = self._decoder, self._keyframes
-            frame = decoder.newest_keyframe(since) if decoder is not None else None
+            frame = decoder.newest_keyframe(since, due) if decoder is not None else None
             if decoder is not None:
                 self._count_decodes(decoder)
             if frame is not None:
@@ -167,9 +195,35 @@ class CameraSource(SourceBase):
             with self._lock:
                 while self._keyframes == seen and self._holders and not self._closed:
                     remaining = deadline - time.monotonic()
-                    if remaining <= 0:
+                    if remaining <= 0 or not self._keyframe_within(remaining):
                         return None
                     self._lock.wait(remaining)
+
+    def _keyframe_within(self, seconds: float) -> bool:
+        """Whether the next keyframe may come within ``seconds`` (by the last GOP's length)."""
+        return self.gop.comes_within(self._clock(), seconds)
+
+    def keep_current(self, seconds: float | None = None) -> float:
+        """Decode each packet as it arrives for ``seconds`` (default ``keep_current_s``).
+
+        The watch path calls this on a wake its policy accepted: the follow-up
+        looks of the next seconds find the decoder at the newest packet (one
+        frame's decode each, and fresh). Requests overlap (the latest end
+        wins) and their time is bounded by ``keep_current_share``
+        (:class:`~sources.keep_current.KeepCurrent`): a scene with constant
+        movement is never decoded in full for good. Costs nothing while the
+        camera is not held; the decode strategies ``every_frame`` and
+        ``keyframes`` are left as they are.
+
+        Example::
+
+            camera.keep_current()        # after an accepted wake
+            camera.keep_current(2.0)     # or for 2 s
+
+        Returns:
+            The time (the camera's clock, epoch seconds) until which it is kept current.
+        """
+        return self.current.request(self._clock(), seconds)
 
     def _wait_for_picture(
         self, deadline: float | None, seen: int
@@ -285,6 +339,8 @@ class CameraSource(SourceBase):
         spec = self._spec
         offset = 0.0
         while True:
+            if not self._wait_for_turn(spec):
+                return  # released or stopped while waiting
             container = open_container(spec)
             try:
                 end = self._demux(container, spec, offset)
@@ -304,10 +360,18 @@ class CameraSource(SourceBase):
                 raise _EndOfFile()
             offset = end
 
+    def _wait_for_turn(self, spec: OpenSpec) -> bool:
+        """Wait for this opening's turn on the camera's server; ``False`` if released meanwhile."""
+        delay = self._stagger.turn(stagger_host(spec.target))
+        if delay > 0 and self._stop.wait(delay):
+            return False
+        return self.held
+
     def _demux(self, container: Any, spec: OpenSpec, offset: float) -> float | None:
         """Read packets until released/stopped (``None``) or end of input (last stream time)."""
         codec = container.streams.video[0].codec_context
-        decoder = GopDecoder(self.name, codec, self.config.decode)
+        decoder = GopDecoder(self.name, codec, self.config.decode, gate=self.decode_queue.slot)
+        follow = self.config.decode == "on_demand" and self.current.seconds > 0
         with self._lock:
             self._decoder = decoder
             self._picture_ready = False
@@ -334,9 +398,13 @@ class CameraSource(SourceBase):
             )
             self._count_packet(info.wall_time)
             decoder.push(video.packet, info)
+            if follow and self.current.active(info.wall_time) and decoder.behind:
+                decoder.newest(info.wall_time)  # kept current: this packet (after a catch-up)
+                self.kept_current += 1
             if info.keyframe:
                 with self._lock:
                     self._keyframes += 1
+                    self.gop.keyframe(info.wall_time)
                     self._lock.notify_all()  # wake keyframe() callers waiting for one
             if not pictured:
                 # Online means a picture was decoded, not merely that packets arrive.

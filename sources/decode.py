@@ -5,11 +5,13 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from pipeline.core.frame import Frame
 from pipeline.core.redact import redact
+from sources.decode_queue import DecodeGate
 
 DecodeStrategy = Literal["every_frame", "on_demand", "keyframes"]
 STRATEGIES: tuple[DecodeStrategy, ...] = ("every_frame", "on_demand", "keyframes")
@@ -53,7 +55,11 @@ class GopDecoder:
       GOP old.
 
     Packets before the first keyframe are dropped (they cannot be decoded).
-    ``push`` and ``newest`` may be called from different threads.
+    ``push`` and ``newest`` may be called from different threads. With a
+    ``gate`` (a :class:`~sources.decode_queue.DecodeQueue`'s ``slot``), every
+    decode holds a slot of the queue, asked for with the picture's due time
+    (the ``due`` of :meth:`newest`; a packet's arrival for ``every_frame``);
+    a call that finds nothing to decode never queues.
 
     Example::
 
@@ -68,6 +74,7 @@ class GopDecoder:
         strategy: ``every_frame``, ``on_demand`` or ``keyframes``.
         max_gop_bytes: drop a GOP that grows past this (a stream without keyframes);
             decoding resumes at the next keyframe.
+        gate: ``due -> context`` held around each decode (default: none).
 
     Raises:
         ValueError: unknown strategy or a non-positive byte cap.
@@ -80,6 +87,7 @@ class GopDecoder:
         strategy: DecodeStrategy,
         *,
         max_gop_bytes: int = 256 * 1024 * 1024,
+        gate: DecodeGate | None = None,
     ) -> None:
         if strategy not in STRATEGIES:
             raise ValueError(
@@ -91,6 +99,7 @@ class GopDecoder:
         self.strategy: DecodeStrategy = strategy
         self._codec = codec_context
         self._max_gop_bytes = max_gop_bytes
+        self._gate = gate
         self._packets_lock = threading.Lock()
         self._decode_lock = threading.Lock()
         self._gop: list[tuple[Any, PacketInfo]] = []
@@ -154,18 +163,30 @@ class GopDecoder:
                 self._gop_bytes = 0
                 self._generation += 1
         if self.strategy == "every_frame":
-            self.newest()
+            self.newest(due=info.wall_time)
 
-    def newest(self) -> Frame | None:
+    @property
+    def behind(self) -> int:
+        """Packets of the current GOP that have arrived but are not decoded yet."""
+        with self._packets_lock:
+            if self._generation != self._fed_generation:
+                return len(self._gop)
+            return len(self._gop) - self._fed
+
+    def newest(self, due: float | None = None) -> Frame | None:
         """Decode what the strategy requires and return the newest frame, or ``None``.
 
         With ``on_demand``: decodes forward from where the decoder is in the
         current GOP to its newest packet (the freshest picture).
+
+        Args:
+            due: when the picture was wanted: its place in the decode queue
+                (``None``: now).
         """
         with self._decode_lock:
-            return self._decode_forward()
+            return self._decode_forward(due)
 
-    def newest_keyframe(self, since: float) -> Frame | None:
+    def newest_keyframe(self, since: float, due: float | None = None) -> Frame | None:
         """The current GOP's keyframe picture if it arrived at ``since`` or later (one decode).
 
         A timer look that accepts a picture up to one GOP old asks for this
@@ -181,6 +202,7 @@ class GopDecoder:
 
         Args:
             since: the oldest acceptable arrival time (``PacketInfo.wall_time``).
+            due: when the picture was wanted (its place in the decode queue).
 
         Returns:
             The picture, or ``None`` when the newest keyframe arrived before
@@ -196,11 +218,15 @@ class GopDecoder:
                 started = self._fed_generation == generation and self._fed > 0
                 key = self._gop[0]
             if started:  # inside this GOP already, no picture yet: go on forward
-                frame = self._decode_forward()
+                frame = self._decode_forward(due)
                 return frame if self._newest_generation == generation else None
-            return self._decode_keyframe(key, generation)
+            return self._decode_keyframe(key, generation, due)
 
-    def _decode_forward(self) -> Frame | None:
+    def _slot(self, due: float | None) -> AbstractContextManager[None]:
+        """The gate's slot for a decode due at ``due`` (no gate: nothing to wait for)."""
+        return nullcontext() if self._gate is None else self._gate(due)
+
+    def _decode_forward(self, due: float | None = None) -> Frame | None:
         """Decode the current GOP from where the decoder is; the decode lock is held."""
         with self._packets_lock:
             if self._closed:
@@ -213,16 +239,23 @@ class GopDecoder:
         fed = start + len(todo)
         if self.strategy == "keyframes":
             todo = todo[-1:]
-        started = time.perf_counter()
-        try:
-            frame = self._decode(todo)
-        finally:
-            self.decode_seconds += time.perf_counter() - started
+        with self._slot(due):
+            started = time.perf_counter()
+            try:
+                frame = self._decode(todo)
+            finally:
+                self.decode_seconds += time.perf_counter() - started
         return self._keep(frame, generation, fed)
 
-    def _decode_keyframe(self, key: tuple[Any, PacketInfo], generation: int) -> Frame | None:
+    def _decode_keyframe(
+        self, key: tuple[Any, PacketInfo], generation: int, due: float | None
+    ) -> Frame | None:
         """Decode one keyframe packet alone; the decode lock is held."""
         packet, info = key
+        with self._slot(due):
+            return self._decode_keyframe_now(packet, info, generation)
+
+    def _decode_keyframe_now(self, packet: Any, info: PacketInfo, generation: int) -> Frame | None:
         started = time.perf_counter()
         try:
             if self._fed_generation != -1:

@@ -103,7 +103,7 @@ class FrigateSnapshotSource(SourceBase):
     def __repr__(self) -> str:
         return f"FrigateSnapshotSource({self.name!r}, {self._url!r})"
 
-    def freshest(self, timeout: float | None = None) -> Frame | None:
+    def freshest(self, timeout: float | None = None, *, due: float | None = None) -> Frame | None:
         """Fetch the current picture now; ``None`` when not held or the request fails.
 
         ``timeout`` (when given and shorter) bounds the request instead of the
@@ -115,7 +115,9 @@ class FrigateSnapshotSource(SourceBase):
         limit = self.config.read_timeout_s if timeout is None else min(timeout, 120.0)
         return self._fetch(max(0.1, limit))
 
-    def keyframe(self, max_age_s: float, timeout: float | None = None) -> Frame | None:
+    def keyframe(
+        self, max_age_s: float, timeout: float | None = None, *, due: float | None = None
+    ) -> Frame | None:
         """The same as :meth:`freshest`: every snapshot is a whole, fresh picture."""
         return self.freshest(timeout)
 

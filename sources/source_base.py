@@ -11,10 +11,10 @@ Example (a source whose pictures come from elsewhere)::
             super().__init__(name)
             self._frame = frame
 
-        def freshest(self, timeout: float | None = None) -> Frame | None:
+        def freshest(self, timeout=None, *, due=None) -> Frame | None:
             return self._frame if self.held else None
 
-        def keyframe(self, max_age_s: float, timeout: float | None = None) -> Frame | None:
+        def keyframe(self, max_age_s, timeout=None, *, due=None) -> Frame | None:
             return self.freshest(timeout)
 
         def frames(self, fps: float | None = None) -> reactivex.Observable[Frame]:
@@ -131,13 +131,19 @@ class SourceBase:
         """The newest frame (``FrameProvider``): the same as :meth:`freshest`."""
         return self.freshest(timeout)
 
-    def freshest(self, timeout: float | None = None) -> Frame | None:
+    def freshest(self, timeout: float | None = None, *, due: float | None = None) -> Frame | None:
         """The newest picture; see :class:`~pipeline.core.frame.FrameSource`."""
         raise NotImplementedError
 
-    def keyframe(self, max_age_s: float, timeout: float | None = None) -> Frame | None:
+    def keyframe(
+        self, max_age_s: float, timeout: float | None = None, *, due: float | None = None
+    ) -> Frame | None:
         """A picture no older than ``max_age_s`` for about one decode; see ``FrameSource``."""
         raise NotImplementedError
+
+    def keep_current(self, seconds: float | None = None) -> float:
+        """Nothing to keep current here (a source without a decoder): returns the time now."""
+        return self._clock()
 
     # ------------------------------------------------------------ state
 

@@ -51,13 +51,19 @@ class LookGate:
         """The camera's newest frame; while closed, wait for the release and return ``None``."""
         return self.camera.latest(timeout) if self._start() else None
 
-    def freshest(self, timeout: float | None = None) -> Frame | None:
+    def freshest(self, timeout: float | None = None, *, due: float | None = None) -> Frame | None:
         """The camera's newest picture (:meth:`FrameSource.freshest`), as :meth:`latest` counts."""
-        return self.camera.freshest(timeout) if self._start() else None
+        return self.camera.freshest(timeout, due=due) if self._start() else None
 
-    def keyframe(self, max_age_s: float, timeout: float | None = None) -> Frame | None:
+    def keyframe(
+        self, max_age_s: float, timeout: float | None = None, *, due: float | None = None
+    ) -> Frame | None:
         """A cheap recent picture (:meth:`FrameSource.keyframe`), as :meth:`latest` counts."""
-        return self.camera.keyframe(max_age_s, timeout) if self._start() else None
+        return self.camera.keyframe(max_age_s, timeout, due=due) if self._start() else None
+
+    def keep_current(self, seconds: float | None = None) -> float:
+        """Keep the camera's decoder current (:meth:`FrameSource.keep_current`); not a look."""
+        return self.camera.keep_current(seconds)
 
     def finished(self) -> float | None:
         """Count one look as done; return its duration in seconds (``None`` if unknown)."""

@@ -18,8 +18,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from operators.frame_selector import FrameSelector, FreshestFrame
 from operators.news import NewsSettings
 from operators.news_wakes import NewsPolicy
+from operators.timer_keyframes import KeyframeTimerLooks
 from operators.wake_policy import WakePolicy
 from operators.watch_spec import WatchSpec
 from operators.zones import ZoneRule
@@ -72,6 +74,26 @@ def zone_rule(config: ZoneConfig) -> ZoneRule:
 def zone_rules(zones: Mapping[str, ZoneConfig]) -> dict[str, ZoneRule]:
     """The :class:`ZoneRule` of each of a camera's zones, by name."""
     return {name: zone_rule(cfg) for name, cfg in zones.items()}
+
+
+def frame_selector(camera: CameraConfig) -> FrameSelector:
+    """Which frame each look of a watch on ``camera`` takes.
+
+    Timer looks take a recent keyframe (``timer_max_age_s``, default 2 s) and
+    wakes the newest frame (:class:`~operators.timer_keyframes.KeyframeTimerLooks`);
+    with ``timer_max_age_s = 0``, or a camera that decodes every frame anyway,
+    every look takes the newest frame (the baseline).
+
+    Example:
+        >>> from pipeline.core.config import CameraConfig
+        >>> type(frame_selector(CameraConfig(url="x.mp4"))).__name__
+        'KeyframeTimerLooks'
+        >>> type(frame_selector(CameraConfig(url="x.mp4", timer_max_age_s=0))).__name__
+        'FreshestFrame'
+    """
+    if camera.timer_max_age_s <= 0 or camera.decode == "every_frame":
+        return FreshestFrame()
+    return KeyframeTimerLooks(camera.timer_max_age_s)
 
 
 def wake_setup(

@@ -35,7 +35,7 @@ from operators.watch import run_watch
 from pipeline.app.graph import Graph
 from pipeline.app.look_gate import LookGate
 from pipeline.app.prometheus import Histogram
-from pipeline.app.watch_setup import wake_setup, watch_spec, zone_rules
+from pipeline.app.watch_setup import frame_selector, wake_setup, watch_spec, zone_rules
 from pipeline.app.watch_sinks import BringsSinks, close_own_sinks
 from pipeline.core.config import LookoutConfig, WatchConfig
 from pipeline.core.events import Alert, LookRecord, WatchEvent, WatchState, WatchStatus
@@ -225,6 +225,7 @@ class Watches:
                     backend=backend,
                     detections=detections,
                     wake_policy=policy,
+                    frame_selector=frame_selector(config.cameras[watch.camera]),
                     pictures=None if fps is None else camera.frames(fps, keyframes),
                     zones=zone_rules(config.cameras[watch.camera].zones),
                     cancel=cancel,

@@ -238,6 +238,14 @@ class LookRecord:
         verdict: the outcome (its ``kind``, ``next_run_in``, latency...).
         frame: reference to the judged frame, if there was one.
         jpeg: the JPEG that was judged (kept for alert snapshots and reports).
+        frame_kind: ``keyframe`` when the judged picture was a keyframe's (what
+            a timer look takes to spare a decode), ``inter`` for any other
+            picture (decoded from its GOP: what a wake takes); ``None`` without
+            a frame.
+        lateness_s: seconds from when the look was due to when its frame was
+            taken (waiting for a decode, or for the next keyframe).
+        frame_age_s: how old the frame was when taken (seconds since its
+            packet arrived).
     """
 
     watch: str
@@ -247,6 +255,9 @@ class LookRecord:
     verdict: Any  # pipeline.core.verdict.Verdict (kept loose to avoid an import cycle)
     frame: dict[str, Any] | None = None
     jpeg: bytes | None = field(default=None, repr=False, compare=False)
+    frame_kind: str | None = None
+    lateness_s: float | None = None
+    frame_age_s: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-able dict (without the JPEG bytes)."""
@@ -257,6 +268,9 @@ class LookRecord:
             "trigger": self.trigger,
             "verdict": self.verdict.to_dict(),
             "frame": self.frame,
+            "frame_kind": self.frame_kind,
+            "lateness_s": self.lateness_s,
+            "frame_age_s": self.frame_age_s,
         }
 
 

@@ -210,8 +210,9 @@ class FrameSource(FrameProvider, Protocol):
 
         source: FrameSource = make_camera("porch", config)
         hold = source.connect()                     # the stream runs while held
-        look = source.freshest(timeout=2)           # a detection wake: newest picture
-        timer = source.keyframe(max_age_s=2, timeout=2)  # a timer look: about one frame's decode
+        look = source.freshest(timeout=2, due=t)    # a detection wake: newest picture
+        timer = source.keyframe(max_age_s=2, timeout=2, due=t)  # a timer look: about one decode
+        source.keep_current()                       # a wake was news: follow the stream a while
         source.frames(fps=5).subscribe(detector)    # a steady rate for a detector
         source.state.online, source.stats().frames_decoded
         hold.dispose(); source.close()
@@ -240,23 +241,37 @@ class FrameSource(FrameProvider, Protocol):
         """Hold the source open; dispose the returned object to release the hold."""
         ...
 
-    def freshest(self, timeout: float | None = None) -> Frame | None:
+    def freshest(self, timeout: float | None = None, *, due: float | None = None) -> Frame | None:
         """The newest picture: decodes forward to the newest packet that has arrived.
 
         What a wake look wants. Costs up to one GOP of decoding on a camera that
         decodes on demand. ``None`` when the source is not held, offline, or has no
-        picture within ``timeout`` seconds.
+        picture within ``timeout`` seconds. ``due`` (epoch seconds, default now)
+        is when the picture was wanted: decodes wait for a core in that order.
         """
         ...
 
-    def keyframe(self, max_age_s: float, timeout: float | None = None) -> Frame | None:
+    def keyframe(
+        self, max_age_s: float, timeout: float | None = None, *, due: float | None = None
+    ) -> Frame | None:
         """A picture no older than ``max_age_s``, for about the cost of decoding one frame.
 
         The newest keyframe's picture when it arrived at most ``max_age_s`` seconds
         ago (or a newer picture of the same GOP that is already decoded: free).
         Otherwise waits up to ``timeout`` seconds for the next keyframe and returns
         its picture; ``None`` when none came (a virtual-clock source never waits).
-        What a timer look wants: at most about one GOP old, and cheap.
+        What a timer look wants: at most about one GOP old, and cheap. ``due``
+        as for :meth:`freshest`.
+        """
+        ...
+
+    def keep_current(self, seconds: float | None = None) -> float:
+        """Decode packets as they arrive for ``seconds`` (default: the source's setting).
+
+        Called on a wake the watch's policy accepted, so that the follow-up
+        looks are fresh and cheap; the source bounds the share of time it
+        spends so. Returns the time (the source's clock) until which it is kept
+        current; a source with nothing to keep current returns the time now.
         """
         ...
 

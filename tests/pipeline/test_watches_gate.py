@@ -23,11 +23,13 @@ class Camera:
         self.calls.append(("latest", timeout))
         return rgb_frame()
 
-    def freshest(self, timeout: float | None = None) -> Frame | None:
+    def freshest(self, timeout: float | None = None, *, due: float | None = None) -> Frame | None:
         self.calls.append(("freshest", timeout))
         return rgb_frame(seq=2)
 
-    def keyframe(self, max_age_s: float, timeout: float | None = None) -> Frame | None:
+    def keyframe(
+        self, max_age_s: float, timeout: float | None = None, *, due: float | None = None
+    ) -> Frame | None:
         self.calls.append(("keyframe", max_age_s))
         return rgb_frame(seq=3)
 

@@ -251,19 +251,22 @@ class ClipReader(SourceBase):
 
     # ------------------------------------------------------------ FrameSource
 
-    def freshest(self, timeout: float | None = None) -> Frame | None:
+    def freshest(self, timeout: float | None = None, *, due: float | None = None) -> Frame | None:
         """Decode and return the frame at the scheduler's current time (never waits).
 
         Decodes forward in the current GOP up to the packet the clock has reached.
         """
         return self._decoder.newest()
 
-    def keyframe(self, max_age_s: float, timeout: float | None = None) -> Frame | None:
+    def keyframe(
+        self, max_age_s: float, timeout: float | None = None, *, due: float | None = None
+    ) -> Frame | None:
         """The picture of the newest keyframe if it is at most ``max_age_s`` old (never waits).
 
         Decodes that one packet (or returns a newer picture of the same GOP that
         is already decoded); ``None`` when the newest keyframe is older by the
-        scheduler's clock. ``timeout`` is ignored: a virtual clock cannot wait.
+        scheduler's clock. ``timeout`` is ignored: a virtual clock cannot wait
+        (and ``due`` too: a replay decodes on one thread, nothing queues).
 
         Example::
 

@@ -181,6 +181,30 @@ class CameraConfig(Model):
     decode: Literal["every_frame", "on_demand", "keyframes"] = Field(
         "on_demand", description="Decode strategy: what is decoded between looks."
     )
+    timer_max_age_s: float = Field(
+        2.0,
+        ge=0,
+        le=60,
+        description="Timer looks take the newest keyframe's picture when it is at most this "
+        "many seconds old (one frame's decode), else the first keyframe after the look is due "
+        "(at most one GOP later); 0: timer looks decode the newest frame, like wakes. Wake "
+        "looks always get the newest frame.",
+    )
+    keep_current_s: float = Field(
+        5.0,
+        ge=0,
+        le=300,
+        description="After a wake the wake policy accepted, decode each packet as it arrives "
+        "for this many seconds, so follow-up looks are fresh and cheap (decode = on_demand; "
+        "0: never).",
+    )
+    keep_current_share: float = Field(
+        0.25,
+        ge=0,
+        le=1,
+        description="Longest share of time the decoder is kept current after wakes (a token "
+        "bucket of share x 60 s), so constant movement never means a permanent full decode.",
+    )
     realtime: bool = Field(True, description="Play files at their own pace, like a live camera.")
     loop: bool = Field(False, description="Start files again at their end.")
     open_timeout_s: float = Field(10.0, gt=0, le=120, description="Seconds to open the stream.")
