@@ -13,12 +13,14 @@ import orjson
 from operators.backends.listing import backends_command
 from pipeline import __version__
 from pipeline.app.activity.command import add_activity_parser, run_activity
+from pipeline.app.cluster import RayMissingError, cluster_problems, run_on_cluster
 from pipeline.app.frigate_setup import FrigateUnavailable, resolve_frigate
 from pipeline.app.process import run_until_signalled
 from pipeline.app.replay.command import add_replay_parser, run_replay
 from pipeline.core.config import (
     ENV_PREFIX,
     AutoBackendConfig,
+    ClusterConfig,
     LookoutConfig,
     NotifySinkConfig,
     WebhookSinkConfig,
@@ -108,8 +110,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"lookout {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    sub.add_parser(
+    run = sub.add_parser(
         "run", parents=[common], formatter_class=fmt, help="run the watches (the default)"
+    )
+    run.add_argument(
+        "--ray",
+        nargs="?",
+        const="auto",
+        default=None,
+        metavar="ADDRESS",
+        help="run on a Ray cluster (pip install 'lookout[distributed]'): auto (the one "
+        "'ray start' made here, else a new one), local, or HOST:PORT of a head; "
+        "default: [cluster] in the config",
     )
     sub.add_parser(
         "check",
@@ -187,6 +199,8 @@ def cmd_check(args: argparse.Namespace) -> int:
     for note in files.notes:
         print(f"note: {note}")
     errors = files.errors or _tls_problems(cfg)
+    if cfg.cluster.enabled:
+        errors = [*errors, *cluster_problems(cfg)]
     if errors:
         report_config_error(args.config, ConfigError(errors, str(args.config)))
         return EXIT_CONFIG
@@ -217,8 +231,26 @@ def _setup_logs(args: argparse.Namespace, cfg: LookoutConfig | None) -> None:
     setup_logging(level, json_lines)
 
 
+def _run_cluster(args: argparse.Namespace, cfg: LookoutConfig, address: str) -> int:
+    """``run --ray``: the same config on a Ray cluster (refused if it needs one process)."""
+    try:
+        ClusterConfig(address=address)
+    except ValueError:
+        print(f"--ray: {address!r} must be auto, local or HOST:PORT", file=sys.stderr)
+        return EXIT_CONFIG
+    problems = cluster_problems(cfg)
+    if problems:
+        report_config_error(args.config, ConfigError(problems, str(args.config)))
+        return EXIT_CONFIG
+    try:
+        return run_on_cluster(cfg, args.config, address)
+    except RayMissingError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+
+
 def cmd_run(args: argparse.Namespace) -> int:
-    """``run``: run every watch until SIGINT/SIGTERM."""
+    """``run``: run every watch until SIGINT/SIGTERM (``--ray``: on a cluster)."""
     cfg = _load_or_report(args.config)
     if cfg is None:
         return EXIT_CONFIG
@@ -226,6 +258,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     cfg = _frigate_or_report(args, cfg, wait=True)
     if cfg is None:
         return EXIT_CONFIG
+    address = getattr(args, "ray", None)
+    if address is None and cfg.cluster.enabled:
+        address = cfg.cluster.address
+    if address is not None:
+        return _run_cluster(args, cfg, address)
     try:
         return run_until_signalled(cfg, args.config)
     except MqttTlsError as err:

@@ -50,6 +50,7 @@ TABLES: list[tuple[str, type[BaseModel]]] = [
     ("[shutdown]", c.ShutdownConfig),
     ("[activity]", c.ActivityConfig),
     ("[web]", c.WebConfig),
+    ("[cluster]", c.ClusterConfig),
 ]
 
 

@@ -45,6 +45,7 @@ from pipeline.core.config.cameras import (
     OnnxDetectConfig,
     ZoneConfig,
 )
+from pipeline.core.config.cluster import ClusterConfig
 from pipeline.core.config.frigate import FrigateConfig
 from pipeline.core.config.http_backend import HttpBackendConfig
 from pipeline.core.config.mqtt import MqttConfig, MqttTlsConfig
@@ -77,6 +78,7 @@ __all__ = [
     "CameraConfig",
     "CaptionsConfig",
     "ClipBackendConfig",
+    "ClusterConfig",
     "ConsoleSinkConfig",
     "ControlConfig",
     "DetectConfig",
@@ -151,6 +153,9 @@ class LookoutConfig(BaseSettings):
         default_factory=ActivityConfig, description="The activity store."
     )
     web: WebConfig = Field(default_factory=WebConfig, description="The local web page.")
+    cluster: ClusterConfig = Field(
+        default_factory=ClusterConfig, description="Running on a Ray cluster."
+    )
 
     @classmethod
     def settings_customise_sources(
