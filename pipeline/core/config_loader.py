@@ -119,6 +119,8 @@ def check_references(cfg: LookoutConfig, *, frigate_pending: bool = False) -> li
     ]
     if cfg.frigate is not None:
         mqtt_users.append("frigate")  # Frigate's detections come over MQTT
+    elif not cfg.cameras:
+        problems.append(ConfigProblem("cameras", "is required but missing"))
     if cfg.mqtt is None:
         problems.extend(ConfigProblem(p, "needs an [mqtt] table") for p in mqtt_users)
     for n, cam in cfg.cameras.items():

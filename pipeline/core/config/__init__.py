@@ -135,7 +135,10 @@ class LookoutConfig(BaseSettings):
     )
 
     mqtt: MqttConfig | None = Field(None, description="MQTT broker; absent means no MQTT.")
-    cameras: dict[Name, CameraConfig] = Field(description="Cameras by name.")
+    cameras: dict[Name, CameraConfig] = Field(
+        default_factory=dict,
+        description="Cameras by name (required unless [frigate] brings them).",
+    )
     backends: dict[Name, BackendConfig] = Field(default_factory=dict, description="Backends.")
     sinks: dict[Name, SinkConfig] = Field(default_factory=_default_sinks, description="Sinks.")
     watches: list[WatchConfig] = Field(default_factory=list, description="Watches.")
