@@ -9,6 +9,10 @@ of the picture the model judged last and compares each new picture with it:
   ``min_area`` and by the ``factor``;
 - **left** / **less**: clearly less (something went away): it shrank by
   ``min_area`` and by the ``factor``;
+- **still** / **gone**: in a busy zone a small thing that arrives changes the
+  total little, so a thing that *stays* (cells foreground for the scene's
+  ``still_s``, where nothing stayed at the last look) of at least
+  ``min_area`` is news too, and so is the going of one the model saw;
 - a person walking about, leaves moving, a passing shadow: occupancy about
   the same as at the last look, **no news**, whatever the detector says.
 
@@ -44,7 +48,7 @@ from dataclasses import dataclass
 
 from pipeline.core.detection import Detection
 
-WAKE_REASONS = ("entered", "more", "less", "left")
+WAKE_REASONS = ("entered", "more", "still", "less", "left", "gone")
 """Why a wake was taken: what changed in the zones since the last look."""
 DROP_REASONS = ("no news", "brief", "no detection", "nothing watched left")
 """Why a change was not a wake (the sampler adds its own: in flight, quiet, budget)."""
@@ -176,14 +180,25 @@ class NewsTracker:
         """Whether news was signalled and no look has judged it yet."""
         return self._signalled is not None
 
-    def observe(self, t: float, area: float) -> Decision | None:
-        """Take the occupancy of the picture of time ``t``; say whether it is news."""
+    def observe(
+        self, t: float, area: float, appeared: float = 0.0, gone: float = 0.0
+    ) -> Decision | None:
+        """Take the occupancy of the picture of time ``t``; say whether it is news.
+
+        ``appeared``: share of the picture that stays still where nothing did at
+        the last look; ``gone``: share that stayed still then and is
+        background now.
+        """
         s = self.settings
         self.area = area
         ref = self.reference
         if ref is None:  # nothing judged yet: the first look will see it all
             return None
         kind = change_kind(area, ref, s)
+        if kind is None and appeared >= s.min_area:
+            kind = "still"
+        elif kind is None and gone >= s.min_area:
+            kind = "gone"
         if kind is None:
             return self._fade(t, area, ref)
         if self._kind is None or _direction(kind) != _direction(self._kind):
@@ -196,9 +211,9 @@ class NewsTracker:
         if t - self._since < s.persist_s - 1e-6 or self._samples < 2:
             return None
         unwanted = None
-        if kind in ("entered", "more") and not self._has_evidence(t):
+        if _direction(kind) > 0 and not self._has_evidence(t):
             unwanted = "no detection"
-        elif kind in ("left", "less") and not self._watching:
+        elif _direction(kind) < 0 and not self._watching:
             unwanted = "nothing watched left"
         if unwanted is not None:
             if self._no_detection:
@@ -239,7 +254,7 @@ class NewsTracker:
 
 
 def _direction(kind: str) -> int:
-    return 1 if kind in ("entered", "more") else -1
+    return 1 if kind in ("entered", "more", "still") else -1
 
 
 class ObjectNews:

@@ -26,12 +26,21 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
 import reactivex
 from reactivex import Observable, abc
 from reactivex.disposable import CompositeDisposable
 
 from operators.news import Decision, NewsSettings, NewsTracker, ObjectNews
-from operators.scene import Grey, Mask, SceneModel, SceneSettings, grey_thumbnail, zone_mask
+from operators.scene import (
+    Grey,
+    Mask,
+    Occupancy,
+    SceneModel,
+    SceneSettings,
+    grey_thumbnail,
+    zone_mask,
+)
 from operators.wake_policy import WakeContext, WakeDecision
 from operators.zone_geometry import ZoneInput
 from pipeline.core.detection import Detection
@@ -106,6 +115,8 @@ class NewsPolicy:
         self._decisions: list[Decision] = []
         self._on_decision = on_decision
         self._wait_start: float | None = None
+        self._ref: Occupancy | None = None
+        self._last: Occupancy | None = None
         self.last_wake: Decision | None = None
         self.pictures_fps = pictures_fps
 
@@ -124,7 +135,9 @@ class NewsPolicy:
             t, thumb = self._thumb(frame)
             occ = self.scene.observe(thumb, t)
             self._pictures += 1
-            decision = self.tracker.observe(t, occ.area)
+            appeared, gone = self._still_change(occ)
+            self._last = occ
+            decision = self.tracker.observe(t, occ.area, appeared, gone)
             if decision is not None:
                 self._decisions.append(decision)
                 del self._decisions[: -self._keep]
@@ -147,12 +160,26 @@ class NewsPolicy:
         with self._lock:
             if frame is None:
                 self.tracker.judged(0.0, None, next_run_in)
+                self._ref = self._last
                 return
             t, thumb = self._thumb(frame)
             occ = self.scene.observe(thumb, t, learn=False)
             # Before the background has learnt anything, the latest measure is better.
             area = occ.area if self.scene.shape is not None else None
             self.tracker.judged(t, area, next_run_in)
+            self._ref = self._last
+
+    def _still_change(self, occ: Occupancy) -> tuple[float, float]:
+        """Shares of the picture still now where nothing was at the last look, and the reverse."""
+        ref, still, cells = self._ref, occ.still, occ.cells
+        if ref is None or ref.still is None or ref.cells is None or still is None or cells is None:
+            return 0.0, 0.0
+        if ref.cells.shape != cells.shape:
+            return 0.0, 0.0
+        total = float(still.size) or 1.0
+        appeared = np.count_nonzero(still & ~_grown(ref.cells))
+        gone = np.count_nonzero(ref.still & ~_grown(cells))
+        return appeared / total, gone / total
 
     # -- the wake-policy seam (operators.wake_policy) ----------------------------
 
@@ -205,6 +232,17 @@ class NewsPolicy:
                 reference=self.tracker.reference,
                 decisions=tuple(self._decisions),
             )
+
+
+def _grown(mask: Mask) -> Mask:
+    """``mask`` grown by one cell all round (a thing that shifted a little is the same thing)."""
+    out = mask.copy()
+    out[1:, :] |= mask[:-1, :]
+    out[:-1, :] |= mask[1:, :]
+    grown = out.copy()
+    grown[:, 1:] |= out[:, :-1]
+    grown[:, :-1] |= out[:, 1:]
+    return grown
 
 
 def news_wakes(

@@ -42,6 +42,7 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -54,6 +55,10 @@ from pipeline.core.frame import Frame
 
 WARMUP = 10
 """Pictures over which the background starts as their running mean."""
+BUSY_HALFLIFE_S = 30.0
+"""Half-life of each cell's record of how often it is foreground."""
+BUSY_SHARE = 0.1
+"""A cell foreground more often than this is a busy place: what pauses there is not still."""
 
 Grey = npt.NDArray[np.float32]
 Mask = npt.NDArray[np.bool_]
@@ -71,6 +76,9 @@ class SceneSettings:
         halflife_s: seconds for the background to take in half of a lasting change.
         max_shift: largest global shift (thumbnail pixels) tried to realign a
             picture that moved as a whole; 0 turns realignment off.
+        still_s: a cell that stays foreground this long counts as *still*
+            (a parcel set down, a car parked, someone standing): see
+            :attr:`Occupancy.still`.
     """
 
     width: int = 160
@@ -79,6 +87,7 @@ class SceneSettings:
     noise_factor: float = 3.0
     halflife_s: float = 10.0
     max_shift: int = 3
+    still_s: float = 3.0
 
     def __post_init__(self) -> None:
         if self.width < 16:
@@ -91,6 +100,8 @@ class SceneSettings:
             raise ValueError(f"halflife_s must be positive, got {self.halflife_s}.")
         if not 0 <= self.max_shift <= 16:
             raise ValueError(f"max_shift must be between 0 and 16, got {self.max_shift}.")
+        if self.still_s < 0:
+            raise ValueError(f"still_s must not be negative, got {self.still_s}.")
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,12 +114,20 @@ class Occupancy:
             the zones (the whole picture without zones), 0..1.
         whole: share of the whole picture covered by foreground cells.
         shift: the global shift ``(dx, dy)`` that realigned the picture.
+        still: the cells inside the zones that have been foreground for
+            ``still_s`` (what stays, as opposed to what passes) in a place
+            where things seldom are (foreground less than a tenth of the
+            last minute or so: a parcel on the lawn, not a person pausing on
+            a busy path); ``None`` for a measure-only picture.
+        cells: the foreground cells inside the zones (``None`` as ``still``).
     """
 
     time: float
     area: float
     whole: float
     shift: tuple[int, int] = (0, 0)
+    still: Mask | None = None
+    cells: Mask | None = None
 
 
 def grey_thumbnail(frame: Frame, width: int = 160) -> Grey:
@@ -245,12 +264,18 @@ class SceneModel:
         self._dev: Grey | None = None
         self._last_t: float | None = None
         self._samples = 0
+        self._fg_since: npt.NDArray[np.float64] | None = None
+        self._busy: npt.NDArray[np.float32] | None = None
+        self._busy_before: npt.NDArray[np.float32] = np.zeros(0, np.float32)
+        self._busy_t: float | None = None
 
     def reset(self) -> None:
         """Forget the background; the next picture starts a new one."""
         self._bg = self._dev = None
         self._last_t = None
         self._cell_mask = None
+        self._fg_since = self._busy = None
+        self._busy_t = None
 
     def set_mask(self, mask: Mask | None) -> None:
         """Count only inside ``mask`` (thumbnail-sized; ``None``: the whole picture)."""
@@ -279,6 +304,26 @@ class SceneModel:
                 self._cell_mask = np.asarray(m >= 0.5)
         return self._cell_mask
 
+    def _still(self, occ: Occupancy, cells: Mask, t: float) -> Occupancy:
+        """``occ`` with the cells that have stayed foreground for ``still_s`` in quiet places."""
+        since, busy = self._fg_since, self._busy
+        if since is None or busy is None or since.shape != cells.shape:
+            since = np.full(cells.shape, np.nan)
+            busy = np.zeros(cells.shape, np.float32)
+        new = cells & np.isnan(since)
+        # How busy each place was before this thing came: frozen while it stays.
+        before = self._busy_before if self._busy_before.shape == busy.shape else busy
+        self._busy_before = np.where(new, busy, before)
+        since = np.where(cells, np.where(np.isnan(since), t, since), np.nan)
+        dt = max(0.0, t - (self._busy_t if self._busy_t is not None else t))
+        a = np.float32(1.0 - 0.5 ** (dt / BUSY_HALFLIFE_S)) if dt > 0 else np.float32(0.0)
+        busy += a * (cells.astype(np.float32) - busy)
+        self._fg_since, self._busy, self._busy_t = since, busy, t
+        with np.errstate(invalid="ignore"):
+            still = cells & (t - since >= self.settings.still_s - 1e-6)
+        still &= self._busy_before < BUSY_SHARE
+        return dataclasses.replace(occ, still=np.asarray(still), cells=cells)
+
     def observe(self, thumb: Grey, t: float, *, learn: bool = True) -> Occupancy:
         """Compare ``thumb`` (taken at ``t`` seconds) with the background, then learn from it.
 
@@ -295,6 +340,8 @@ class SceneModel:
             self._last_t = t
             self._cell_mask = None
             self._samples = 0
+            self._fg_since = self._busy = None
+            self._busy_t = None
             return Occupancy(t, 0.0, 0.0)
         bg, dev = self._bg, self._dev
         level = float(np.median(thumb - bg))
@@ -314,6 +361,7 @@ class SceneModel:
         occ = Occupancy(t, inside, float(np.count_nonzero(cells)) / total, shift)
         if not learn:
             return occ
+        occ = self._still(occ, cells & zone, t)
         dt = max(0.0, t - (self._last_t if self._last_t is not None else t))
         self._last_t = t
         alpha = 1.0 - 0.5 ** (dt / s.halflife_s) if dt > 0 else 0.0

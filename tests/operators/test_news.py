@@ -262,3 +262,26 @@ def test_no_budget_allows_every_look_and_still_counts() -> None:
     snap = b.snapshot(100.0)
     assert (snap.tokens, snap.per_hour, snap.exhausted_at, snap.deferred) == (None, None, None, 0)
     assert b.used(100.0) == 100
+
+
+def test_a_small_thing_that_stays_is_news_in_a_zone_full_of_passers_by() -> None:
+    """A walker keeps the zone's occupancy up; a small parcel hardly changes it, but stays."""
+    policy = NewsPolicy([], NewsSettings(min_area=0.01, persist_s=0.4, evidence_s=None),
+                        SceneSettings(width=W, cell=4, still_s=2.0))  # fmt: skip
+    bg = _scene()
+    woken: list[tuple[float, str]] = []
+    for i in range(150):
+        t = i * 0.2
+        img = bg.copy()
+        x = (i * 4) % (W - 8)  # the walker: one cell a picture, always somewhere
+        img[20:36, x : x + 8] = 230
+        if t >= 20.0:
+            img[40:44, 48:56] = 20  # the parcel: 2 cells of 192, the walker 8
+        if i == 20:
+            policy.judged(_frame(img, t), next_run_in=60)
+        d = policy.picture(_frame(img, t))
+        if i > 20 and d is not None and d.wake:
+            woken.append((round(t, 1), d.reason))
+            policy.judged(_frame(img, t), next_run_in=60)
+    assert woken and all(t >= 20.0 for t, _ in woken), woken  # the walker alone is no news
+    assert woken[0][1] == "still" and woken[0][0] <= 22.8
