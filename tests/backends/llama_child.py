@@ -12,7 +12,7 @@ from pathlib import Path
 
 from operators.backends.llama_server import LlamaServerBackend
 from pipeline.core.config import LlamaServerBackendConfig
-from tests.backends.conftest import look
+from tests.support.look_requests import look
 
 
 def main(binary: str, model: str, mmproj: str, log_file: str) -> int:

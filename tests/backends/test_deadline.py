@@ -18,7 +18,7 @@ import pytest
 from operators.backends.openai import OpenAIBackend
 from pipeline.core.verdict import AnswerKind, Verdict
 from pipeline.net.deadline import ALARMS
-from tests.backends.conftest import look
+from tests.support.look_requests import look
 from tests.support.model_server import Dribble, Hang, Reply, ScriptedModelServer, Step
 
 Factory = Callable[..., OpenAIBackend]

@@ -24,7 +24,7 @@ from operators.encode import encode_jpeg
 from pipeline.core.frame import Frame
 from pipeline.core.redact import redact
 from pipeline.core.verdict import AnswerKind
-from tests.backends.conftest import frame, jpeg_bytes
+from tests.support.look_requests import frame, jpeg_bytes
 
 
 def video_frame(width: int = 1280, height: int = 720) -> Frame:

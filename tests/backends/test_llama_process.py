@@ -14,7 +14,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -23,10 +22,11 @@ import pytest
 
 from operators.backends.llama_server import LlamaServerBackend
 from pipeline.core.verdict import AnswerKind
-from tests.backends.conftest import look
 from tests.support.llama import TINY_MMPROJ, TINY_MODEL, llama_server_binary  # noqa: F401
+from tests.support.look_requests import look
 from tests.support.model_server import ScriptedModelServer
 from tests.support.ports import LOOPBACK, free_port
+from tests.support.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -38,15 +38,6 @@ def gone(pid: int) -> bool:
     except FileNotFoundError:
         return True
     return stat.rsplit(")", 1)[1].split()[0] in ("Z", "X")
-
-
-def wait_gone(pid: int, timeout_s: float = 15.0) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while not gone(pid):
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
-    return True
 
 
 @pytest.fixture
@@ -160,7 +151,7 @@ def test_kill_9_of_lookout_leaves_no_llama_server(server_files: list[str], tmp_p
         assert os.getpgid(server_pid) != os.getpgid(child.pid)
         child.send_signal(signal.SIGKILL)
         child.wait(10)
-        assert wait_gone(server_pid), "llama-server outlived the killed Lookout"
+        wait_until(lambda: gone(server_pid), 15, "llama-server to end with the killed Lookout")
     finally:
         if child.poll() is None:
             child.kill()

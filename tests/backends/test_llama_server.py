@@ -13,7 +13,7 @@ from PIL import Image
 from operators.backends.llama_server import LlamaServerBackend
 from pipeline.core.config import LlamaServerBackendConfig
 from pipeline.core.verdict import AnswerKind
-from tests.backends.conftest import frame, look
+from tests.support.look_requests import frame, look
 
 
 def test_missing_files_are_unavailable_with_reasons(tmp_path: Path, fake_binary: Path) -> None:

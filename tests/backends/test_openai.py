@@ -10,7 +10,7 @@ import pytest
 
 from operators.backends.openai import OpenAIBackend
 from pipeline.core.verdict import AnswerKind
-from tests.backends.conftest import look
+from tests.support.look_requests import look
 from tests.support.model_server import Drop, Hang, Reply, ScriptedModelServer, Status
 
 MET = json.dumps(
@@ -187,7 +187,9 @@ def test_api_key_is_sent_and_never_logged(
     assert secret not in caplog.text
     wrong = make_backend(server.base_url, api_key="sk-wrong-key-456", retries=0)
     bad = wrong.judge(look())
-    assert bad.kind is AnswerKind.UNAVAILABLE and "unauthorized: check the API key" in (bad.error or "")
+    assert bad.kind is AnswerKind.UNAVAILABLE and "unauthorized: check the API key" in (
+        bad.error or ""
+    )
     assert "sk-wrong-key-456" not in repr(bad) + caplog.text
 
 

@@ -4,7 +4,7 @@ import base64
 
 from operators.backends.base import ChatTurn
 from operators.backends.prompt import ANSWER_SCHEMA, build_messages, build_system_prompt
-from tests.backends.conftest import jpeg_bytes, look
+from tests.support.look_requests import jpeg_bytes, look
 
 
 def test_system_prompt_states_condition_focus_and_json_keys() -> None:

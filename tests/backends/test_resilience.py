@@ -13,7 +13,7 @@ from operators.backends.circuit import CircuitBreaker, CircuitState
 from operators.backends.openai import OpenAIBackend
 from pipeline.core.backoff import backoff_delay
 from pipeline.core.verdict import AnswerKind, Verdict
-from tests.backends.conftest import look
+from tests.support.look_requests import look
 from tests.support.model_server import Drop, Hang, Reply, ScriptedModelServer, Status
 
 OK = json.dumps({"condition_met": False, "next_run_in": 7, "reasoning": "Empty porch."})

@@ -24,7 +24,7 @@ from pipeline.app.metrics import _backend_metrics
 from pipeline.app.prometheus import MetricsText
 from pipeline.core.events import WatchState
 from pipeline.core.verdict import AnswerKind
-from tests.backends.conftest import look, openai_config
+from tests.support.look_requests import look, openai_config
 from tests.support.model_server import Reply, ScriptedModelServer
 
 UNAUTHORIZED = "unauthorized: check the API key"

@@ -32,8 +32,8 @@ from operators.backends.base import ChatTurn, LookRequest
 from operators.backends.llama_server import LlamaServerBackend
 from pipeline.core.config import LlamaServerBackendConfig
 from pipeline.core.verdict import AnswerKind
-from tests.backends.conftest import frame, jpeg_bytes, look
 from tests.support.llama import TINY_MMPROJ, TINY_MODEL, steered_answer
+from tests.support.look_requests import frame, jpeg_bytes, look
 from tests.support.waiting import wait_until
 
 Factory = Callable[..., LlamaServerBackend]
@@ -222,7 +222,7 @@ import sys, threading
 from pathlib import Path
 from operators.backends.llama_server import LlamaServerBackend
 from pipeline.core.config import LlamaServerBackendConfig
-from tests.backends.conftest import look
+from tests.support.look_requests import look
 from tests.support.llama import steered_answer
 binary, model, mmproj, log_file = sys.argv[1:5]
 cfg = LlamaServerBackendConfig(binary=Path(binary), model=Path(model), mmproj=Path(mmproj),

@@ -21,8 +21,8 @@ from operators.backends.openai import OpenAIBackend
 from operators.backends.prompt import ANSWER_SCHEMA
 from pipeline.core.config import OpenAIBackendConfig
 from pipeline.core.verdict import AnswerKind
-from tests.backends.conftest import jpeg_bytes, look
 from tests.support.llama import TINY_MODEL, LlamaServer, steered_answer
+from tests.support.look_requests import jpeg_bytes, look
 
 Factory = Callable[..., OpenAIBackend]
 
