@@ -19,9 +19,9 @@ from pipeline.app.cli import main
 from pipeline.app.replay.engine import model_latency_name, parse_model_latency, replay_watch
 from pipeline.core.config_loader import load_config_text
 from pipeline.core.verdict import AnswerKind, Verdict
-from tests.replay.conftest import DETECTIONS_BACKEND, watch_toml, yard_config
 from tests.support.clips import Clip
 from tests.support.model_server import Reply, ScriptedModelServer
+from tests.support.yard import DETECTIONS_BACKEND, watch_toml, yard_config
 
 
 def _variant(report: Path) -> dict[str, Any]:

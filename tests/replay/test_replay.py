@@ -25,14 +25,14 @@ from pipeline.app.replay.metrics import evaluate
 from pipeline.app.replay.report import ReportEntry, write_report
 from pipeline.app.replay.timeline import HEIGHT, WIDTH
 from pipeline.core.config_loader import load_config_text
-from tests.replay.conftest import (
+from tests.support.clips import Clip
+from tests.support.model_server import Reply, ScriptedModelServer
+from tests.support.yard import (
     DETECTIONS_BACKEND,
     LABELS_CSV,
     watch_toml,
     yard_config,
 )
-from tests.support.clips import Clip
-from tests.support.model_server import Reply, ScriptedModelServer
 
 JPEG_MAGIC = b"\xff\xd8\xff"
 
