@@ -18,8 +18,8 @@ from pipeline.core.config import WatchConfig
 from pipeline.core.config_loader import load_config_text
 from pipeline.core.events import LookRecord
 from pipeline.core.verdict import Verdict
-from tests.replay.conftest import DETECTIONS_BACKEND, LABELS_CSV, watch_toml, yard_config
 from tests.support.clips import Clip
+from tests.support.yard import DETECTIONS_BACKEND, LABELS_CSV, watch_toml, yard_config
 
 JPEG_MAGIC = b"\xff\xd8\xff"
 NEWS_REASONS = {"entered", "more", "less", "left"}
