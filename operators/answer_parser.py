@@ -101,10 +101,84 @@ def _candidates(text: str) -> Iterator[str]:
         if end is not None:
             yield text[start : end + 1]
     stripped = text.strip()
-    if stripped.startswith("{") and text.count("{") > text.count("}"):
-        # Cut off at max_tokens: close the object.
-        yield stripped.rstrip(", \n") + "}" * (text.count("{") - text.count("}"))
+    if stripped.startswith("{"):
+        closed = close_cut_off(stripped)
+        if closed is not None:
+            yield closed
     yield stripped
+
+
+_TAIL = re.compile(
+    r'(?P<sep>[,{])\s*(?P<member>"(?:[^"\\]|\\.)*"\s*(?::\s*(?P<value>[^,{}\[\]"]*))?)?\s*$'
+)
+"""The last member of a cut-off object: its separator, key, and a literal value if any."""
+_OPEN_VALUE = re.compile(r'"(?P<key>(?:[^"\\]|\\.)*)"\s*:\s*$')
+_KEPT_WHEN_CUT = "reasoning"
+"""The one string value kept when cut off (marked with an ellipsis); others are dropped."""
+
+
+def close_cut_off(text: str) -> str | None:
+    """Close a JSON object cut off at ``max_tokens``, dropping its unfinished last member.
+
+    A cut-off ``reasoning`` is kept as far as it came, ending in an ellipsis; a
+    member cut inside its key, after its colon, inside ``true``/``false`` or
+    inside any other string (a notification must not be half a word) is
+    dropped. None when the text is not a cut-off object.
+
+    Example:
+        >>> close_cut_off('{"condition_met": false, "next_run_in": 30, "reasoning": "The po')
+        '{"condition_met": false, "next_run_in": 30, "reasoning": "The po…"}'
+        >>> close_cut_off('{"condition_met": true, "next_run_in": 30, "notification_message": "Pa')
+        '{"condition_met": true, "next_run_in": 30}'
+        >>> close_cut_off('{"a": 1}') is None
+        True
+    """
+    depth, open_at = _scan(text)
+    if depth <= 0:
+        return None
+    body = text
+    if open_at is not None:
+        value_of = _OPEN_VALUE.search(text[:open_at])
+        if value_of is not None and value_of["key"] == _KEPT_WHEN_CUT:
+            body = text.rstrip("\\") + '…"'
+        else:
+            body = text[:open_at]
+    tail = _TAIL.search(body)
+    if tail is not None and tail["member"] and not _complete(tail["value"]):
+        body = body[: tail.start()] + ("{" if tail["sep"] == "{" else "")
+    return body.rstrip().rstrip(",") + "}" * depth
+
+
+def _complete(value: str | None) -> bool:
+    """Whether a member's literal value ends whole: ``true``, ``false``, ``null``, a number.
+
+    A number cut short cannot be told from a whole one; it is taken as it is
+    (next_run_in is clamped anyway).
+    """
+    value = (value or "").strip()
+    return value in ("true", "false", "null") or bool(re.fullmatch(r"-?\d+(?:\.\d+)?", value))
+
+
+def _scan(text: str) -> tuple[int, int | None]:
+    """(open objects and arrays, start of the string still open or None) of a JSON prefix."""
+    depth = 0
+    open_at: int | None = None
+    escape = False
+    for i, c in enumerate(text):
+        if open_at is not None:
+            if escape:
+                escape = False
+            elif c == "\\":
+                escape = True
+            elif c == '"':
+                open_at = None
+        elif c == '"':
+            open_at = i
+        elif c in "{[":
+            depth += 1
+        elif c in "}]":
+            depth -= 1
+    return depth, open_at
 
 
 def _matching_brace(text: str, start: int) -> int | None:

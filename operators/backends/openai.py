@@ -130,7 +130,7 @@ class OpenAIBackend:
         self.model = config.model
         self.takes_images = True
         self._vision_known = False
-        self._shape = RequestShape(config.response_format)
+        self._shape = RequestShape(config.response_format, config.token_limit_field)
         self._template = config.system_prompt or SYSTEM_PROMPT_TEMPLATE
         self.last_probe: ProbeResult | None = None
         self._auth_problem: str | None = None

@@ -40,18 +40,43 @@ Answer with JSON only, no other text and no code fences, exactly these keys:
 only when condition_met is true; otherwise an empty string.
 """
 
+REASONING_MAX_CHARS = 400
+"""``maxLength`` of ``reasoning`` in the answer schema (one or two sentences)."""
+MESSAGE_MAX_CHARS = 160
+"""``maxLength`` of ``notification_message`` (a phone notification)."""
+
 #: JSON schema of the answer, for servers that accept ``response_format`` with a schema.
+#: Every string is bounded: servers that constrain output by grammar (llama.cpp)
+#: otherwise let a small model write until ``max_tokens`` and cut the JSON off.
 ANSWER_SCHEMA: dict[str, Any] = {
     "type": "object",
     "properties": {
         "condition_met": {"type": "boolean"},
         "next_run_in": {"type": "integer", "minimum": 1, "maximum": 300},
-        "reasoning": {"type": "string"},
-        "notification_message": {"type": "string"},
+        "reasoning": {"type": "string", "maxLength": REASONING_MAX_CHARS},
+        "notification_message": {"type": "string", "maxLength": MESSAGE_MAX_CHARS},
     },
     "required": ["condition_met", "next_run_in", "reasoning", "notification_message"],
     "additionalProperties": False,
 }
+
+
+def loose_schema() -> dict[str, Any]:
+    """:data:`ANSWER_SCHEMA` without ``maxLength``, ``minimum`` and ``maximum``.
+
+    For servers whose strict structured output refuses those keywords; the
+    prompt still asks for short strings and 1..300, and the answer is clamped.
+
+    Example:
+        >>> loose_schema()["properties"]["next_run_in"]
+        {'type': 'integer'}
+    """
+    bounds = ("maxLength", "minimum", "maximum")
+    properties = {
+        name: {k: v for k, v in spec.items() if k not in bounds}
+        for name, spec in ANSWER_SCHEMA["properties"].items()
+    }
+    return {**ANSWER_SCHEMA, "properties": properties}
 
 
 def focus_text(labels: Sequence[str] = (), zones: Sequence[str] = ()) -> str:

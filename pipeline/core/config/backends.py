@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -9,6 +10,12 @@ from pydantic import Field, SecretStr, field_validator
 
 from pipeline.core.config.base import DAY_S, Model, check_http_url, read_secret
 from pipeline.core.config.http_backend import HttpBackendConfig
+
+DEFAULT_API_KEY_ENV = "OPENAI_API_KEY"
+"""Read for ``openai`` backends that name no other key source (as OpenAI's clients do)."""
+
+Temperature = Annotated[float, Field(ge=0, le=2)]
+"""A sampling temperature."""
 
 Mean = Annotated[float, Field(ge=0, le=1)]
 """A normalization mean of one colour channel (pixels are scaled to 0..1 first)."""
@@ -34,7 +41,12 @@ class OpenAIBackendConfig(Model):
     )
     api_key_file: Path | None = Field(default=None, description="File holding the API key.")
     api_key_env: str | None = Field(
-        default=None, description="Environment variable holding the API key."
+        default=None,
+        description=(
+            "Environment variable holding the API key; without any key source "
+            f"(api_key, api_key_file, api_key_env, an Authorization header) {DEFAULT_API_KEY_ENV} "
+            "is read."
+        ),
     )
     headers: dict[str, str] = Field(default_factory=dict, description="Extra HTTP headers.")
     connect_timeout_s: float = Field(
@@ -52,8 +64,21 @@ class OpenAIBackendConfig(Model):
             "then the look fails and is retried like any failed look."
         ),
     )
-    max_tokens: int = Field(default=300, ge=16, le=32768, description="max_tokens of each request.")
-    temperature: float = Field(default=0.0, ge=0, le=2, description="Sampling temperature.")
+    max_tokens: int = Field(default=300, ge=16, le=32768, description="Token limit of each answer.")
+    token_limit_field: Literal["auto", "max_tokens", "max_completion_tokens"] = Field(
+        default="auto",
+        description=(
+            "Request field that carries max_tokens; auto sends max_tokens and switches to "
+            "max_completion_tokens when the server asks for it (current OpenAI models)."
+        ),
+    )
+    temperature: Temperature | Literal["default"] = Field(
+        default=0.0,
+        description=(
+            'Sampling temperature; "default" leaves it out (the model\'s own default). '
+            "Also left out, with a log line, when the server rejects it."
+        ),
+    )
     extra_body: dict[str, Any] = Field(
         default_factory=dict,
         description=(
@@ -62,7 +87,11 @@ class OpenAIBackendConfig(Model):
         ),
     )
     response_format: Literal["auto", "json_schema", "json_object", "none"] = Field(
-        default="auto", description="Structured output request; auto asks for a JSON schema."
+        default="auto",
+        description=(
+            "Structured output request; auto asks for a JSON schema and falls back only "
+            "when the server rejects response_format itself."
+        ),
     )
     max_concurrency: int = Field(
         default=1, ge=1, le=256, description="Requests in flight, shared by watches."
@@ -98,8 +127,24 @@ class OpenAIBackendConfig(Model):
     def _http_url(cls, v: str) -> str:
         return check_http_url(v)
 
-    def resolved_api_key(self) -> str | None:
-        """Return the API key from the value, the file or the named environment variable."""
+    def resolved_api_key(self, *, fallback_env: str | None = DEFAULT_API_KEY_ENV) -> str | None:
+        """Return the API key from the first key source that is set.
+
+        The order: ``api_key`` (or its environment override
+        ``LOOKOUT_BACKENDS__<NAME>__API_KEY``), ``api_key_file``, ``api_key_env``;
+        when none of them is set and no ``Authorization`` header is configured,
+        ``fallback_env`` (``OPENAI_API_KEY``, as OpenAI's own clients do).
+
+        Example:
+            >>> cfg = OpenAIBackendConfig(base_url="http://h/v1", api_key=SecretStr("sk-1"))
+            >>> cfg.resolved_api_key()
+            'sk-1'
+        """
+        if self.api_key is None and self.api_key_file is None and not self.api_key_env:
+            has_auth = any(h.lower() == "authorization" for h in self.headers)
+            if has_auth or not fallback_env:
+                return None
+            return os.environ.get(fallback_env) or None
         return read_secret(self.api_key, self.api_key_file, self.api_key_env)
 
 
