@@ -16,8 +16,8 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from pipeline.app.process import App
-from tests.activity.conftest import HTML_REASONING, TOKEN, answer
 from tests.support.model_server import ScriptedModelServer
+from tests.support.web_app import HTML_REASONING, TOKEN, answer
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMEDRIVER = Path("/usr/bin/chromedriver")

@@ -10,8 +10,9 @@ from typing import Any
 from urllib.parse import urlencode
 
 from pipeline.app.process import App
-from tests.activity.conftest import HTML_REASONING, TOKEN, answer, wait_for
 from tests.support.model_server import ScriptedModelServer
+from tests.support.waiting import wait_until
+from tests.support.web_app import HTML_REASONING, TOKEN, answer
 
 
 def request(app: App, method: str, path: str, body: Any = None, *,
@@ -44,7 +45,7 @@ def test_the_page_shows_cameras_watches_and_looks_with_everything_escaped(
 ) -> None:
     model_server.default = answer()
     app = app_factory(model_server)
-    wait_for(lambda: _looked(app), what="a look in the timeline")
+    wait_until(lambda: _looked(app), 30, "a look in the timeline", interval=0.1)
     status, headers, body = request(app, "GET", "/")
     page = body.decode()
     assert status == 200 and headers["content-type"].startswith("text/html")
