@@ -191,6 +191,10 @@ class Hub:
         """Every watch with its last state (``watches/list``)."""
         return self.ledger.listing()
 
+    def alert_ids(self) -> list[str]:
+        """Ids of the alerts the hub recorded and sent on (oldest first)."""
+        return self.ledger.alert_ids()
+
     def take_ended(self) -> list[Ended]:
         """Runs that ended since the last call."""
         return self.ledger.take_ended()

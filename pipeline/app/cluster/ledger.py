@@ -61,6 +61,8 @@ class Entry:
     at: float | None = None
     quiet_until: float | None = None
     ended: bool = False
+    reported: bool = False
+    """Whether the end of the current run was queued for :meth:`Ledger.take_ended`."""
     alerted: dict[str, tuple[int, int]] = field(default_factory=dict)
     """Job id -> (alerts recorded, looks at the latest): ahead of a state still on its way."""
 
@@ -101,6 +103,7 @@ class Ledger:
             if old is not None and old.config == config and old.origin == origin:
                 entry.last, entry.at = old.last, old.at
                 entry.quiet_until, entry.ended = old.quiet_until, old.ended
+                entry.reported = old.reported
                 entry.alerted = old.alerted
             self._entries[watch.name] = entry
 
@@ -110,7 +113,7 @@ class Ledger:
             entry = self._entries.get(name)
             if entry is not None:
                 entry.last = entry.at = entry.quiet_until = None
-                entry.ended = False
+                entry.ended = entry.reported = False
                 entry.alerted = {}
 
     def drop(self, name: str) -> None:
@@ -146,10 +149,10 @@ class Ledger:
                 return
             if entry.last is not None and entry.last.id != state.id:
                 entry.quiet_until = None  # a new run
-                entry.ended = False
+                entry.ended = entry.reported = False
             entry.last, entry.at = state, at
-            if state.status.ended and not entry.ended:
-                entry.ended = True
+            if state.status.ended and not entry.reported:
+                entry.ended = entry.reported = True
                 self._ended.append(
                     Ended(state.name, state.status.value, entry.origin, entry.config.persistent)
                 )
@@ -175,6 +178,11 @@ class Ledger:
             count, _ = entry.alerted.get(alert.job_id, (0, 0))
             entry.alerted = {alert.job_id: (count + 1, alert.look_count)}
             return True
+
+    def alert_ids(self) -> list[str]:
+        """Ids of the alerts recorded (oldest first): every one went to the sinks."""
+        with self._lock:
+            return list(self._alert_ids)
 
     def take_ended(self) -> list[Ended]:
         """Runs that ended since the last call."""

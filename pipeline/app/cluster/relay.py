@@ -144,10 +144,11 @@ class Relay(Sink):
 
     def _write_alert(self, alert: Alert) -> None:
         with self._send_lock:
-            self._flush()
             wait = self.retry_s
             while True:
                 try:
+                    if not self._flush():  # what came before the alert goes first
+                        raise ConnectionError("the head did not take the queued states")
                     self.link.alert(alert)
                     self.alerts += 1
                     return
@@ -170,8 +171,8 @@ class Relay(Sink):
                 time.sleep(wait)
                 wait = min(5.0, wait * 2)
 
-    def _flush(self, final: bool = False) -> None:
-        """Send what is queued (call with the send lock held).
+    def _flush(self, final: bool = False) -> bool:
+        """Send what is queued (call with the send lock held); whether it all went.
 
         A failed batch goes back to the front of the queue for the next flush;
         the last flush (``final``) tries three times, then drops it (counted).
@@ -180,22 +181,23 @@ class Relay(Sink):
             items = list(self._queue)
             self._queue.clear()
         if not items:
-            return
+            return True
         error = ""
         for _ in range(3 if final else 1):
             try:
                 self.link.intake(items)
                 self.sent += len(items)
-                return
+                return True
             except Exception as exc:
                 self.failed_attempts += 1
                 error = redact(f"{type(exc).__name__}: {exc}")
         if final:
             self.dropped += len(items)
             log.error("%d states and looks not delivered to the head: %s", len(items), error)
-            return
+            return False
         with self._queue_lock:  # keep the order: the failed batch goes first
             self._queue.extendleft(reversed(items))
+        return False
 
     def stats(self) -> dict[str, int]:
         """Counters: items sent, alerts handed over, dropped, failed attempts, queued."""
