@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -32,6 +31,7 @@ from tests.operators.fakes import StaticFrames, rgb_frame
 from tests.support.mosquitto import Mosquitto
 from tests.support.mqtt_recorder import MqttRecorder
 from tests.support.sidecar import Sidecar
+from tests.support.waiting import wait_until
 
 
 class _Camera(StaticFrames):
@@ -66,9 +66,7 @@ def _run(cfg: CaptionsConfig, car: Sidecar, until: float,
         while t < until:  # each caption finishes (real HTTP) before virtual time goes on
             t += step
             s.advance_to(t)
-            deadline = time.monotonic() + 10
-            while runner._busy.locked() and time.monotonic() < deadline:
-                time.sleep(0.005)
+            wait_until(lambda: not runner._busy.locked(), 10, "the caption", interval=0.005)
         runner.stop()
     backend.stop()
     return got, runner, camera

@@ -14,6 +14,7 @@ from operators.backends.llama_server import LlamaServerBackend
 from pipeline.core.config import LlamaServerBackendConfig
 from pipeline.core.verdict import AnswerKind
 from tests.support.look_requests import frame, look
+from tests.support.waiting import wait_until
 
 
 def test_missing_files_are_unavailable_with_reasons(tmp_path: Path, fake_binary: Path) -> None:
@@ -62,10 +63,7 @@ def test_idle_stop_then_restart_on_next_look(make_llama: Any) -> None:
     backend = make_llama(idle_unload_s=0.5)
     assert backend.judge(look()).kind is AnswerKind.NOT_MET
     pid = backend.pid
-    deadline = time.monotonic() + 10
-    while backend.running and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert not backend.running
+    wait_until(lambda: not backend.running, 10, "the idle server to stop")
     assert pid is not None
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)

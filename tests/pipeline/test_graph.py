@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -23,6 +22,7 @@ from pipeline.core.events import LookRecord, WatchState, WatchStatus
 from tests.operators.fakes import ScriptedBackend, StaticFrames, rgb_frame
 from tests.support.clips import Clip
 from tests.support.model_server import Reply
+from tests.support.waiting import wait_until
 
 on_next, on_error = ReactiveTest.on_next, ReactiveTest.on_error
 
@@ -188,10 +188,7 @@ max_duration_minutes = 0.03
     p.start()
     try:
         running = p.watches["short"]
-        deadline = time.monotonic() + 15
-        while "short" in p.watches and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert "short" not in p.watches
+        wait_until(lambda: "short" not in p.watches, 15, "watch short to end")
         assert running.status == "failed" and running.gate.in_flight == 0
         listed = {w["name"]: w for w in p.watch_list()}
         assert listed["short"]["status"] == "failed"

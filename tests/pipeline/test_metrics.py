@@ -19,6 +19,7 @@ from pipeline.app.prometheus import Health, Histogram, MetricsServer, MetricsTex
 from pipeline.core.config_loader import load_config
 from tests.support.clips import Clip
 from tests.support.model_server import Reply
+from tests.support.waiting import wait_until
 
 
 def test_text_format_families_and_escaping() -> None:
@@ -158,14 +159,16 @@ watch_file = false
     app.start()
     try:
         base = f"http://127.0.0.1:{app.metrics.port}"
-        deadline = time.monotonic() + 30
-        while True:
+
+        def alerted() -> tuple[int, bytes] | None:
             code, body = _get(base + "/metrics")
-            m = _parse(body.decode())
-            if m.get('lookout_watch_alerts_total{watch="package"}') == 1:
-                break
-            assert time.monotonic() < deadline, body.decode()
-            time.sleep(0.2)
+            one = _parse(body.decode()).get('lookout_watch_alerts_total{watch="package"}') == 1
+            return (code, body) if one else None
+
+        code, body = wait_until(
+            alerted, 30, lambda: _get(base + "/metrics")[1].decode(), interval=0.2
+        )
+        m = _parse(body.decode())
         assert code == 200
         assert m['lookout_watch_looks_total{watch="package",kind="not_met"}'] == 2
         # Times are epoch timestamps, present only while they apply.
@@ -215,21 +218,19 @@ watch_file = false
         assert m['lookout_sink_failures_total{sink="log"}'] == 0
 
         # The dead camera has been offline past camera_offline_s: /healthz fails and says why.
-        while True:
+        def unhealthy() -> bytes | None:
             code, body = _get(base + "/healthz")
-            if code == 503:
-                break
-            assert time.monotonic() < deadline, body
-            time.sleep(0.2)
-        problems = orjson.loads(body)["problems"]
-        while (
-            _parse(_get(base + "/metrics")[1].decode()).get(
-                'lookout_watch_looks_total{watch="blind",kind="no_frame"}', 0
-            )
-            < 1
-        ):
-            assert time.monotonic() < deadline, "the blind watch never looked"
-            time.sleep(0.2)
+            return body if code == 503 else None
+
+        problems = orjson.loads(wait_until(unhealthy, 30, "/healthz to fail", interval=0.2))[
+            "problems"
+        ]
+
+        def blind_looked() -> bool:
+            m = _parse(_get(base + "/metrics")[1].decode())
+            return m.get('lookout_watch_looks_total{watch="blind",kind="no_frame"}', 0) >= 1
+
+        wait_until(blind_looked, 30, "the blind watch to look", interval=0.2)
         assert len(problems) == 1 and problems[0].startswith("camera dead: offline for"), problems
     finally:
         app.stop()

@@ -6,8 +6,9 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
+
+from tests.support.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -23,10 +24,12 @@ def test_shipped_config_prints_an_alert_and_stops_cleanly(tmp_path: Path) -> Non
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )
         try:
-            deadline = time.monotonic() + 45
-            while time.monotonic() < deadline and "ALERT" not in out_path.read_text():
+
+            def alerted() -> bool:
                 assert proc.poll() is None, out_path.read_text()
-                time.sleep(0.2)
+                return "ALERT" in out_path.read_text()
+
+            wait_until(alerted, 45, lambda: f"an alert; got {out_path.read_text()}", interval=0.2)
             proc.send_signal(signal.SIGINT)
             assert proc.wait(timeout=30) == 0
         finally:

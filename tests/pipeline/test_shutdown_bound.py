@@ -16,7 +16,6 @@ import socket
 import sqlite3
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,6 +24,7 @@ import pytest
 from tests.support.clips import Clip
 from tests.support.model_server import Hang, ScriptedModelServer
 from tests.support.ports import LOOPBACK, free_port
+from tests.support.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 GRACE_S = 2.0
@@ -101,10 +101,7 @@ flush_s = {FLUSH_S}
         )
         try:
             model_server.wait_for_chat_requests(1, timeout=60)  # the look is in flight
-            deadline = time.monotonic() + 30
-            while pending_events(outbox) == 0 and time.monotonic() < deadline:
-                time.sleep(0.05)
-            assert pending_events(outbox) > 0, "no webhook event queued"
+            wait_until(lambda: pending_events(outbox) > 0, 30, "a webhook event queued")
             proc.send_signal(signal.SIGTERM)
             try:
                 code = proc.wait(timeout=GRACE_S + FLUSH_S + SLACK_S)
