@@ -209,24 +209,21 @@ def test_forget_watch_clears_home_assistant_discovery(
 ) -> None:
     conn = connection_factory(mosquitto)
     conn.start(wait_s=10)
-    binary = "homeassistant/binary_sensor/lookout/porch_met/config"
-    sensor = "homeassistant/sensor/lookout/porch_reasoning/config"
-    other = "homeassistant/sensor/lookout/gate_reasoning/config"
+    porch = "homeassistant/device/lookout/watch_porch/config"
+    other = "homeassistant/device/lookout/watch_gate/config"
     with MqttSink("mqtt", MqttSinkConfig(home_assistant=True), conn) as sink:
         sink.send_state(make_state(status=WatchStatus.RUNNING))
         sink.send_state(make_state(watch="gate", status=WatchStatus.RUNNING))
         assert conn.flush(10)
         sink.forget_watch("porch")
         assert conn.flush(10)
-        # A late subscriber (like Home Assistant starting) finds no porch entities.
+        # A late subscriber (like Home Assistant starting) finds no porch device.
         late = recorder_factory(mosquitto, "homeassistant/#")
         wait_until(lambda: late.payloads(other) != [], what="the other watch's discovery")
-        assert late.payloads(binary) == [] and late.payloads(sensor) == []
+        assert late.payloads(porch) == []
         # The watch coming back is discovered again.
         sink.send_state(make_state(status=WatchStatus.QUEUED))
-        wait_until(
-            lambda: late.payloads(binary) != [] and late.payloads(sensor) != [], what="rediscovery"
-        )
+        wait_until(lambda: late.payloads(porch) != [], what="rediscovery")
     # Without Home Assistant, forgetting publishes nothing; a closed sink ignores it.
     quiet = MqttSink("quiet", MqttSinkConfig(), conn)
     with quiet:

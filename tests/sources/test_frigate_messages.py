@@ -118,7 +118,9 @@ def test_label_filters_match_tags() -> None:
     got: list[Detection] = []
     plate = messages().object_update(fp.lpr())
     assert plate is not None
-    reactivex.of(d, plate).pipe(filter_labels(["plate:123ABC"]), ops.to_list()).subscribe(got.extend)
+    reactivex.of(d, plate).pipe(filter_labels(["plate:123ABC"]), ops.to_list()).subscribe(
+        got.extend
+    )
     assert got == [plate]
 
 
