@@ -17,12 +17,10 @@ The database runs in WAL mode with ``synchronous=NORMAL``: a committed event
 survives the process being killed (``kill -9``); a power cut may lose the
 last few commits. One file can hold several sinks (column ``sink``).
 
-No URL is stored in clear (:mod:`sinks.outbox_key`): an event of a webhook
-from the config refers to its sink (and keeps only the URL's secret-free
-label); one of a webhook given at run time keeps its URL encrypted with the key
-in ``<database>.key`` (0600); disabled endpoints are keyed fingerprints. Older
-files are converted when opened, and deleted content is overwritten
-(``secure_delete``), so the database file is not a secret.
+No URL is stored in clear (:mod:`sinks.outbox_key`): a config webhook's events
+refer to their sink, a run-time webhook's URL is encrypted with the key in
+``<database>.key``, disabled endpoints are keyed fingerprints; older files are
+converted when opened. The database file is not a secret.
 
 Example:
     >>> box = Outbox(Path(":memory:"))

@@ -3,12 +3,12 @@
 llama-server, vLLM, Ollama (``/v1``), LM Studio, LocalAI and cloud services all
 speak ``POST /v1/chat/completions``. This backend probes ``/v1/models`` (and
 llama.cpp's ``/props``) for the model and its vision support, sends the
-baseline prompt with the frame as a base64 data URL, asks for a JSON-schema
-``response_format`` where the server accepts it (falling back when it does
-not), validates every answer with :func:`operators.answer_parser.parse_answer`,
-retries transient failures with exponential backoff and jitter, opens a circuit
-breaker after repeated failures, and limits the requests in flight, shared by
-every watch that uses the backend.
+baseline prompt with the frame as a base64 data URL, asks for a bounded
+JSON-schema ``response_format`` (adapting only the field a 400 names:
+:mod:`operators.backends.openai_request`), validates every answer with
+:func:`operators.answer_parser.parse_answer`, retries transient failures with
+backoff and jitter, opens a circuit breaker after repeated failures, limits the
+requests in flight, and says "unauthorized: check the API key" on a 401/403.
 
 Example:
     >>> from pipeline.core.config import OpenAIBackendConfig
@@ -26,7 +26,6 @@ import random
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 from operators.answer_parser import parse_answer
@@ -34,6 +33,7 @@ from operators.backends.base import Availability, BackendError, LookRequest
 from operators.backends.circuit import CircuitBreaker, CircuitState
 from operators.backends.openai_probe import UNAUTHORIZED, ProbeResult, probe_server
 from operators.backends.openai_request import (
+    BackendStats,
     RequestFailed,
     RequestShape,
     content_of,
@@ -59,20 +59,6 @@ __all__ = ["BackendStats", "OpenAIBackend", "ProbeResult"]
 log = logging.getLogger("lookout.backends.openai")
 
 _SECRET_HEADER_WORDS = ("auth", "key", "token", "secret", "cookie")
-
-
-@dataclass(slots=True)
-class BackendStats:
-    """Counters of one backend (read them for metrics; not locked, roughly exact)."""
-
-    looks: int = 0
-    attempts: int = 0
-    retries: int = 0
-    failures: int = 0
-    rejected_open: int = 0
-    in_flight: int = 0
-    max_in_flight: int = 0
-    format_fallbacks: list[str] = field(default_factory=list)
 
 
 class OpenAIBackend:
@@ -200,14 +186,12 @@ class OpenAIBackend:
                 self.endpoint,
                 redact(result.detail),
             )
-        elif not result.authorized:
-            pass  # probe() logged it (once per change)
         elif result.vision is False:
             log.warning(
                 "backend %r (%s): model %s cannot take images; its watches will wait",
                 self.name, self.endpoint, result.model,
             )  # fmt: skip
-        else:
+        elif result.authorized:  # else probe() logged it, once per change
             log.info("backend %r (%s): %s", self.name, self.endpoint, result.summary())
 
     def stop(self) -> None:
@@ -375,10 +359,9 @@ class OpenAIBackend:
     def _image_refusal(self, resp: HttpResponse) -> None:
         """Fail the look when the server refused the image (see :func:`image_refusal`).
 
-        ``no_vision`` (the model takes no images: llama-server without ``--mmproj``
-        answers 500 "image input is not supported") stops sending looks; ``bad_image``
-        (llama-server answers 400 "Failed to load image or audio file" for a JPEG it
-        cannot decode) fails this look only. Neither counts against the circuit.
+        ``no_vision`` (llama-server without ``--mmproj``: 500 "image input is not
+        supported") stops sending looks; ``bad_image`` (400 "Failed to load image
+        or audio file") fails this look only. Neither counts against the circuit.
 
         Raises:
             RequestFailed: the server refused the image.

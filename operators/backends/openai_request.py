@@ -24,7 +24,7 @@ Example:
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from operators.backends.prompt import ANSWER_SCHEMA, loose_schema
@@ -50,6 +50,20 @@ _NO_VISION_PHRASES = (
     "only supported by", "mmproj", "not a multimodal", "not multimodal", "no vision",
     "cannot take images", "missing data required for image",
 )  # fmt: skip
+
+
+@dataclass(slots=True)
+class BackendStats:
+    """Counters of one backend (read them for metrics; not locked, roughly exact)."""
+
+    looks: int = 0
+    attempts: int = 0
+    retries: int = 0
+    failures: int = 0
+    rejected_open: int = 0
+    in_flight: int = 0
+    max_in_flight: int = 0
+    format_fallbacks: list[str] = field(default_factory=list)
 
 
 class RequestFailed(Exception):

@@ -128,3 +128,22 @@ def tune(conn: http.client.HTTPConnection) -> None:
         conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if _TCP_QUICKACK is not None:
             conn.sock.setsockopt(socket.IPPROTO_TCP, _TCP_QUICKACK, 1)
+
+
+def read_body(resp: http.client.HTTPResponse, limit: int | None) -> bytes:
+    """Read the body, or its first ``limit`` bytes (the response stays open past them).
+
+    Raises:
+        http.client.IncompleteRead: the connection ended before the announced length.
+    """
+    if limit is None:
+        return resp.read()
+    data = bytearray()
+    while len(data) < limit:
+        chunk = resp.read(limit - len(data))
+        if not chunk:
+            if resp.length:  # EOF before Content-Length was reached (read(amt) does not raise)
+                raise http.client.IncompleteRead(bytes(data), resp.length)
+            break
+        data += chunk
+    return bytes(data)

@@ -1,4 +1,4 @@
-"""Call a function at a deadline from one shared watchdog thread.
+"""Call a function at a deadline from one shared watchdog thread; cut a request at its deadline.
 
 A socket timeout bounds each read, not a whole request: a server that sends
 one byte a second never trips it. :class:`pipeline.net.http.HttpClient`
@@ -19,9 +19,12 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import heapq
+import http.client
 import itertools
 import logging
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -105,3 +108,67 @@ class Alarms:
 
 ALARMS = Alarms()
 """The process-wide watchdog used by the HTTP client."""
+
+
+class Flight:
+    """One request in flight: its socket, and whether its deadline or an abort cut it.
+
+    The alarm calls :meth:`expire`; a closing client calls :meth:`abort`. Either
+    shuts the socket down, so a thread blocked reading it returns at once. The
+    requesting thread calls :meth:`finish` when the answer is read: False means
+    it was cut (the answer may be partial and must not be used).
+
+    Example:
+        >>> flight = Flight()
+        >>> flight.expire(); flight.finish(), flight.state
+        (False, 'expired')
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.state = "running"  # -> done | expired | aborted
+        self._sock: socket.socket | None = None
+
+    def attach(self, conn: http.client.HTTPConnection) -> None:
+        """Remember the connection's socket; cut it at once if the request already ended."""
+        with self._lock:
+            self._sock = conn.sock
+            cut = self.state != "running"
+        if cut:
+            self._shutdown(conn.sock)
+
+    def _cut(self, state: str) -> None:
+        with self._lock:
+            if self.state != "running":
+                return
+            self.state = state
+            sock = self._sock
+        self._shutdown(sock)
+
+    @staticmethod
+    def _shutdown(sock: socket.socket | None) -> None:
+        if sock is not None:  # the plain socket call: an SSLSocket's own would drop its TLS state
+            with contextlib.suppress(OSError):
+                socket.socket.shutdown(sock, socket.SHUT_RDWR)
+
+    def expire(self) -> None:
+        """The deadline passed: end the request (called by the alarm thread)."""
+        self._cut("expired")
+
+    def abort(self) -> None:
+        """The client is closing: end the request."""
+        self._cut("aborted")
+
+    def finish(self) -> bool:
+        """Mark the request done; False when the deadline or an abort came first."""
+        with self._lock:
+            if self.state == "running":
+                self.state = "done"
+            return self.state == "done"
+
+
+def within(limit: float, deadline: float | None) -> float:
+    """``limit`` seconds, or less when the deadline comes sooner (never below 1 ms)."""
+    if deadline is None:
+        return limit
+    return max(0.001, min(limit, deadline - time.monotonic()))

@@ -31,9 +31,7 @@ Example:
 from __future__ import annotations
 
 import base64
-import contextlib
 import http.client
-import socket
 import ssl
 import threading
 import time
@@ -49,9 +47,10 @@ from pipeline.net.connections import (
     PinnedHTTPConnection,
     PinnedHTTPSConnection,
     dropped,
+    read_body,
     tune,
 )
-from pipeline.net.deadline import ALARMS
+from pipeline.net.deadline import ALARMS, Flight, within
 from pipeline.net.ssrf import SsrfPolicy, UnsafeUrlError
 from pipeline.net.urls import endpoint_label, register_url_secrets
 
@@ -104,52 +103,6 @@ class HttpResponse:
             if err is not None:
                 text = str(err)
         return redact(" ".join(text.split()))[:limit]
-
-
-class _Flight:
-    """One request in flight: its socket, and whether its deadline or an abort cut it."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self.state = "running"  # -> done | expired | aborted
-        self._sock: socket.socket | None = None
-
-    def attach(self, conn: http.client.HTTPConnection) -> None:
-        """Remember the connection's socket; cut it at once if the request already ended."""
-        with self._lock:
-            self._sock = conn.sock
-            cut = self.state != "running"
-        if cut:
-            self._shutdown(conn.sock)
-
-    def _cut(self, state: str) -> None:
-        with self._lock:
-            if self.state != "running":
-                return
-            self.state = state
-            sock = self._sock
-        self._shutdown(sock)
-
-    @staticmethod
-    def _shutdown(sock: socket.socket | None) -> None:
-        if sock is not None:  # the plain socket call: an SSLSocket's own would drop its TLS state
-            with contextlib.suppress(OSError):
-                socket.socket.shutdown(sock, socket.SHUT_RDWR)
-
-    def expire(self) -> None:
-        """The deadline passed: end the request (called by the alarm thread)."""
-        self._cut("expired")
-
-    def abort(self) -> None:
-        """The client is closing: end the request."""
-        self._cut("aborted")
-
-    def finish(self) -> bool:
-        """Mark the request done; False when the deadline or an abort came first."""
-        with self._lock:
-            if self.state == "running":
-                self.state = "done"
-            return self.state == "done"
 
 
 class HttpClient:
@@ -231,7 +184,7 @@ class HttpClient:
         self._retry_stale = retry_stale
         self._pool_size = max(1, pool_size)
         self._idle: list[http.client.HTTPConnection] = []
-        self._flights: set[_Flight] = set()
+        self._flights: set[Flight] = set()
         self._lock = threading.Lock()
         self._closed = False
 
@@ -352,20 +305,20 @@ class HttpClient:
         deadline: float | None,
     ) -> HttpResponse:
         """One try on ``conn`` (a new connection when None), under the deadline's alarm."""
-        flight = _Flight()
+        flight = Flight()
         alarm = ALARMS.arm(deadline, flight.expire) if deadline is not None else None
         with self._lock:
             self._flights.add(flight)
         reused = conn is not None
         try:
             if conn is None:
-                conn = self._new_connection(_within(limits[0], deadline))
+                conn = self._new_connection(within(limits[0], deadline))
             flight.attach(conn)
             if conn.sock is not None:
-                conn.sock.settimeout(_within(limits[1], deadline))
+                conn.sock.settimeout(within(limits[1], deadline))
             conn.request(method, target, body=payload, headers=headers)
             resp = conn.getresponse()
-            data = _read_body(resp, self._max_body)
+            data = read_body(resp, self._max_body)
             if not flight.finish():  # the deadline or an abort cut the answer short
                 raise OSError("cut short")
         except (http.client.HTTPException, OSError, UnsafeUrlError) as exc:
@@ -439,29 +392,3 @@ class _Failed(Exception):
         if isinstance(exc, ssl.SSLError):
             return TransportError(f"{where} failed: TLS error: {exc.reason or exc}")
         return TransportError(f"{where} failed: {type(exc).__name__}: {exc}")
-
-
-def _read_body(resp: http.client.HTTPResponse, limit: int | None) -> bytes:
-    """Read the body, or its first ``limit`` bytes (the response stays open past them).
-
-    Raises:
-        http.client.IncompleteRead: the connection ended before the announced length.
-    """
-    if limit is None:
-        return resp.read()
-    data = bytearray()
-    while len(data) < limit:
-        chunk = resp.read(limit - len(data))
-        if not chunk:
-            if resp.length:  # EOF before Content-Length was reached (read(amt) does not raise)
-                raise http.client.IncompleteRead(bytes(data), resp.length)
-            break
-        data += chunk
-    return bytes(data)
-
-
-def _within(limit: float, deadline: float | None) -> float:
-    """``limit`` seconds, or less when the deadline comes sooner (never below 1 ms)."""
-    if deadline is None:
-        return limit
-    return max(0.001, min(limit, deadline - time.monotonic()))
