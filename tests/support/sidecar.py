@@ -12,50 +12,33 @@ Example::
 from __future__ import annotations
 
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any, Self
 
-from tests.support.ports import LOOPBACK
+from tests.support.http_receiver import HttpReceiver, Reply
 
 
 class Sidecar:
-    """A scripted sidecar on a free loopback port."""
+    """A scripted sidecar on a free loopback port (an :class:`HttpReceiver` answering JSON)."""
 
     def __init__(self, script: list[tuple[int, Any]]) -> None:
-        self.script = list(script)
-        self.requests: list[tuple[str, Any]] = []
-        self._lock = threading.Lock()
-        car = self
+        replies = [
+            Reply(status, {"Content-Type": "application/json"}, json.dumps(answer).encode())
+            for status, answer in script
+        ]
+        self.server = HttpReceiver(replies[:-1], default=replies[-1])
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-            def do_POST(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                body = json.loads(self.rfile.read(length) or b"null")
-                with car._lock:
-                    car.requests.append((self.path, body))
-                    status, answer = car.script[0] if len(car.script) == 1 else car.script.pop(0)
-                data = json.dumps(answer).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-        self.server = ThreadingHTTPServer((LOOPBACK, 0), Handler)
-        self.server.daemon_threads = True
-        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+    @property
+    def requests(self) -> list[tuple[str, Any]]:
+        """(path, JSON body) of every request, in order."""
+        return [(r.path, json.loads(r.body or b"null")) for r in self.server.all()]
 
     def url(self, path: str = "/describe") -> str:
         """The sidecar's URL for ``path``."""
-        return f"http://{LOOPBACK}:{self.server.server_address[1]}{path}"
+        return self.server.url_for(path)
 
     def __enter__(self) -> Self:
-        self._thread.start()
+        self.server.start()
         return self
 
     def __exit__(
@@ -64,6 +47,4 @@ class Sidecar:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self._thread.join(5)
+        self.server.stop()
