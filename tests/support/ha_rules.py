@@ -101,6 +101,12 @@ def component_problems(comp: dict[str, Any]) -> list[str]:
                 "image_topic", "url_topic"):  # fmt: skip
         if key in comp and not _topic_ok(comp[key]):
             problems.append(f"{key} {comp[key]!r} is not a topic without wildcards")
+    return problems + _platform_problems(str(platform), comp)
+
+
+def _platform_problems(platform: str, comp: dict[str, Any]) -> list[str]:
+    """Device class and the rules of the image, text and enum sensor platforms."""
+    problems: list[str] = []
     dc = comp.get("device_class")
     if dc is not None and dc not in DEVICE_CLASSES.get(platform, set()):
         problems.append(f"device_class {dc!r} is not a {platform} device class")
