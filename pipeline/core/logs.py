@@ -1,15 +1,17 @@
-"""Logging setup: one line per event, no secrets, text or JSON lines."""
+"""Logging setup: one line per event, no secrets, text or JSON lines; unexpected exceptions."""
 
 from __future__ import annotations
 
 import logging
 import sys
+import threading
 import time
+import traceback
 from typing import TextIO
 
 import orjson
 
-from pipeline.core.redact import RedactingFilter
+from pipeline.core.redact import RedactingFilter, redact
 
 
 class JsonLineFormatter(logging.Formatter):
@@ -59,3 +61,58 @@ def setup_logging(
     # Libraries that are chatty at INFO.
     for noisy in ("libav", "av", "urllib3"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+
+
+_kinds_seen: set[tuple[str, type[BaseException], str, int]] = set()
+_kinds_lock = threading.Lock()
+
+
+def log_unexpected(
+    logger: logging.Logger,
+    what: str,
+    exc: BaseException,
+    *,
+    expected: tuple[type[BaseException], ...] = (),
+) -> None:
+    """Log an exception that a broad ``except`` caught, with its redacted traceback.
+
+    Every call logs the traceback at DEBUG, except the first of a new kind (this
+    logger, this exception type, this ``except`` site), which is logged at ERROR:
+    a fault nobody expected is seen once at the default level without flooding the
+    log when it repeats. Exceptions of the ``expected`` types (faults the site
+    already reports in its own words, such as a camera that cannot be opened) are
+    logged at DEBUG only. The text is redacted here, so no handler can print a
+    password from a URL in the traceback. Call it from the ``except`` block; the
+    site goes on as it did (a default value, a failed verdict, the next item).
+
+    Example:
+        >>> log = logging.getLogger("lookout.example")
+        >>> try:
+        ...     {}["missing"]
+        ... except Exception as exc:  # a listener's bug must not stop the others
+        ...     log_unexpected(log, "listener failed", exc)
+
+    Args:
+        logger: the module's logger.
+        what: what failed, in plain words (no secrets needed: it is redacted too).
+        exc: the exception caught.
+        expected: exception types that are ordinary failures at this site.
+    """
+    caller = sys._getframe(1)
+    kind = (logger.name, type(exc), caller.f_code.co_filename, caller.f_lineno)
+    rendered = redact("".join(traceback.format_exception(exc)).rstrip())
+    first = False
+    if not isinstance(exc, expected):
+        with _kinds_lock:
+            first = kind not in _kinds_seen
+            _kinds_seen.add(kind)
+    if first:
+        logger.error(
+            "%s (first %s here; repeats are logged at DEBUG)\n%s",
+            redact(what),
+            type(exc).__name__,
+            rendered,
+            stacklevel=2,
+        )
+    else:
+        logger.debug("%s\n%s", redact(what), rendered, stacklevel=2)
