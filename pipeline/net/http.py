@@ -327,7 +327,10 @@ class HttpClient:
             stale = reused and self._retry_stale and isinstance(exc, _STALE)
             if stale and flight.finish():
                 raise _Retry from None
-            raise _Failed(flight.state, exc) from None
+            state = flight.state
+            if isinstance(exc, TimeoutError) and deadline and time.monotonic() >= deadline - 0.05:
+                state = "expired"  # the read timeout was cut to the deadline and came first
+            raise _Failed(state, exc) from None
         finally:
             if alarm is not None:
                 ALARMS.disarm(alarm)
