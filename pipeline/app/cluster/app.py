@@ -30,7 +30,7 @@ from pipeline.app.reload import FileWatcher
 from pipeline.core.config import LookoutConfig, WatchConfig
 from pipeline.core.config_loader import ConfigError, load_config
 from pipeline.core.events import WatchState, WatchStatus
-from pipeline.core.redact import redact
+from pipeline.core.logs import log_unexpected
 from pipeline.net.mqtt_connection import MqttConnection
 
 log = logging.getLogger("lookout")
@@ -117,7 +117,7 @@ class ClusterApp:
                 )
                 return False
             except Exception as exc:
-                log.error("reload (%s) failed: %s", why, redact(f"{type(exc).__name__}: {exc}"))
+                log_unexpected(log, f"reload ({why}) failed", exc)
                 return False
             self.config = new
             return True

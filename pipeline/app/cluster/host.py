@@ -39,8 +39,7 @@ from pipeline.app.runner import Pipeline
 from pipeline.app.watches import Origin, Watches
 from pipeline.core.config import LookoutConfig, WatchConfig
 from pipeline.core.events import Alert, CameraState
-from pipeline.core.logs import setup_logging
-from pipeline.core.redact import redact
+from pipeline.core.logs import log_unexpected, setup_logging
 
 log = logging.getLogger("lookout.cluster")
 
@@ -254,7 +253,7 @@ class CameraHost:
             try:
                 p.start_watch(watch, "runtime")
             except Exception as exc:
-                log.error("watch %s: cannot start: %s", watch.name, redact(str(exc)))
+                log_unexpected(log, f"watch {watch.name}: cannot start", exc)
         self.started = True
         return self.node_id
 

@@ -82,10 +82,11 @@ class Hub:
         self.ledger = Ledger()
         self.own: dict[str, SinkHub] = {}
         self.received: Counter[str] = Counter()
+        # Started here, not by a call: Ray restarts a crashed hub by running __init__ again.
+        self.pipeline.start()
 
     def start(self) -> None:
-        """Connect MQTT, open the sinks and the activity store."""
-        self.pipeline.start()
+        """Nothing: the hub starts in ``__init__``; the driver calls this to wait for it."""
 
     def pid(self) -> int:
         """The id of the hub's process (the benchmark measures it)."""

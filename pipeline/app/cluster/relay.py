@@ -32,6 +32,7 @@ from collections import deque
 from typing import Any, ClassVar, Literal, Protocol
 
 from pipeline.core.events import Alert, CameraState, Caption, LookRecord, WatchState
+from pipeline.core.logs import log_unexpected
 from pipeline.core.redact import redact
 from sinks.base import Sink
 
@@ -153,6 +154,7 @@ class Relay(Sink):
                     self.alerts += 1
                     return
                 except Exception as exc:
+                    log_unexpected(log, f"alert {alert.event_id}", exc, expected=(Exception,))
                     self.failed_attempts += 1
                     if self._closing.is_set():
                         log.error(
@@ -189,6 +191,7 @@ class Relay(Sink):
                 self.sent += len(items)
                 return True
             except Exception as exc:
+                log_unexpected(log, "relay: sending to the head", exc, expected=(Exception,))
                 self.failed_attempts += 1
                 error = redact(f"{type(exc).__name__}: {exc}")
         if final:

@@ -184,12 +184,13 @@ class ClusterRuntime:
         self.node_id = ray.get_runtime_context().get_node_id()
         here = NodeAffinitySchedulingStrategy(self.node_id, soft=False)
         level = logging.getLevelName(logging.getLogger("lookout").getEffectiveLevel())
+        # Restarted by Ray where they crash (not where their node dies: that is the head).
         self.hub = HubActor.options(
-            scheduling_strategy=here, num_cpus=0, max_concurrency=16, name=None
+            scheduling_strategy=here, num_cpus=0, max_concurrency=16, max_restarts=-1
         ).remote(cfg, str(self.config_path) if self.config_path else None, os.getcwd(), level)
-        self.slots = SlotsActor.options(scheduling_strategy=here, num_cpus=0).remote(
-            backend_limits(cfg)
-        )
+        self.slots = SlotsActor.options(
+            scheduling_strategy=here, num_cpus=0, max_restarts=-1
+        ).remote(backend_limits(cfg))
         ray.get(self.hub.start.remote(), timeout=FIRST_ANSWER_S)
         ray.get([self.hub.want.remote(w, "config") for w in cfg.watches])
         groups = plan_groups(

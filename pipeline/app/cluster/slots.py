@@ -12,6 +12,7 @@ unreachable backend (retried in 30 s).
 
 Example:
     >>> import asyncio
+import os
     >>> s = Slots({"vlm": 1})
     >>> asyncio.run(s.acquire("vlm", "g1-1", "lease-a")), s.stats()["vlm"]["in_use"]
     (True, 1)
@@ -22,6 +23,7 @@ Example:
 from __future__ import annotations
 
 import asyncio
+import os
 from collections import Counter
 from collections.abc import Mapping
 from typing import Any, Protocol
@@ -127,6 +129,10 @@ class Slots:
         async with cond:
             self.limits = dict(limits)
             cond.notify_all()
+
+    def pid(self) -> int:
+        """The id of this actor's process (the benchmark measures it)."""
+        return os.getpid()
 
     def stats(self) -> dict[str, dict[str, int]]:
         """Per backend: limit, in_use, peak, waits."""
