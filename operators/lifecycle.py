@@ -24,6 +24,7 @@ Example:
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -39,8 +40,11 @@ from operators.token_bucket import Budget, TokenBucket
 from operators.verdicts import Agreement, judge_look
 from operators.watch_spec import WatchSpec
 from pipeline.core.events import WatchEvent, WatchState, WatchStatus
+from pipeline.core.logs import log_unexpected
 from pipeline.core.redact import redact
 from pipeline.core.verdict import AnswerKind, clamp_next_run
+
+log = logging.getLogger("lookout.watch")
 
 DROP_QUIET = "quiet period"
 """The reason a wake during the quiet period is dropped."""
@@ -202,6 +206,7 @@ class WatchRun:
 
     def fail(self, exc: Exception) -> None:
         """End as failed by an unexpected internal error."""
+        log_unexpected(log, f"watch {self.spec.name}: internal error", exc)
         self.finish(WatchStatus.FAILED, redact(f"internal error: {type(exc).__name__}: {exc}"))
 
     def abandon(self) -> None:

@@ -17,6 +17,7 @@ Example:
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections import deque
 from dataclasses import dataclass
@@ -33,8 +34,11 @@ from operators.sampler import Trigger
 from operators.watch_spec import WatchSpec
 from pipeline.core.detection import Detection
 from pipeline.core.frame import Frame, FrameProvider
+from pipeline.core.logs import log_unexpected
 from pipeline.core.redact import redact
 from pipeline.core.verdict import AnswerKind, Verdict
+
+log = logging.getLogger("lookout.look")
 
 FRAME_WAIT_S = 2.0
 """How long a look waits for a frame before it counts as "no frame"."""
@@ -165,6 +169,7 @@ class Looker:
                 jpeg = encode_jpeg(frame, self.spec.image_max_height, self.spec.jpeg_quality)
                 verdict = self._judge(frame, jpeg, t)
         except Exception as exc:
+            log_unexpected(log, f"watch {self.spec.name}: the look failed", exc)
             verdict = Verdict.failed(AnswerKind.ERROR, redact(f"{type(exc).__name__}: {exc}"))
         return Look(trigger, t, verdict, frame, jpeg, due, taken)
 

@@ -154,7 +154,7 @@ class _WakeStage:
             try:
                 decision = self.decide(d, self.ctx)
             except Exception as exc:
-                self._fail(exc)
+                self._push_error(exc)
             else:
                 if decision is WAKE_NOW and self.pending_at is None and self.log is None:
                     # _wake, inlined for the common case (and Wake("", d) without
@@ -173,7 +173,7 @@ class _WakeStage:
             try:
                 decision = self.policy.see(frame, self.ctx)
             except Exception as exc:
-                self._fail(exc)
+                self._push_error(exc)
             else:
                 if decision is not None:
                     self._carry_out(decision, None, frame)
@@ -234,10 +234,10 @@ class _WakeStage:
 
     def on_error(self, exc: Exception) -> None:
         with self.lock:
-            self._fail(exc)
+            self._push_error(exc)
         self.out.drain()
 
-    def _fail(self, exc: Exception) -> None:
+    def _push_error(self, exc: Exception) -> None:
         self._stop()
         self.out.push_error(exc)
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 import threading
 import warnings
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -86,14 +87,14 @@ class DeadlineRunner:
             raise DeliveryTimeout(
                 f"{self.max_hung} earlier deliveries still hang; not starting another"
             )
-        box: dict[str, object] = {}
+        result: Future[T] = Future()
         done = threading.Event()
 
         def work() -> None:
             try:
-                box["value"] = fn()
+                result.set_result(fn())
             except BaseException as exc:
-                box["error"] = exc
+                result.set_exception(exc)
             finally:
                 done.set()
 
@@ -112,9 +113,7 @@ class DeadlineRunner:
             if self._aborted.is_set():
                 raise DeliveryTimeout("abandoned: the sink is closing")
             raise DeliveryTimeout(f"no answer within {timeout_s:g} s (request_timeout_s)")
-        if "error" in box:
-            raise box["error"]  # type: ignore[misc]
-        return box["value"]  # type: ignore[return-value]
+        return result.result(timeout=0)
 
     def abort(self) -> None:
         """Stop waiting for the calls in flight now and later (they are abandoned)."""

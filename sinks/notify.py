@@ -47,6 +47,7 @@ import orjson
 from pipeline.core.backoff import backoff_delay
 from pipeline.core.config import NotifySinkConfig
 from pipeline.core.events import Alert, iso_time
+from pipeline.core.logs import log_unexpected
 from pipeline.core.redact import redact
 from sinks.apprise_delivery import DeadlineRunner, DeliveryTimeout, Message, apprise_send, supported
 from sinks.base import Sink
@@ -257,7 +258,7 @@ class NotifySink(Sink):
             try:
                 wait = self._deliver_due()
             except Exception as exc:  # a broken database must not end the worker silently
-                log.error("notify sink %r: outbox error: %s", self.name, redact(repr(exc)))
+                log_unexpected(log, f"notify sink {self.name!r}: outbox error", exc)
                 wait = self._poll_s
             if wait is None:
                 continue
@@ -334,6 +335,7 @@ class NotifySink(Sink):
         except DeliveryTimeout as exc:
             return str(exc)
         except Exception as exc:
+            log_unexpected(log, f"notify sink {self.name!r}: {url.label(self.name)}", exc)
             return redact(f"{type(exc).__name__}: {exc}")
 
     def _give_up(self, ev: OutboxEvent, error: str, attempted: bool) -> None:

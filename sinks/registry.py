@@ -28,6 +28,7 @@ from pipeline.core.config import (
     WebhookSinkConfig,
 )
 from pipeline.core.events import Alert, CameraState, Caption, LookRecord, WatchState
+from pipeline.core.logs import log_unexpected
 from pipeline.core.redact import redact
 from pipeline.net.mqtt_connection import MqttConnection
 from sinks.base import Sink
@@ -157,6 +158,7 @@ class SinkHub:
                 sink.send_look(look)
                 self._ok(sink)
             except Exception as exc:
+                log_unexpected(log, f"sink {sink.name!r} failed to record a look", exc)
                 self._fail(sink, "record a look", exc)
 
     def send_caption(self, caption: Caption) -> None:
@@ -168,6 +170,7 @@ class SinkHub:
                 sink.send_caption(caption)
                 self._ok(sink)
             except Exception as exc:
+                log_unexpected(log, f"sink {sink.name!r} failed to send a caption", exc)
                 self._fail(sink, "send a caption", exc)
 
     def _fail(self, sink: Sink, what: str, exc: BaseException) -> None:
@@ -195,6 +198,7 @@ class SinkHub:
             try:
                 sink.open()
             except Exception as exc:
+                log_unexpected(log, f"sink {sink.name!r} failed to open", exc)
                 self._fail(sink, "open", exc)
 
     def send_alert(self, alert: Alert, names: Iterable[str] | None = None) -> Alert:
@@ -204,12 +208,14 @@ class SinkHub:
             try:
                 alert = sink.prepare_alert(alert)
             except Exception as exc:
+                log_unexpected(log, f"sink {sink.name!r} failed to prepare an alert", exc)
                 self._fail(sink, "prepare an alert", exc)
         for sink in targets:
             try:
                 sink.send_alert(alert)
                 self._ok(sink)
             except Exception as exc:
+                log_unexpected(log, f"sink {sink.name!r} failed to send an alert", exc)
                 self._fail(sink, "send an alert", exc)
         return alert
 
@@ -220,6 +226,7 @@ class SinkHub:
                 sink.send_state(state)
                 self._ok(sink)
             except Exception as exc:
+                log_unexpected(log, f"sink {sink.name!r} failed to send a watch state", exc)
                 self._fail(sink, "send a watch state", exc)
 
     def send_camera_state(self, state: CameraState) -> None:
@@ -229,6 +236,7 @@ class SinkHub:
                 sink.send_camera_state(state)
                 self._ok(sink)
             except Exception as exc:
+                log_unexpected(log, f"sink {sink.name!r} failed to send a camera state", exc)
                 self._fail(sink, "send a camera state", exc)
 
     def started(self, watches: Collection[str]) -> None:
@@ -237,6 +245,7 @@ class SinkHub:
             try:
                 sink.started(watches)
             except Exception as exc:
+                log_unexpected(log, f"sink {sink.name!r} failed to take the start", exc)
                 self._fail(sink, "take the start", exc)
 
     def forget_watch(self, watch: str) -> None:
@@ -248,6 +257,7 @@ class SinkHub:
             try:
                 sink.forget_watch(watch)
             except Exception as exc:
+                log_unexpected(log, f"sink {sink.name!r} failed to forget watch {watch}", exc)
                 self._fail(sink, f"forget watch {watch}", exc)
 
     def close(self) -> None:
@@ -256,6 +266,7 @@ class SinkHub:
             try:
                 sink.close()
             except Exception as exc:
+                log_unexpected(log, f"sink {sink.name!r} failed to close", exc)
                 self._fail(sink, "close", exc)
 
 

@@ -42,7 +42,7 @@ from urllib.parse import urljoin
 from pipeline.core.backoff import backoff_delay, parse_retry_after
 from pipeline.core.config import WebhookSinkConfig
 from pipeline.core.events import Alert, WatchState
-from pipeline.core.redact import redact
+from pipeline.core.logs import log_unexpected
 from pipeline.net.http import HttpClient, HttpResponse, TransportError
 from pipeline.net.ssrf import SsrfPolicy
 from pipeline.net.urls import endpoint_label, register_url_secrets
@@ -264,7 +264,7 @@ class WebhookSink(Sink):
             try:
                 wait = self._deliver_due()
             except Exception as exc:  # a broken database must not kill the worker silently
-                log.error("webhook sink %r: outbox error: %s", self.name, redact(repr(exc)))
+                log_unexpected(log, f"webhook sink {self.name!r}: outbox error", exc)
                 wait = self._poll_s
             if wait is None:
                 continue

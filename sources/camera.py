@@ -11,6 +11,7 @@ import reactivex
 from pipeline.core.backoff import Backoff
 from pipeline.core.config import CameraConfig
 from pipeline.core.frame import Frame
+from pipeline.core.logs import log_unexpected
 from pipeline.core.redact import redact
 from sources.decode import GopDecoder, PacketInfo
 from sources.decode_queue import DecodeQueue, shared_decode_queue
@@ -103,6 +104,7 @@ class CameraSource(SourceBase):
         try:
             self._spec = open_spec(config)
         except Exception as exc:
+            log_unexpected(log, f"camera {name}: unusable address", exc, expected=(ValueError,))
             self._spec_error = safe_error(exc)
         self._decoder: GopDecoder | None = None
         self._picture_ready = False  # the current decoder has given a picture
@@ -306,6 +308,7 @@ class CameraSource(SourceBase):
             except (StreamOpenError, StreamStalled, StreamReadError, StreamUndecodable) as exc:
                 error = redact(str(exc))  # already plain words
             except Exception as exc:
+                log_unexpected(log, f"camera {self.name}: {self.safe_url} failed", exc)
                 error = f"{self.safe_url}: {safe_error(exc)}"
             if self._stop.is_set():
                 break

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from pipeline.core.frame import Frame
-from pipeline.core.redact import redact
+from pipeline.core.logs import log_unexpected
 from sources.decode_queue import DecodeGate
 
 DecodeStrategy = Literal["every_frame", "on_demand", "keyframes"]
@@ -306,7 +306,7 @@ class GopDecoder:
             return list(self._codec.decode(packet))
         except Exception as exc:  # corrupt data: skip the packet, keep the camera
             self.errors += 1
-            log.debug("camera %s: decode error: %s", self.camera, redact(str(exc)))
+            log_unexpected(log, f"camera {self.camera}: decode error", exc, expected=(Exception,))
             return []
 
     def take_decoded(self) -> int:

@@ -42,8 +42,8 @@ from reactivex.subject import BehaviorSubject
 
 from pipeline.core.events import CameraState
 from pipeline.core.frame import CameraStats, Frame
+from pipeline.core.logs import log_unexpected
 from pipeline.core.redact import redact
-from sources.stream_errors import safe_error
 from sources.taps import Tap
 
 log = logging.getLogger("lookout.sources")
@@ -280,7 +280,7 @@ class SourceBase:
                 tap.observer.on_next(frame)
             except Exception as exc:  # a subscriber's error must not stop the source
                 tap.errors += 1
-                log.error("camera %s: frame subscriber failed: %s", self.name, safe_error(exc))
+                log_unexpected(log, f"camera {self.name}: frame subscriber failed", exc)
 
     def _complete_taps(self) -> None:
         with self._lock:
@@ -289,7 +289,7 @@ class SourceBase:
             try:
                 tap.observer.on_completed()
             except Exception as exc:
-                log.error("camera %s: frame subscriber failed: %s", self.name, safe_error(exc))
+                log_unexpected(log, f"camera {self.name}: frame subscriber failed", exc)
 
     # ------------------------------------------------------------ worker and closing
 

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any
 
 import av
 
+from pipeline.core.logs import log_unexpected
 from sources.stream_errors import explain_open_error, safe_error
 from sources.stream_spec import OpenSpec
+
+log = logging.getLogger("lookout.sources.open")
 
 
 class StreamOpenError(RuntimeError):
@@ -50,6 +54,7 @@ def open_container(spec: OpenSpec) -> Any:
     try:
         problem = _video_problem(container)
     except Exception as exc:
+        log_unexpected(log, f"{spec.safe_url}: streams", exc, expected=(av.FFmpegError,))
         problem = f"cannot read its streams ({safe_error(exc)})"
     if problem is not None:
         container.close()

@@ -15,6 +15,7 @@ Example:
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
 import time
@@ -29,7 +30,10 @@ from operators.backends.clip_tokenizer import ClipTokenizer
 from operators.backends.hardware import probe_hardware
 from operators.backends.image_input import image_tensor
 from pipeline.core.config import ClipBackendConfig
+from pipeline.core.logs import log_unexpected
 from pipeline.core.verdict import AnswerKind, Verdict
+
+log = logging.getLogger("lookout.backends.clip")
 
 FloatArray = npt.NDArray[np.float32]
 FORMING_NEXT_RUN_S = 3.0
@@ -175,6 +179,7 @@ class ClipBackend:
             negatives = self.config.negative_prompts or neg_default
             sims = self.embed_texts(positives + negatives) @ image
         except Exception as exc:  # encoders with unexpected shapes must not kill the watch
+            log_unexpected(log, f"backend {self.name}: the encoders failed", exc)
             return Verdict.failed(AnswerKind.ERROR, f"{self.name}: {exc}")
         pos_i = int(np.argmax(sims[: len(positives)]))
         neg_i = int(np.argmax(sims[len(positives) :]))

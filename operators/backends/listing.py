@@ -10,6 +10,7 @@ Example:
 
 from __future__ import annotations
 
+import logging
 import shutil
 import sys
 from collections.abc import Mapping
@@ -21,7 +22,10 @@ import orjson
 from operators.backends.hardware import probe_hardware
 from operators.backends.registry import BACKEND_TYPES, build_backend, resolve_auto
 from pipeline.core.config import AutoBackendConfig, BackendConfig
+from pipeline.core.logs import log_unexpected
 from pipeline.core.redact import redact
+
+log = logging.getLogger("lookout.backends")
 
 _TYPE_NOTES = {
     "openai": "an OpenAI-compatible chat server (llama-server, vLLM, Ollama, LM Studio, cloud)",
@@ -89,6 +93,7 @@ def list_backends(
         try:
             backend = build_backend(name, cfg)
         except Exception as exc:
+            log_unexpected(log, f"backend {name}: cannot be built", exc, expected=(Exception,))
             reason = redact(f"{type(exc).__name__}: {exc}")
             rows.append(BackendRow(name, cfg.type, True, False, reason, False, 0))
             continue
@@ -106,6 +111,7 @@ def list_backends(
                 avail_ok, reason = avail.available, avail.reason
                 probe_text = reason
         except Exception as exc:
+            log_unexpected(log, f"backend {name}: probe failed", exc, expected=(Exception,))
             avail_ok, reason = False, f"{type(exc).__name__}: {exc}"
         finally:
             backend.stop()

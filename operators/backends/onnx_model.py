@@ -23,6 +23,7 @@ from __future__ import annotations
 import ast
 import contextlib
 import json
+import logging
 import threading
 import time
 from collections.abc import Sequence
@@ -35,7 +36,10 @@ from operators.backends.base import Availability, BackendError, LookRequest
 from operators.backends.hardware import probe_hardware
 from operators.backends.image_input import image_tensor
 from pipeline.core.config import OnnxBackendConfig
+from pipeline.core.logs import log_unexpected
 from pipeline.core.verdict import AnswerKind, Verdict
+
+log = logging.getLogger("lookout.backends.onnx")
 
 FloatArray = npt.NDArray[np.float32]
 
@@ -233,6 +237,7 @@ class OnnxBackend:
             else:
                 verdict = self._detect(output, request)
         except Exception as exc:  # a model with an unexpected output must not kill the watch
+            log_unexpected(log, f"backend {self.name}: the model's output", exc)
             return Verdict.failed(AnswerKind.ERROR, f"{self.name}: {exc}")
         return verdict.with_latency(time.monotonic() - t0)
 

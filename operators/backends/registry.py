@@ -27,6 +27,7 @@ from pipeline.core.config import (
     NoneBackendConfig,
     OpenAIBackendConfig,
 )
+from pipeline.core.logs import log_unexpected
 from pipeline.core.redact import redact
 
 log = logging.getLogger("lookout.backends")
@@ -153,6 +154,7 @@ def _local_model(
                 backend = build_backend(name, cfg)
                 avail = backend.availability()
             except Exception as exc:  # a broken optional backend must not stop auto
+                log_unexpected(log, f"auto: backend {name} skipped", exc, expected=(Exception,))
                 skipped.append(f"'{name}' ({kind}): {type(exc).__name__}: {exc}")
                 continue
             if avail.available:

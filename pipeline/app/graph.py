@@ -43,6 +43,7 @@ from pipeline.core.config import (
 from pipeline.core.detection import Detection
 from pipeline.core.events import CameraState
 from pipeline.core.frame import Frame, FrameSource
+from pipeline.core.logs import log_unexpected
 from pipeline.core.redact import redact
 from pipeline.net.mqtt_connection import MqttConnection
 from sources.camera_factory import make_camera
@@ -174,6 +175,7 @@ def resubscribe_on_error(
                 observer.on_next(d)
 
             def on_error(exc: Exception) -> None:
+                log_unexpected(log, f"camera {camera}: {what} failed", exc)
                 delay = backoff.next_delay()
                 log.error(
                     "camera %s: %s failed (%s); trying again in %.0f s",
@@ -467,7 +469,7 @@ def _stop(backend: Backend, name: str) -> None:
     try:
         backend.stop()
     except Exception as exc:
-        log.error("backend %s: stop failed: %s", name, redact(str(exc)))
+        log_unexpected(log, f"backend {name}: stop failed", exc)
 
 
 def _no_frames(_fps: float | None, _keyframes: bool = False) -> Observable[Frame]:

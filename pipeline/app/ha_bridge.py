@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 
 from pipeline.app.runner import Pipeline
-from pipeline.core.redact import redact
+from pipeline.core.logs import log_unexpected
 from sinks.mqtt import MqttSink
 
 log = logging.getLogger(__name__)
@@ -57,7 +57,7 @@ class HomeAssistantBridge:
             try:
                 sink.home_assistant_setup(cameras, self.control)
             except Exception as exc:
-                log.error("sink %s: Home Assistant setup failed: %s", sink.name, redact(str(exc)))
+                log_unexpected(log, f"sink {sink.name}: Home Assistant setup failed", exc)
         self._next_stats = float("-inf")
 
     def tick(self) -> None:
@@ -75,4 +75,4 @@ class HomeAssistantBridge:
                 try:
                     sink.publish_camera_stats(name, stats)
                 except Exception as exc:
-                    log.error("sink %s: camera stats failed: %s", sink.name, redact(str(exc)))
+                    log_unexpected(log, f"sink {sink.name}: camera stats failed", exc)

@@ -30,8 +30,7 @@ from pipeline.app.reload import FileWatcher, apply_config
 from pipeline.app.runner import Pipeline
 from pipeline.core.config import LookoutConfig
 from pipeline.core.config_loader import ConfigError, load_config
-from pipeline.core.logs import setup_logging
-from pipeline.core.redact import redact
+from pipeline.core.logs import log_unexpected, setup_logging
 
 log = logging.getLogger("lookout")
 
@@ -124,7 +123,7 @@ class App:
                 return False
             except Exception as exc:
                 self.reload_results["error"] += 1
-                log.error("reload (%s) failed: %s", why, redact(f"{type(exc).__name__}: {exc}"))
+                log_unexpected(log, f"reload ({why}) failed", exc)
                 return False
             if new.log != self.config.log:
                 setup_logging(new.log.level, new.log.json_lines)

@@ -27,6 +27,7 @@ from typing import Any
 
 import orjson
 
+from pipeline.core.logs import log_unexpected
 from pipeline.core.redact import redact
 
 log = logging.getLogger("lookout.metrics")
@@ -197,7 +198,7 @@ class _Handler(BaseHTTPRequestHandler):
             else:
                 self._send(404, b"not found: try /metrics or /healthz\n", "text/plain")
         except Exception as exc:  # a collection bug must not kill the server
-            log.error("metrics: %s failed: %s", path, redact(f"{type(exc).__name__}: {exc}"))
+            log_unexpected(log, f"metrics: {path} failed", exc)
             self._send(500, b"internal error\n", "text/plain")
 
     def _send(self, code: int, body: bytes, content_type: str) -> None:

@@ -32,7 +32,7 @@ from pipeline.app.runner import Pipeline
 from pipeline.app.watches import Origin
 from pipeline.core.config import LookoutConfig, WatchConfig
 from pipeline.core.config_loader import ConfigError, check_references, check_watch_references
-from pipeline.core.redact import redact
+from pipeline.core.logs import log_unexpected
 
 log = logging.getLogger("lookout.reload")
 
@@ -267,12 +267,7 @@ def _start_logged(p: Pipeline, watch: WatchConfig, origin: Origin) -> None:
     try:
         p.start_watch(watch, origin)
     except Exception as exc:
-        log.error(
-            "watch %s: cannot start: %s",
-            watch.name,
-            redact(str(exc)),
-            extra={"camera": watch.camera, "watch": watch.name},
-        )
+        log_unexpected(log, f"watch {watch.name}: cannot start", exc)
 
 
 def _swap_sinks(p: Pipeline, plan: ReloadPlan, new: LookoutConfig) -> None:
@@ -285,14 +280,14 @@ def _swap_sinks(p: Pipeline, plan: ReloadPlan, new: LookoutConfig) -> None:
             try:
                 old.close()
             except Exception as exc:
-                log.error("sink %s: close failed: %s", n, redact(str(exc)))
+                log_unexpected(log, f"sink {n}: close failed", exc)
     for n in (*plan.sinks.added, *plan.sinks.changed):
         try:
             sink = build_sink(n, new.sinks[n], p.mqtt)
             sink.open()
             sinks[n] = sink
         except Exception as exc:
-            log.error("sink %s: cannot open: %s", n, redact(str(exc)))
+            log_unexpected(log, f"sink {n}: cannot open", exc)
     p.sinks.replace({n: sinks[n] for n in new.sinks if n in sinks})
 
 
@@ -357,4 +352,4 @@ class FileWatcher:
             try:
                 self.on_change()
             except Exception as exc:
-                log.error("reload after a change of %s failed: %s", self.path, exc)
+                log_unexpected(log, f"reload after a change of {self.path} failed", exc)

@@ -36,7 +36,7 @@ from pipeline.core.config_loader import ConfigError, check_references
 from pipeline.core.detection import Detection
 from pipeline.core.events import CameraState, WatchState
 from pipeline.core.frame import FrameSource
-from pipeline.core.redact import redact
+from pipeline.core.logs import log_unexpected
 from pipeline.net.mqtt_connection import MqttConnection
 from sinks.activity.sink import ActivitySink
 from sinks.registry import SinkHub, build_sink
@@ -231,7 +231,7 @@ class Pipeline:
             try:
                 backend.stop()
             except Exception as exc:
-                log.error("backend %s: stop failed: %s", name, redact(str(exc)))
+                log_unexpected(log, f"backend {name}: stop failed", exc)
         self.runs.cancel_all(wait_s=min(2.0, left(0.1)))
         self.graph.close()
         self.sinks.close()

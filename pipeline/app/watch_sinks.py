@@ -11,7 +11,7 @@ import logging
 import threading
 from typing import Any, Protocol, runtime_checkable
 
-from pipeline.core.redact import redact
+from pipeline.core.logs import log_unexpected
 from sinks.base import Sink
 from sinks.registry import SinkHub
 
@@ -51,7 +51,7 @@ def close_own_sinks(name: str, sinks: SinkHub, flush_s: float) -> threading.Thre
                     flush(flush_s)
                 sink.close()
             except Exception as exc:
-                log.error("watch %s: closing sink %r: %s", name, sink.name, redact(str(exc)))
+                log_unexpected(log, f"watch {name}: closing sink {sink.name!r}", exc)
 
     thread = threading.Thread(target=close, name=f"close-sinks-{name}", daemon=True)
     thread.start()

@@ -39,7 +39,7 @@ from pipeline.app.watch_setup import frame_selector, wake_setup, watch_spec, zon
 from pipeline.app.watch_sinks import BringsSinks, close_own_sinks
 from pipeline.core.config import LookoutConfig, WatchConfig
 from pipeline.core.events import Alert, LookRecord, WatchEvent, WatchState, WatchStatus
-from pipeline.core.redact import redact
+from pipeline.core.logs import log_unexpected
 from sinks.registry import SinkHub
 
 __all__ = [
@@ -138,7 +138,7 @@ def forget_in_backend(backend: Backend | None, watch: str) -> None:
         try:
             forget(watch)
         except Exception as exc:
-            log.error("backend: forget watch %s: %s", watch, redact(str(exc)))
+            log_unexpected(log, f"backend: forget watch {watch}", exc)
 
 
 class Watches:
@@ -257,12 +257,7 @@ class Watches:
                 running.done.set()
 
             def failed(exc: Exception) -> None:
-                log.error(
-                    "watch %s: stopped by an error: %s",
-                    watch.name,
-                    redact(str(exc)),
-                    extra=_extra(watch.camera, watch.name),
-                )
+                log_unexpected(log, f"watch {watch.name}: stopped by an error", exc)
                 finished()
 
             subscription = events.subscribe(
@@ -406,4 +401,4 @@ class Watches:
             try:
                 hook(running, event)
             except Exception as exc:
-                log.error("watch-ended hook failed: %s", redact(str(exc)))
+                log_unexpected(log, "watch-ended hook failed", exc)

@@ -100,12 +100,14 @@ def log_unexpected(
     """
     caller = sys._getframe(1)
     kind = (logger.name, type(exc), caller.f_code.co_filename, caller.f_lineno)
-    rendered = redact("".join(traceback.format_exception(exc)).rstrip())
     first = False
     if not isinstance(exc, expected):
         with _kinds_lock:
             first = kind not in _kinds_seen
             _kinds_seen.add(kind)
+    if not logger.isEnabledFor(logging.ERROR if first else logging.DEBUG):
+        return  # no traceback is rendered for a record nobody will see
+    rendered = redact("".join(traceback.format_exception(exc)).rstrip())
     if first:
         logger.error(
             "%s (first %s here; repeats are logged at DEBUG)\n%s",

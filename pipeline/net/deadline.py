@@ -30,6 +30,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from pipeline.core.logs import log_unexpected
+
 log = logging.getLogger("lookout.net.deadline")
 
 
@@ -103,7 +105,7 @@ class Alarms:
             try:
                 alarm.callback()
             except Exception as exc:  # one broken callback must not stop the others
-                log.error("deadline callback failed: %s: %s", type(exc).__name__, exc)
+                log_unexpected(log, "deadline callback failed", exc)
 
 
 ALARMS = Alarms()

@@ -49,7 +49,7 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from pipeline.core.config import MqttConfig
-from pipeline.core.redact import redact
+from pipeline.core.logs import log_unexpected
 from pipeline.net.mqtt_client import (
     build_ssl_context,
     check_tls,
@@ -417,7 +417,7 @@ class MqttConnection:
             try:
                 listener()
             except Exception as exc:
-                log.error("MQTT connect listener failed: %s", redact(repr(exc)))
+                log_unexpected(log, "MQTT connect listener failed", exc)
 
     def _republish(self, topic: str, payload: bytes, qos: int, props: Properties | None) -> None:
         info = self._client.publish(topic, payload, qos=qos, retain=True, properties=props)

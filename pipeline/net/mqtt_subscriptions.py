@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import paho.mqtt.client as mqtt
 
-from pipeline.core.redact import redact
+from pipeline.core.logs import log_unexpected
 from pipeline.net.mqtt_types import MessageCallback, MessageHandler, MqttMessage
 
 log = logging.getLogger("pipeline.net.mqtt_connection")
@@ -131,4 +131,4 @@ class Subscriptions:
                 else:
                     s.callback(topic, payload)
             except Exception as exc:
-                log.error("MQTT subscriber for %s failed: %s", topic, redact(repr(exc)))
+                log_unexpected(log, f"MQTT subscriber for {topic} failed", exc)

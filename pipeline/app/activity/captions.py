@@ -28,7 +28,7 @@ from reactivex import operators as ops
 from reactivex.disposable import CompositeDisposable
 from reactivex.scheduler import TimeoutScheduler
 
-from operators.backends.base import Backend
+from operators.backends.base import Backend, BackendError
 from operators.encode import encode_jpeg
 from operators.token_bucket import TokenBucket
 from pipeline.app.graph import Graph
@@ -36,6 +36,7 @@ from pipeline.core.config import CaptionsConfig, LookoutConfig
 from pipeline.core.detection import Detection
 from pipeline.core.events import Caption
 from pipeline.core.frame import FrameSource
+from pipeline.core.logs import log_unexpected
 from pipeline.core.redact import redact
 
 log = logging.getLogger("lookout.captions")
@@ -121,7 +122,7 @@ class CameraCaptions:
             self.executor.shutdown(wait=False, cancel_futures=True)
 
     def _failed(self, exc: Exception) -> None:
-        log.error("captions: camera %s stopped: %s", self.name, redact(str(exc)))
+        log_unexpected(log, f"captions: camera {self.name} stopped", exc)
 
     def _trigger(self, trigger: str) -> None:
         now = self.scheduler.now.timestamp()
@@ -141,7 +142,7 @@ class CameraCaptions:
                 self.made += 1
                 self.deliver(caption)
         except Exception as exc:
-            log.error("captions: camera %s: %s", self.name, redact(str(exc)))
+            log_unexpected(log, f"captions: camera {self.name}", exc)
         finally:
             self._busy.release()
 
@@ -160,6 +161,7 @@ class CameraCaptions:
         try:
             text = self.backend.describe(jpeg, self.config.prompt).strip()
         except Exception as exc:  # BackendError and any fault of a backend
+            log_unexpected(log, f"captions: camera {self.name}", exc, expected=(BackendError,))
             error = redact(str(exc)) or type(exc).__name__
         return Caption(camera=self.name, time=at, text=text, backend=self.backend.name,
                        trigger=trigger, latency_s=time.monotonic() - t0, error=error,
@@ -193,7 +195,7 @@ class Captions:
             try:
                 runner.start()
             except Exception as exc:
-                log.error("captions: camera %s cannot start: %s", runner.name, redact(str(exc)))
+                log_unexpected(log, f"captions: camera {runner.name} cannot start", exc)
         return self
 
     def stop(self) -> None:
@@ -216,5 +218,5 @@ def build_captions(
             backend = graph.backend(cam.captions.backend, has_detections=detections is not None)
             cameras[name] = (cam.captions, graph.camera(name), backend, detections)
         except Exception as exc:
-            log.error("captions: camera %s: %s", name, redact(str(exc)))
+            log_unexpected(log, f"captions: camera {name}", exc)
     return Captions(cameras, deliver).start() if cameras else None

@@ -15,7 +15,7 @@ import logging
 from pathlib import Path
 
 from pipeline.core.config import LookoutConfig
-from pipeline.core.redact import redact
+from pipeline.core.logs import log_unexpected
 from sinks.activity.sink import ActivitySink
 from sinks.activity.store import DB_NAME, ActivityStore
 
@@ -57,7 +57,7 @@ def open_activity(config: LookoutConfig, config_path: Path | None) -> ActivitySi
     try:
         sink.open()
     except Exception as exc:
-        log.error("activity: store %s cannot be opened: %s", folder, redact(str(exc)))
+        log_unexpected(log, f"activity: store {folder} cannot be opened", exc)
         return None
     log.info("activity: keeping looks, alerts and changes in %s", folder)
     return sink

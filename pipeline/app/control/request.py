@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import logging
 from collections.abc import Callable
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -30,10 +31,13 @@ from pipeline.core.config_loader import (
     check_watch_references,
     problems_from_validation,
 )
+from pipeline.core.logs import log_unexpected
 from pipeline.core.redact import register_secret
 from pipeline.net.urls import endpoint_label, register_url_secrets
 from sinks.base import Sink
 from sinks.signing import parse_secrets
+
+log = logging.getLogger("lookout.control")
 
 CONTROL_KEYS = ("reply_to", "correlation_id")
 """Body keys of a ``set`` request that are about the request, not the watch."""
@@ -197,6 +201,7 @@ def _reference_problems(
     try:
         partial = RuntimeWatchRequest.model_construct(**fields)
         found = check_watch_references(cfg, partial, "watch")
-    except Exception:  # wrong types: the validation problems already say so
+    except Exception as exc:  # wrong types: the validation problems already say so
+        log_unexpected(log, "control: watch references", exc, expected=(Exception,))
         return []
     return [p for p in found if p.path not in reported and p.path.split("[")[0] not in reported]

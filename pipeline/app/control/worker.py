@@ -35,6 +35,7 @@ from pipeline.app.control.topics import (
 )
 from pipeline.core.config import ControlConfig, LookoutConfig, WatchConfig, WebhookSinkConfig
 from pipeline.core.events import WatchState
+from pipeline.core.logs import log_unexpected
 from pipeline.core.redact import redact
 from pipeline.net.mqtt_connection import MqttConnection, MqttMessage
 from pipeline.net.ssrf import SsrfPolicy, UnsafeUrlError, check_url
@@ -153,7 +154,7 @@ class WatchControl:
                     "control: stored watch %s cannot start: %s", name, "; ".join(err.problems)
                 )
             except Exception as exc:
-                log.error("control: stored watch %s cannot start: %s", name, redact(str(exc)))
+                log_unexpected(log, f"control: stored watch {name} cannot start", exc)
         if started:
             log.info("control: restored persistent watches: %s", ", ".join(started))
         return started
@@ -279,7 +280,7 @@ class WatchControl:
         except Exception as exc:
             self.stats.count(request.action, False)
             text = redact(f"{type(exc).__name__}: {exc}")
-            log.error("control: %s failed: %s", request.action, text)
+            log_unexpected(log, f"control: {request.action} failed", exc)
             reply = {"ok": False, "error": text, "problems": [text]}
         reply = {"action": request.action, **reply}
         if request.name is not None:
@@ -384,4 +385,4 @@ class WatchControl:
                 correlation_data=request.correlation_data,
             )
         except Exception as exc:
-            log.error("control: cannot reply on %s: %s", request.reply_topic, redact(str(exc)))
+            log_unexpected(log, f"control: cannot reply on {request.reply_topic}", exc)

@@ -54,6 +54,7 @@ from pipeline.app.watch_setup import wake_setup, watch_spec, zone_rules
 from pipeline.core.config import CameraConfig, LookoutConfig, WatchConfig
 from pipeline.core.detection import Detection
 from pipeline.core.events import Alert, LookRecord, WatchEvent, WatchState
+from pipeline.core.logs import log_unexpected
 from pipeline.core.redact import redact
 from pipeline.core.verdict import Verdict
 
@@ -182,6 +183,7 @@ def _recorder(run: ReplayRun, done: Callable[[], None]) -> tuple[
             record_budget(run, event)
 
     def on_error(exc: Exception) -> None:
+        log_unexpected(log, "replay: the watch failed", exc)
         run.error = redact(f"{type(exc).__name__}: {exc}")
         done()
 
@@ -376,4 +378,4 @@ def _stop(backend: Backend) -> None:
     try:
         backend.stop()
     except Exception as exc:
-        log.error("backend %s: stop failed: %s", backend.name, redact(str(exc)))
+        log_unexpected(log, f"backend {backend.name}: stop failed", exc)

@@ -11,7 +11,7 @@ import logging
 import mimetypes
 import time
 from dataclasses import dataclass
-from http.cookies import SimpleCookie
+from http.cookies import CookieError, SimpleCookie
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
@@ -24,6 +24,7 @@ from pipeline.app.runner import Pipeline
 from pipeline.app.web import actions, pages
 from pipeline.app.web.static import STATIC
 from pipeline.app.web.view import Query, page_state
+from pipeline.core.logs import log_unexpected
 from pipeline.core.redact import redact
 from sinks.activity.query import picture_path
 
@@ -150,7 +151,7 @@ class Handler(BaseHTTPRequestHandler):
         jar: SimpleCookie = SimpleCookie()
         try:
             jar.load(self.headers.get("Cookie", ""))
-        except Exception:
+        except CookieError:
             return None
         morsel = jar.get(actions.COOKIE)
         return morsel.value if morsel is not None else None
@@ -215,7 +216,7 @@ class Handler(BaseHTTPRequestHandler):
             else:
                 self._refuse(404, "not found")
         except Exception as exc:
-            log.error("web: GET %s failed: %s", path[:100], redact(f"{type(exc).__name__}: {exc}"))
+            log_unexpected(log, f"web: GET {path[:100]} failed", exc)
             self._refuse(500, "the page failed; see the log")
 
     def _page(self, query: str, flash: str = "", problems: list[str] | None = None,
@@ -273,7 +274,7 @@ class Handler(BaseHTTPRequestHandler):
             self._refuse(400, err.message, err.problems)
         except Exception as exc:
             text = redact(f"{type(exc).__name__}: {exc}")
-            log.error("web: POST %s failed: %s", path[:100], text)
+            log_unexpected(log, f"web: POST {path[:100]} failed", exc)
             self._refuse(500, "the request failed", [text])
 
     def _unlock(self, form: dict[str, Any]) -> None:
