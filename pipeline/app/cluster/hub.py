@@ -41,8 +41,7 @@ from pipeline.app.runner import Pipeline
 from pipeline.app.watch_sinks import close_own_sinks
 from pipeline.core.config import LookoutConfig, WatchConfig, WebhookSinkConfig
 from pipeline.core.events import Alert, WatchState
-from pipeline.core.logs import setup_logging
-from pipeline.core.redact import redact
+from pipeline.core.logs import log_unexpected, setup_logging
 from pipeline.net.ssrf import SsrfPolicy
 from sinks.registry import SinkHub
 from sinks.webhook import WebhookSink
@@ -236,4 +235,4 @@ class Hub:
         try:
             self.pipeline.stop(grace_s=0)
         except Exception as exc:
-            log.error("hub: stop failed: %s", redact(str(exc)))
+            log_unexpected(log, "hub: stop failed", exc)
