@@ -119,7 +119,7 @@ class _Sampler(Generic[_R]):
             result = self.look(trigger, due)
             held = 0.0 if self.hold is None else float(self.hold(result))
         except Exception as exc:
-            self.fail(exc)
+            self.on_error(exc)
             return
         if held <= 0:
             self.emit(result)
@@ -179,7 +179,7 @@ class _Sampler(Generic[_R]):
         if self.on_drop is not None and not self.done:
             self.on_drop(now_s(self.sched), reason)
 
-    def fail(self, exc: Exception) -> None:
+    def on_error(self, exc: Exception) -> None:
         """End with ``exc`` (a look, ``hold`` or the wakes failed)."""
         with self.lock:
             self.done = True
@@ -259,7 +259,9 @@ def adaptive_sampler(
                 on_drop=on_drop,
             )
             sampler.schedule(first_delay, "start")
-            sub = wakes.subscribe(sampler.on_wake, sampler.fail, lambda: None, scheduler=default)
+            sub = wakes.subscribe(
+                sampler.on_wake, sampler.on_error, lambda: None, scheduler=default
+            )
             return CompositeDisposable(sub, Disposable(sampler.stop))
 
         return reactivex.create(subscribe)

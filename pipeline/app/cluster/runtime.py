@@ -50,6 +50,7 @@ from pipeline.app.cluster.slots import Slots, backend_limits
 from pipeline.app.watches import Origin
 from pipeline.core.config import LookoutConfig, WatchConfig
 from pipeline.core.config_loader import ConfigError, check_references
+from pipeline.core.logs import log_unexpected
 from pipeline.core.redact import redact
 
 log = logging.getLogger("lookout.cluster")
@@ -269,7 +270,7 @@ class ClusterRuntime:
             try:
                 self.check()
             except Exception as exc:
-                log.error("cluster: supervision round failed: %s", redact(f"{exc!r}"))
+                log_unexpected(log, "cluster: supervision round failed", exc)
 
     def check(self) -> None:
         """One round: collect answers, ask again, replace actors that are lost."""
@@ -458,7 +459,7 @@ class ClusterRuntime:
                 try:
                     ray.kill(actor, no_restart=True)
                 except Exception as exc:
-                    log.debug("cluster: kill: %s", exc)
+                    log_unexpected(log, "cluster: kill", exc, expected=(Exception,))
         if self._owns_ray:
             ray.shutdown()
 
