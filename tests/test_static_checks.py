@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -149,6 +150,9 @@ def test_every_broad_except_reraises_or_logs_the_traceback() -> None:
     )
 
 
+WAIVER = re.compile(r"#\s*no" + r"qa\b[^#]*\bC90")
+
+
 def test_no_complexity_waivers() -> None:
     """Complexity is kept under ruff's C901 limit (15) by the code itself, never by a waiver."""
     waived = [
@@ -156,6 +160,6 @@ def test_no_complexity_waivers() -> None:
         for folder in ("pipeline", "operators", "sources", "sinks", "benchmarks", "tests")
         for path in (ROOT / folder).rglob("*.py")
         for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
-        if "noqa" in line and "C90" in line
+        if WAIVER.search(line)
     ]
     assert waived == []
