@@ -129,11 +129,14 @@ def _accounted_for(handler: ast.ExceptHandler) -> bool:
 
 
 def test_every_broad_except_reraises_or_logs_the_traceback() -> None:
-    """A broad ``except`` either re-raises (any ``raise`` in its block), calls
-    ``pipeline.core.logs.log_unexpected`` (the redacted traceback at DEBUG, once at
-    ERROR per kind), or hands the exception to an Rx observer's ``on_error`` or a
-    Future's ``set_exception`` (``HANDS_ON``: whoever receives it reports it).
-    Otherwise an unexpected fault would leave one line without a traceback, or nothing.
+    """Every broad ``except`` in the packages re-raises, logs the traceback, or hands it on.
+
+    Broad: a bare ``except:``, ``except Exception`` or ``except BaseException`` (also in
+    a tuple). Accounted for: a ``raise`` anywhere in its block (the same exception or a
+    plain-words one), a call of ``pipeline.core.logs.log_unexpected`` (the redacted
+    traceback at DEBUG, once at ERROR per kind), or a ``HANDS_ON`` call with the
+    exception. Otherwise an unexpected fault leaves one line without a traceback, or
+    nothing. Nested functions inside the block do not count.
     """
     silent: list[str] = []
     for package in ("pipeline", "operators", "sources", "sinks"):
