@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import pytest
 
 from tests.support.clips import Clip
 from tests.support.model_server import Reply, ScriptedModelServer
@@ -153,6 +154,7 @@ def scrape(port: int) -> dict[str, float]:
     return values
 
 
+@pytest.mark.slow
 def test_three_cameras_six_watches_control_reload_and_sigterm(
     tmp_path: Path,
     mosquitto: Mosquitto,

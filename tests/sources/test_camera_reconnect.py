@@ -6,6 +6,8 @@ import os
 import threading
 from collections.abc import Callable
 
+import pytest
+
 from pipeline.core.backoff import Backoff
 from pipeline.core.config import CameraConfig
 from pipeline.core.events import CameraState
@@ -43,6 +45,7 @@ class _States:
             return next(i for i in range(after, len(self.items)) if pred(self.items[i]))
 
 
+@pytest.mark.slow
 def test_kill_and_restart_goes_offline_then_online_with_flat_resources(
     rtsp_server_factory: Callable[..., RtspServer], h264_clip: Clip
 ) -> None:
