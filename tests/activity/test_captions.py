@@ -27,7 +27,7 @@ from sinks.activity.sink import ActivitySink
 from sinks.activity.store import ActivityStore
 from sinks.mqtt import MqttSink
 from sinks.registry import SinkHub
-from tests.operators.fakes import StaticFrames, rgb_frame
+from tests.support.fakes import StaticFrames, rgb_frame
 from tests.support.mosquitto import Mosquitto
 from tests.support.mqtt_recorder import MqttRecorder
 from tests.support.sidecar import Sidecar

@@ -24,7 +24,7 @@ from sinks.activity.query import Filter, entries
 from sinks.activity.sink import ActivitySink
 from sinks.activity.store import ActivityStore
 from sinks.registry import SinkHub
-from tests.operators.fakes import ScriptedBackend, StaticFrames, rgb_frame
+from tests.support.fakes import ScriptedBackend, StaticFrames, rgb_frame
 
 ROOT = Path(__file__).resolve().parents[2]
 

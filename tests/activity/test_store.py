@@ -11,7 +11,7 @@ from sinks.activity.query import Filter, entries, export, latest_pictures, pictu
 from sinks.activity.sink import ActivitySink
 from sinks.activity.store import ActivityStore
 from sinks.registry import SinkHub
-from tests.activity.helpers import alert, look, noisy_jpeg, state
+from tests.support.activity_records import alert, look, noisy_jpeg, state
 
 
 def _hub(tmp_path: Path, **config: object) -> tuple[SinkHub, ActivitySink]:

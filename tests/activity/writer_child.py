@@ -15,7 +15,7 @@ from pipeline.core.config import ActivityConfig
 from sinks.activity.sink import ActivitySink
 from sinks.activity.store import ActivityStore
 from sinks.registry import SinkHub
-from tests.activity.helpers import look, noisy_jpeg
+from tests.support.activity_records import look, noisy_jpeg
 
 
 def main() -> None:

@@ -13,7 +13,7 @@ from operators.backends.clip_tokenizer import ClipTokenizer
 from pipeline.core.config import ClipBackendConfig
 from pipeline.core.frame import Frame
 from pipeline.core.verdict import AnswerKind
-from tests.backends.tiny_models import clip_encoders, clip_tokenizer_files
+from tests.support.tiny_models import clip_encoders, clip_tokenizer_files
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from operators.backends.onnx_model import OnnxBackend, labels_from_metadata, poi
 from pipeline.core.config import OnnxBackendConfig
 from pipeline.core.frame import Frame
 from pipeline.core.verdict import AnswerKind
-from tests.backends.tiny_models import colour_classifier, fixed_detector
+from tests.support.tiny_models import colour_classifier, fixed_detector
 
 LEFT = ((0.0, 0.0), (0.5, 0.0), (0.5, 1.0), (0.0, 1.0))
 RIGHT = ((0.5, 0.0), (1.0, 0.0), (1.0, 1.0), (0.5, 1.0))

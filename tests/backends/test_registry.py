@@ -81,7 +81,7 @@ def test_api_key_in_url_is_not_in_the_reason() -> None:
 
 def test_hardware_tier_picks_a_runnable_onnx_model_before_detections(tmp_path: Path) -> None:
     from pipeline.core.config import ClipBackendConfig, OnnxBackendConfig
-    from tests.backends.tiny_models import colour_classifier
+    from tests.support.tiny_models import colour_classifier
 
     model = colour_classifier(tmp_path / "c.onnx")
     configs = {

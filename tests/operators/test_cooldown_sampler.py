@@ -14,7 +14,7 @@ from operators.watch_spec import WatchSpec
 from pipeline.core.detection import Box, Detection
 from pipeline.core.events import LookRecord
 from pipeline.core.verdict import AnswerKind, Verdict
-from tests.operators.fakes import StaticFrames, rgb_frame
+from tests.support.fakes import StaticFrames, rgb_frame
 
 on_next = ReactiveTest.on_next
 

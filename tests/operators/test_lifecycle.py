@@ -20,8 +20,8 @@ from operators.watch_spec import WatchSpec
 from pipeline.core.detection import Box, Detection
 from pipeline.core.events import LookRecord, WatchState, WatchStatus
 from pipeline.core.verdict import AnswerKind, Verdict
-from tests.operators.clocks import GuardedHistorical, GuardedScheduler, SlowFrames
-from tests.operators.fakes import ScriptedBackend, StaticFrames, rgb_frame
+from tests.support.clocks import GuardedHistorical, GuardedScheduler, SlowFrames
+from tests.support.fakes import ScriptedBackend, StaticFrames, rgb_frame
 
 YES = '{"condition_met": true, "next_run_in": 5, "reasoning": "Someone is there."}'
 NO = '{"condition_met": false, "next_run_in": 60, "reasoning": "The path is empty."}'

@@ -17,7 +17,7 @@ from pipeline.core.detection import Box, Detection
 from pipeline.core.events import WatchState
 from pipeline.core.frame import Frame, FrameProvider
 from pipeline.core.verdict import AnswerKind, Verdict
-from tests.operators.fakes import ScriptedBackend, StaticFrames, rgb_frame
+from tests.support.fakes import ScriptedBackend, StaticFrames, rgb_frame
 
 SPEC = WatchSpec(name="pkg", camera="porch", condition="a package", labels=("person",),
                  zones=("door",))  # fmt: skip

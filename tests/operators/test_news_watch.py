@@ -19,7 +19,7 @@ from operators.zone_geometry import ZoneRule
 from pipeline.core.detection import Box, Detection
 from pipeline.core.events import LookRecord
 from pipeline.core.frame import Frame
-from tests.operators.fakes import ScriptedBackend
+from tests.support.fakes import ScriptedBackend
 
 on_next = ReactiveTest.on_next
 LOWER = ZoneRule(points=[(0, 0.5), (1, 0.5), (1, 1), (0, 1)], inertia=1)

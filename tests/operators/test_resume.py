@@ -9,7 +9,7 @@ from operators.token_bucket import TokenBucket
 from operators.watch import run_watch
 from operators.watch_spec import WatchSpec
 from pipeline.core.events import Alert, LookRecord, WatchState, WatchStatus
-from tests.operators.fakes import ScriptedBackend, StaticFrames, rgb_frame
+from tests.support.fakes import ScriptedBackend, StaticFrames, rgb_frame
 
 NO = '{"condition_met": false, "next_run_in": 20, "reasoning": "Nothing."}'
 YES = '{"condition_met": true, "next_run_in": 5, "reasoning": "A van."}'

@@ -9,7 +9,7 @@ from reactivex.subject import Subject
 from reactivex.testing import ReactiveTest
 
 from operators.sampler import adaptive_sampler
-from tests.operators.clocks import GuardedHistorical, GuardedScheduler
+from tests.support.clocks import GuardedHistorical, GuardedScheduler
 
 on_next = ReactiveTest.on_next
 

@@ -19,8 +19,8 @@ from operators.wakes import WakeLog, wake_signals, watch_wakes
 from operators.zones import ZoneRule
 from pipeline.core.detection import Box, Detection
 from pipeline.core.frame import Frame
-from tests.operators.clocks import GuardedScheduler
-from tests.operators.fakes import rgb_frame
+from tests.support.clocks import GuardedScheduler
+from tests.support.fakes import rgb_frame
 
 on_next, on_error, on_completed = (
     ReactiveTest.on_next,

@@ -12,7 +12,7 @@ from operators.zones import ZoneRule
 from pipeline.core.detection import Box, Detection
 from pipeline.core.events import Alert, LookRecord, WatchState, WatchStatus
 from pipeline.core.verdict import AnswerKind
-from tests.operators.fakes import ScriptedBackend, StaticFrames, rgb_frame
+from tests.support.fakes import ScriptedBackend, StaticFrames, rgb_frame
 
 on_next = ReactiveTest.on_next
 

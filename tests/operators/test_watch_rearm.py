@@ -12,7 +12,7 @@ from operators.watch_spec import WatchSpec
 from pipeline.core.config import DetectionsBackendConfig
 from pipeline.core.detection import Box, Detection
 from pipeline.core.events import Alert, LookRecord
-from tests.operators.fakes import ScriptedBackend, StaticFrames, rgb_frame
+from tests.support.fakes import ScriptedBackend, StaticFrames, rgb_frame
 
 YES = (
     '{"condition_met": true, "next_run_in": 5, "reasoning": "A box.",'

@@ -13,7 +13,7 @@ from operators.watch_spec import WatchSpec
 from pipeline.core.detection import Box, Detection
 from pipeline.core.events import Alert, LookRecord
 from pipeline.core.frame import Frame
-from tests.operators.fakes import ScriptedBackend, StaticFrames, rgb_frame
+from tests.support.fakes import ScriptedBackend, StaticFrames, rgb_frame
 
 on_next = ReactiveTest.on_next
 NO = '{"condition_met": false, "next_run_in": 60, "reasoning": "Nothing."}'

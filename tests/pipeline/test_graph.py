@@ -19,8 +19,8 @@ from pipeline.core.config import WatchConfig
 from pipeline.core.config_loader import load_config_text
 from pipeline.core.detection import Box, Detection
 from pipeline.core.events import LookRecord, WatchState, WatchStatus
-from tests.operators.fakes import ScriptedBackend, StaticFrames, rgb_frame
 from tests.support.clips import Clip
+from tests.support.fakes import ScriptedBackend, StaticFrames, rgb_frame
 from tests.support.model_server import Reply
 from tests.support.waiting import wait_until
 

@@ -13,7 +13,7 @@ import pytest
 from pipeline.core.config import MqttConfig, MqttSinkConfig, MqttTlsConfig
 from pipeline.net.mqtt_connection import MqttConnection, MqttTlsError
 from sinks.mqtt import MqttSink
-from tests.sinks.certs import Certs, make_certs
+from tests.support.certs import Certs, make_certs
 from tests.support.events import make_alert
 from tests.support.mosquitto import Mosquitto, TlsListener
 from tests.support.mqtt_recorder import MqttRecorder

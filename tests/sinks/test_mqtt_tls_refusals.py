@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.sinks.certs import Certs, make_certs
+from tests.support.certs import Certs, make_certs
 from tests.support.mosquitto import Mosquitto, TlsListener
 
 ROOT = Path(__file__).resolve().parents[2]

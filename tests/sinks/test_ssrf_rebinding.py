@@ -19,7 +19,7 @@ from pipeline.net.http import HttpClient, TransportError
 from pipeline.net.ssrf import SsrfPolicy, UnsafeUrlError
 from sinks.outbox import list_events
 from sinks.webhook import WebhookSink
-from tests.sinks.certs import Certs, make_certs
+from tests.support.certs import Certs, make_certs
 from tests.support.events import make_alert
 from tests.support.http_receiver import HttpReceiver, Reply
 from tests.support.waiting import wait_until

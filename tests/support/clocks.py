@@ -19,7 +19,7 @@ from reactivex.scheduler import HistoricalScheduler
 from reactivex.testing import TestScheduler
 
 from pipeline.core.frame import Frame
-from tests.operators.fakes import rgb_frame
+from tests.support.fakes import rgb_frame
 
 
 class StuckClock(AssertionError):
