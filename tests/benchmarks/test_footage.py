@@ -1,10 +1,14 @@
 """The footage shipped in the repository is there, real H.264, and agrees with its labels.
 
-Demuxing only (no decode): a few thousand packets, well under a second.
+Demuxing only (no decode): a few thousand packets, well under a second. A clip
+made at benchmark time (``cached = true``) is probed when it is in the cache;
+its committed labels and TOML are checked against the script that makes it.
 """
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -12,11 +16,13 @@ from typing import Any
 import av
 import pytest
 
+from benchmarks.footage_cache import cache_dir, cache_key
 from benchmarks.labelled_model import answer_at, events, load_labels
 
 ROOT = Path(__file__).resolve().parents[2]
 FOOTAGE = ROOT / "benchmarks" / "footage"
 DESCRIPTIONS = sorted(FOOTAGE.glob("*.toml"))
+CACHED = [p for p in DESCRIPTIONS if tomllib.loads(p.read_text(encoding="utf-8")).get("cached")]
 
 
 def _probe(path: Path) -> dict[str, Any]:
@@ -41,15 +47,25 @@ def _probe(path: Path) -> dict[str, Any]:
 
 
 def test_every_clip_is_described() -> None:
-    assert {p.stem for p in DESCRIPTIONS} >= {"walkway", "vtest", "parcels"}
+    assert {p.stem for p in DESCRIPTIONS} >= {"walkway", "vtest", "parcels", "busypath"}
+    assert [p.stem for p in CACHED] == ["busypath"]
+
+
+def _clip_path(desc: Path, meta: dict[str, Any]) -> Path:
+    if meta.get("cached"):
+        path: Path = cache_dir() / str(meta["clip"])
+        if not path.is_file():
+            pytest.skip(f"{meta['clip']} is not made yet (python -m benchmarks.looks makes it)")
+        return path
+    clip: Path = (desc.parent / str(meta["clip"])).resolve()
+    assert clip.is_file() and clip.is_relative_to(ROOT)
+    return clip
 
 
 @pytest.mark.parametrize("desc", DESCRIPTIONS, ids=[p.stem for p in DESCRIPTIONS])
 def test_clip_matches_its_description(desc: Path) -> None:
     meta = tomllib.loads(desc.read_text(encoding="utf-8"))
-    clip = (desc.parent / meta["clip"]).resolve()
-    assert clip.is_file() and clip.is_relative_to(ROOT)
-    info = _probe(clip)
+    info = _probe(_clip_path(desc, meta))
     fps = meta["fps"]
     assert info["codec"] == "h264" and info["pix_fmt"] == "yuv420p"
     assert info["size"] == (meta["width"], meta["height"]) and info["fps"] == fps
@@ -77,6 +93,47 @@ def test_the_long_clip() -> None:
     assert all(float(lb.start).is_integer() and float(lb.end).is_integer() for lb in labels)
     states = {answer_at(labels, k / 10).state for k in range(meta["duration_s"] * 10)}
     assert states == {"empty", "forming", "relevant", "met"}
+
+
+@pytest.mark.parametrize("desc", DESCRIPTIONS, ids=[p.stem for p in DESCRIPTIONS])
+def test_labels_and_watch(desc: Path) -> None:
+    meta = tomllib.loads(desc.read_text(encoding="utf-8"))
+    labels = load_labels(desc.parent / meta["labels"])
+    assert labels and all(0 <= lb.start < lb.end <= meta["duration_s"] for lb in labels)
+    assert events(labels), "a labelled clip has at least one event"
+    assert meta["watch"]["condition"] and meta["watch"]["zones"]
+
+
+@pytest.mark.parametrize("desc", CACHED, ids=[p.stem for p in CACHED])
+def test_cached_clip_labels_are_the_scripts(desc: Path, tmp_path: Path) -> None:
+    """The committed labels and TOML are what ``make-footage --labels`` writes from its schedule."""
+    done = subprocess.run([sys.executable, str(ROOT / "scripts" / "make-footage"), "--labels",
+                           str(tmp_path)], capture_output=True, text=True, timeout=120,
+                          check=False)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    meta = tomllib.loads(desc.read_text(encoding="utf-8"))
+    for name in (desc.name, meta["labels"]):
+        assert (tmp_path / name).read_text(encoding="utf-8") == (FOOTAGE / name).read_text(
+            encoding="utf-8"
+        ), f"{name} differs from the script's schedule: run scripts/make-footage --only busypath"
+    # Composited: whole seconds, and every kind of answer occurs.
+    labels = load_labels(FOOTAGE / meta["labels"])
+    assert all(float(lb.start).is_integer() and float(lb.end).is_integer() for lb in labels)
+    states = {answer_at(labels, k / 10).state for k in range(meta["duration_s"] * 10)}
+    assert states == {"empty", "forming", "relevant", "met"}
+
+
+def test_cache_key_follows_the_script_and_the_source(tmp_path: Path) -> None:
+    script, source = tmp_path / "script", tmp_path / "source"
+    script.write_bytes(b"one")
+    source.write_bytes(b"clip")
+    key = cache_key(script, source)
+    assert len(key) == 16 and key == cache_key(script, source)
+    script.write_bytes(b"two")
+    assert cache_key(script, source) != key
+    script.write_bytes(b"one")
+    source.write_bytes(b"clip2")
+    assert cache_key(script, source) != key
 
 
 def test_repository_footage_is_small() -> None:
