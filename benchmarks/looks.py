@@ -1,12 +1,14 @@
-"""Looks and time to alert of three wake policies on labelled real footage.
+"""Looks and time to alert of three wake policies on labelled real footage, and the floor.
 
 Run: ``.venv/bin/python -m benchmarks.looks [--quick] [--clips NAME,...]``
 
 Every clip described by a ``*.toml`` next to it in ``benchmarks/footage/``
-(clip, labels, the watch's condition and zones; see that folder's README) is
-replayed on virtual time (``python -m pipeline replay``'s engine: the real
-watch, the real motion detector, the clip decoded on demand) with the
-scripted model of :mod:`benchmarks.labelled_model`: it answers from the labels
+(clip, labels, the watch's condition and zones; see that folder's README; a
+clip with ``cached = true`` is made once into ``~/.cache/lookout/footage/``,
+:mod:`benchmarks.footage_cache`) is replayed on virtual time (``python -m
+pipeline replay``'s engine: the real watch, the real motion detector, the
+clip decoded on demand) with the scripted model of
+:mod:`benchmarks.labelled_model`: it answers from the labels
 at the clip time of the frame it is sent (met / forming / relevant / empty,
 ``next_run_in`` 5 / 2 / 5 / 60 as DESIGN.md's guidance says), the same for
 every policy. Answers arrive at once (no model latency), so the figures are
@@ -18,17 +20,23 @@ the policy's alone. The policies:
   zones, not before the wait's start + 10 s without);
 - ``lookout``: Lookout's default (``wake = "news"``): the model's
   ``next_run_in``, woken when the zones hold news (see the README, "When a
-  watch looks").
+  watch looks");
+- ``oracle`` (not replayed): the fewest looks any policy could make under the
+  same rule with no miss and every alert at an event's first frame
+  (:mod:`benchmarks.look_oracle`): the floor, so ``polling / oracle`` is the
+  most any policy could save on a clip.
 
 Baseline and Lookout share the watch (condition, zones, the motion detector at
 5 fps with ``label = "motion"``, ``mode = "repeat"`` with the shipped
 config's ``quiet_period_s = 20``; ``--quiet S`` changes it). Per clip and
 policy it prints looks, mean time to alert over the clip's events (a missed
 event counts as its whole length), misses and false alerts; the last line is
-one JSON object with every figure and the ratios
-(``looks_polling_over_lookout``, ``looks_baseline_over_lookout``, over all
-clips). ``--quick`` replays the first ``QUICK_S`` seconds of each clip (a few
-seconds on two cores).
+one JSON object with every figure (also each look's clip time), per clip
+``looks_oracle``, ``lookout_over_oracle`` and ``polling_over_oracle``, and the
+ratios over all clips (``looks_polling_over_lookout``,
+``looks_baseline_over_lookout``, ``looks_lookout_over_oracle``...).
+``--quick`` replays the first ``QUICK_S`` seconds of each clip (a few seconds
+on two cores).
 """
 
 from __future__ import annotations
@@ -43,7 +51,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from benchmarks.footage_cache import cache_dir, ensure_clip
 from benchmarks.labelled_model import Label, answer_at, events, load_labels
+from benchmarks.look_oracle import Floor, oracle_looks
 from operators.answer_parser import parse_answer
 from operators.backends.base import Availability, LookRequest
 from pipeline.app.replay.engine import ReplayRun, replay_watch
@@ -52,6 +62,8 @@ from pipeline.core.verdict import Verdict
 
 FOOTAGE = Path(__file__).resolve().parent / "footage"
 POLICIES = ("polling", "baseline", "lookout")
+ROWS = (*POLICIES, "oracle")
+"""The table's rows per clip: the policies, then the floor (:mod:`benchmarks.look_oracle`)."""
 POLL_S = 5
 QUIET_S = 20
 DETECT_FPS = 5
@@ -69,21 +81,34 @@ class Clip:
     condition: str
     zones: dict[str, list[list[float]]]
     duration_s: float
+    fps: float = 10.0
+    cached: bool = False
 
     @staticmethod
     def load(toml_path: Path) -> Clip:
-        """Read a clip's description (``NAME.toml``: clip, labels, [watch])."""
+        """Read a clip's description (``NAME.toml``: clip, labels, [watch]).
+
+        A clip with ``cached = true`` is not in the repository: its path is in
+        the footage cache (:mod:`benchmarks.footage_cache`), made by :meth:`ready`.
+        """
         data = tomllib.loads(toml_path.read_text(encoding="utf-8"))
         watch = data.get("watch", {})
         zones = {name: z["points"] for name, z in watch.get("zones", {}).items()}
+        cached = bool(data.get("cached", False))
         return Clip(
             name=toml_path.stem,
-            path=toml_path.parent / data["clip"],
+            path=(cache_dir() if cached else toml_path.parent) / data["clip"],
             labels=load_labels(toml_path.parent / data["labels"]),
             condition=watch["condition"],
             zones=zones,
             duration_s=float(data.get("duration_s", 0.0)),
+            fps=float(data.get("fps", 10.0)),
+            cached=cached,
         )
+
+    def ready(self) -> Path:
+        """The clip's file, made first when it is a cached clip not made yet."""
+        return ensure_clip(self.path.stem) if self.cached else self.path
 
 
 def discover(folder: Path = FOOTAGE) -> list[Clip]:
@@ -182,7 +207,7 @@ class Row:
     alerts: list[float]
     replayed_s: float
     wall_s: float
-    extra: dict[str, Any] = field(default_factory=dict)
+    look_times: list[float] = field(default_factory=list)
 
 
 def time_to_alert(clip: Clip, alerts: Sequence[float]) -> list[float | None]:
@@ -198,67 +223,122 @@ def run(clip: Clip, policy: str, until_s: float | None = None, quiet_s: float = 
     """Replay ``clip`` with ``policy``; return its row."""
     cfg = load_config_text(config_text(clip, policy, quiet_s))
     backend = LabelledBackend(clip.labels, poll_s=POLL_S if policy == "polling" else None)
+    path = clip.ready()
     t0 = time.perf_counter()
-    rep: ReplayRun = replay_watch(cfg, "watch", clip.path, backend=backend, until_s=until_s,
+    rep: ReplayRun = replay_watch(cfg, "watch", path, backend=backend, until_s=until_s,
                                   start_epoch=0.0, model_latency="none")  # fmt: skip
     wall = time.perf_counter() - t0
     if rep.error:
         raise RuntimeError(f"{clip.name}/{policy}: {rep.error}")
-    alerts = [rep.clip_time(a.time) for a in rep.alerts]
+    by_trigger: dict[str, int] = {}
+    for lk in rep.looks:
+        by_trigger[lk.trigger] = by_trigger.get(lk.trigger, 0) + 1
+    times = [rep.clip_time(lk.time) for lk in rep.looks]
+    return scored(clip, policy, times, [rep.clip_time(a.time) for a in rep.alerts], until_s,
+                  looks_by_trigger=by_trigger, replayed_s=round(rep.replayed_s, 3),
+                  wall_s=round(wall, 3))  # fmt: skip
+
+
+def scored(clip: Clip, policy: str, looks: Sequence[float], alerts: Sequence[float],
+           until_s: float | None, **more: Any) -> Row:  # fmt: skip
+    """The row of ``policy``'s looks and alerts (clip seconds) on ``clip``, scored on its events."""
     evs = [ev for ev in events(clip.labels) if until_s is None or ev.end <= until_s]
     tta = [t for ev, t in zip(events(clip.labels), time_to_alert(clip, alerts), strict=True)
            if ev in evs]  # fmt: skip
     lengths = [ev.end - ev.start for ev in evs]
     charged = [t if t is not None else length for t, length in zip(tta, lengths, strict=True)]
     false = [t for t in alerts if not any(ev.start <= t <= ev.end for ev in events(clip.labels))]
-    by_trigger: dict[str, int] = {}
-    for lk in rep.looks:
-        by_trigger[lk.trigger] = by_trigger.get(lk.trigger, 0) + 1
     return Row(
         clip=clip.name,
         policy=policy,
-        looks=len(rep.looks),
-        looks_by_trigger=by_trigger,
+        looks=len(looks),
+        looks_by_trigger=more.pop("looks_by_trigger", {}),
         mean_tta_s=round(sum(charged) / len(charged), 3) if charged else None,
         tta_s=tta,
         misses=sum(1 for t in tta if t is None),
         false_alerts=len(false),
-        alerts=alerts,
-        replayed_s=round(rep.replayed_s, 3),
-        wall_s=round(wall, 3),
+        alerts=list(alerts),
+        replayed_s=more.pop("replayed_s", 0.0),
+        wall_s=more.pop("wall_s", 0.0),
+        look_times=list(looks),
     )
+
+
+def oracle(clip: Clip, first_s: float, until_s: float | None = None,
+           quiet_s: float = QUIET_S) -> Row:  # fmt: skip
+    """The floor on ``clip``: the fewest looks with no miss (:mod:`benchmarks.look_oracle`).
+
+    ``first_s``: clip time of the watches' first look (their first decoded frame).
+    """
+    duration = clip.duration_s if until_s is None else min(clip.duration_s, until_s)
+    floor: Floor = oracle_looks(clip.labels, duration_s=duration, fps=clip.fps, quiet_s=quiet_s,
+                                first_s=first_s)  # fmt: skip
+    return scored(clip, "oracle", floor.times, floor.alerts, until_s, replayed_s=duration)
 
 
 def _fmt(value: float | None, unit: str = "") -> str:
     return "-" if value is None else f"{value:.2f}{unit}"
 
 
+def _ratio(a: int, b: int) -> float:
+    return round(a / max(1, b), 2)
+
+
 def print_table(rows: Sequence[Row]) -> None:
-    """The per clip and policy table."""
+    """The per clip and policy table, then how close Lookout is to the floor on each clip."""
     print(f"{'clip':<10} {'policy':<9} {'looks':>5} {'mean TTA':>9} {'misses':>6} "
           f"{'false':>5}  time to alert per event")  # fmt: skip
     for r in rows:
         per = ", ".join("missed" if t is None else f"{t:.1f}" for t in r.tta_s) or "no event"
         print(f"{r.clip:<10} {r.policy:<9} {r.looks:>5} {_fmt(r.mean_tta_s, ' s'):>9} "
               f"{r.misses:>6} {r.false_alerts:>5}  {per}")  # fmt: skip
+    looks = {(r.clip, r.policy): r.looks for r in rows}
+    for clip in dict.fromkeys(r.clip for r in rows):
+        floor = looks.get((clip, "oracle"))
+        if floor is None or (clip, "lookout") not in looks:
+            continue
+        mine, poll = looks[clip, "lookout"], looks.get((clip, "polling"), 0)
+        print(f"{clip}: Lookout {mine} looks = {_ratio(mine, floor):.2f}x the floor ({floor}); "
+              f"polling / floor = {_ratio(poll, floor):.2f}x, the most any policy saves "
+              "on this clip")  # fmt: skip
 
 
-def summary(rows: Sequence[Row], quick: bool, quiet_s: float = QUIET_S) -> dict[str, Any]:
-    """The JSON figures: per clip and policy, totals and ratios, and whether the goals hold."""
+def _clip_figures(rows: Sequence[Row]) -> dict[str, dict[str, Any]]:
     clips: dict[str, dict[str, Any]] = {}
-    totals = dict.fromkeys(POLICIES, 0)
     for r in rows:
         clips.setdefault(r.clip, {})[r.policy] = {
             "looks": r.looks, "looks_by_trigger": r.looks_by_trigger,
             "mean_time_to_alert_s": r.mean_tta_s, "time_to_alert_s": r.tta_s,
             "misses": r.misses, "false_alerts": r.false_alerts, "alerts": r.alerts,
-            "replayed_s": r.replayed_s, "wall_s": r.wall_s,
+            "look_times": r.look_times, "replayed_s": r.replayed_s, "wall_s": r.wall_s,
         }  # fmt: skip
+    for per in clips.values():
+        if "oracle" in per and "lookout" in per:
+            floor = per["oracle"]["looks"]
+            per["looks_oracle"] = floor
+            per["lookout_over_oracle"] = _ratio(per["lookout"]["looks"], floor)
+            per["polling_over_oracle"] = _ratio(per.get("polling", {}).get("looks", 0), floor)
+    return clips
+
+
+def summary(rows: Sequence[Row], quick: bool, quiet_s: float = QUIET_S) -> dict[str, Any]:
+    """The JSON figures: per clip and policy, totals and ratios, and whether the goals hold.
+
+    Per clip also ``looks_oracle`` (the floor), ``lookout_over_oracle`` and
+    ``polling_over_oracle`` (the most any policy could save there); the same
+    over all clips in ``ratios``.
+    """
+    clips = _clip_figures(rows)
+    totals = dict.fromkeys(ROWS, 0)
+    for r in rows:
         totals[r.policy] += r.looks
     lookout = max(1, totals["lookout"])
     ratios = {
         "looks_polling_over_lookout": round(totals["polling"] / lookout, 2),
         "looks_baseline_over_lookout": round(totals["baseline"] / lookout, 2),
+        "looks_lookout_over_oracle": _ratio(totals["lookout"], totals["oracle"]),
+        "looks_polling_over_oracle": _ratio(totals["polling"], totals["oracle"]),
+        "looks_baseline_over_oracle": _ratio(totals["baseline"], totals["oracle"]),
     }
     tta_ok = {}
     for name, per in clips.items():
@@ -284,6 +364,13 @@ def summary(rows: Sequence[Row], quick: bool, quiet_s: float = QUIET_S) -> dict[
     }
 
 
+def clip_rows(clip: Clip, until_s: float | None, quiet_s: float) -> list[Row]:
+    """Every policy on ``clip``, then the oracle (first look where the watches looked first)."""
+    rows = [run(clip, policy, until_s, quiet_s) for policy in POLICIES]
+    first = min((r.look_times[0] for r in rows if r.look_times), default=0.0)
+    return [*rows, oracle(clip, first, until_s, quiet_s)]
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run every policy on every clip; print the table and the JSON line."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -306,7 +393,7 @@ def main(argv: list[str] | None = None) -> int:
     if not clips:
         parser.error(f"no clip described in {args.footage}")
     until = args.until if args.until is not None else (QUICK_S if args.quick else None)
-    rows = [run(clip, policy, until, args.quiet) for clip in clips for policy in POLICIES]
+    rows = [row for clip in clips for row in clip_rows(clip, until, args.quiet)]
     print_table(rows)
     print(json.dumps(summary(rows, args.quick, args.quiet)))
     return 0

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks.labelled_model import parse_labels
-from benchmarks.looks import POLICIES, Clip, config_text, discover, main, time_to_alert
+from benchmarks.looks import POLICIES, ROWS, Clip, config_text, discover, main, time_to_alert
 from pipeline.core.config_loader import load_config_text
 
 
@@ -18,8 +18,8 @@ def test_quick_run_on_the_walkway_clip(capsys: pytest.CaptureFixture[str]) -> No
     figures = json.loads(lines[-1])
     assert figures["benchmark"] == "looks" and figures["quick"] is True
     per = figures["clips"]["walkway"]
-    assert set(per) == set(POLICIES)
-    for row in per.values():
+    assert set(per) == {*ROWS, "looks_oracle", "lookout_over_oracle", "polling_over_oracle"}
+    for row in (per[name] for name in ROWS):
         assert {"looks", "mean_time_to_alert_s", "misses", "false_alerts", "alerts"} <= set(row)
         assert len(row["time_to_alert_s"]) == 1  # the clip has one event
     # Polling looks every 5 s; Lookout looks when there is news, and still catches the event.
@@ -27,9 +27,16 @@ def test_quick_run_on_the_walkway_clip(capsys: pytest.CaptureFixture[str]) -> No
     assert per["lookout"]["misses"] == 0
     assert per["polling"]["looks_by_trigger"].get("wake", 0) == 0
     assert figures["looks"]["polling"] == per["polling"]["looks"]
-    assert set(figures["ratios"]) == {"looks_polling_over_lookout", "looks_baseline_over_lookout"}
-    # The table has one row per policy before the JSON line.
-    assert [ln.split()[1] for ln in lines[1:-1]] == list(POLICIES)
+    assert {"looks_polling_over_lookout", "looks_baseline_over_lookout",
+            "looks_lookout_over_oracle"} <= set(figures["ratios"])  # fmt: skip
+    # The floor: no miss, every alert at once, never more looks than a policy that alerts at once.
+    floor = per["oracle"]
+    assert floor["misses"] == 0 and floor["time_to_alert_s"] == [0.0]
+    assert per["looks_oracle"] == floor["looks"] <= per["lookout"]["looks"]
+    assert per["lookout_over_oracle"] == round(per["lookout"]["looks"] / floor["looks"], 2)
+    # The table has one row per policy and the oracle, then the clip's summary, then the JSON.
+    assert [ln.split()[1] for ln in lines[1 : 1 + len(ROWS)]] == list(ROWS)
+    assert lines[1 + len(ROWS)].startswith("walkway: Lookout")
 
 
 def test_every_policy_gets_a_valid_config_and_the_same_watch() -> None:
