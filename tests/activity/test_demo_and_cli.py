@@ -9,8 +9,9 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
+
+from tests.support.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -45,10 +46,12 @@ def test_the_shipped_demo_fills_the_timeline_and_the_cli_reads_it(tmp_path: Path
         proc = subprocess.Popen([sys.executable, "-m", "pipeline", "-c", str(config)], cwd=tmp_path,
                                 stdout=out, stderr=subprocess.STDOUT, env=env)  # fmt: skip
         try:
-            deadline = time.monotonic() + 60
-            while time.monotonic() < deadline and _looks(db) < 3:
+
+            def looked() -> bool:
                 assert proc.poll() is None, (tmp_path / "out.txt").read_text()
-                time.sleep(0.3)
+                return _looks(db) >= 3
+
+            wait_until(looked, 60, "three looks in the store", interval=0.3)
             proc.send_signal(signal.SIGINT)
             assert proc.wait(timeout=30) == 0
         finally:

@@ -6,6 +6,7 @@ import doctest
 import threading
 from collections.abc import Callable
 from contextlib import AbstractContextManager
+from functools import partial
 
 import av
 import pytest
@@ -14,18 +15,9 @@ import sources.decode_queue
 from sources.decode import GopDecoder, PacketInfo
 from sources.decode_queue import DecodeQueue, shared_decode_queue
 from tests.support.clips import Clip
+from tests.support.waiting import wait_until
 
 WAIT_S = 10.0
-
-
-def _until(check: Callable[[], bool]) -> None:
-    """Wait (bounded) for ``check()`` to hold; a condition, not a time, is what is asserted."""
-    done = threading.Event()
-    for _ in range(int(WAIT_S / 0.01)):
-        if check():
-            return
-        done.wait(0.01)
-    raise AssertionError("the condition never held")
 
 
 def test_waiting_decodes_get_the_slot_in_due_time_order() -> None:
@@ -43,7 +35,7 @@ def test_waiting_decodes_get_the_slot_in_due_time_order() -> None:
             t = threading.Thread(target=decode, args=(due,))
             t.start()
             threads.append(t)
-            _until(lambda i=i: queue.waiting == i + 1)  # type: ignore[misc]
+            wait_until(partial(_waiting, queue, i + 1), WAIT_S, f"{i + 1} waiting")
         assert served == []
     for t in threads:
         t.join(WAIT_S)
@@ -71,7 +63,7 @@ def test_no_more_decodes_than_workers_run_at_once() -> None:
     threads = [threading.Thread(target=decode) for _ in range(6)]
     for t in threads:
         t.start()
-    _until(lambda: queue.running == 2 and queue.waiting == 4)
+    wait_until(lambda: queue.running == 2 and queue.waiting == 4, WAIT_S, "2 running, 4 waiting")
     release.set()
     for t in threads:
         t.join(WAIT_S)
@@ -122,3 +114,7 @@ def test_a_decoder_takes_a_slot_only_when_it_has_something_to_decode(
         every.push(packets[0], PacketInfo(0, 42.0, None, True))
         assert gate.dues[-1] == 42.0  # every_frame: due when the packet arrived
         every.close()
+
+
+def _waiting(queue: DecodeQueue, n: int) -> bool:
+    return queue.waiting == n
