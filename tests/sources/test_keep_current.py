@@ -23,18 +23,9 @@ from sources.keep_current import KeepCurrent
 from sources.open_stagger import OpenStagger, stagger_host
 from tests.support.clips import Clip
 from tests.support.ports import free_port
+from tests.support.waiting import wait_until
 
 WAIT_S = 20.0
-
-
-def _until(check: Callable[[], bool]) -> None:
-    """Wait (bounded) for ``check()`` to hold."""
-    pause = threading.Event()
-    for _ in range(int(WAIT_S / 0.02)):
-        if check():
-            return
-        pause.wait(0.02)
-    raise AssertionError("the condition never held")
 
 
 def test_the_docstring_examples_run() -> None:
@@ -100,11 +91,11 @@ def test_a_camera_follows_the_stream_only_while_kept_current(
         try:
             assert camera.freshest(timeout=10) is not None
             decoded, packets = camera.stats().frames_decoded, camera.stats().packets
-            _until(lambda: camera.stats().packets >= packets + 5)
+            wait_until(lambda: camera.stats().packets >= packets + 5, WAIT_S, "5 more packets")
             # On demand and nobody asked: packets arrive, nothing is decoded.
             assert camera.stats().frames_decoded == decoded and camera.kept_current == 0
             camera.keep_current()
-            _until(lambda: camera.kept_current >= 5)
+            wait_until(lambda: camera.kept_current >= 5, WAIT_S, "5 packets kept current")
             before = camera.stats().frames_decoded
             fresh = camera.freshest(timeout=1)
             assert fresh is not None
@@ -124,7 +115,7 @@ def test_a_camera_with_no_share_never_keeps_current(clip_factory: Callable[..., 
             assert camera.freshest(timeout=10) is not None
             packets = camera.stats().packets
             camera.keep_current(30.0)
-            _until(lambda: camera.stats().packets >= packets + 5)
+            wait_until(lambda: camera.stats().packets >= packets + 5, WAIT_S, "5 more packets")
             assert camera.kept_current == 0 and camera.current.refused_s == 30.0
         finally:
             hold.dispose()
@@ -180,7 +171,9 @@ def test_cameras_of_one_server_open_in_turns_at_start_and_on_reconnect() -> None
     ]
     holds = [camera.connect() for camera in cameras]
     try:
-        _until(lambda: len(stagger.taken) >= 12)  # the first opens and two reconnects each
+        wait_until(
+            lambda: len(stagger.taken) >= 12, WAIT_S, "12 opens"
+        )  # the first opens and two reconnects each
     finally:
         for hold in holds:
             hold.dispose()
