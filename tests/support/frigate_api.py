@@ -6,15 +6,13 @@ it serves a small JPEG. Every request is recorded.
 
 Example::
 
-    with FrigateApi(FrigateApi.sample()) as api:
+    with FrigateApi(sample_config()) as api:
         fetch(f"http://127.0.0.1:{api.port}/api/config")
 """
 
 from __future__ import annotations
 
 import io
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any, Self
 from urllib.parse import unquote, urlsplit
@@ -22,6 +20,8 @@ from urllib.parse import unquote, urlsplit
 import numpy as np
 import orjson
 from PIL import Image
+
+from tests.support.http_receiver import HttpReceiver, Received, Reply
 
 
 def sample_config(prefix: str = "frigate") -> dict[str, Any]:
@@ -60,48 +60,33 @@ class FrigateApi:
 
     def __init__(self, config: dict[str, Any] | None = None) -> None:
         self.config = config if config is not None else sample_config()
-        self.requests: list[str] = []
         self.status = 200
-        owner = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                owner.requests.append(self.path)
-                path = unquote(urlsplit(self.path).path)
-                if owner.status != 200:
-                    self.send_error(owner.status)
-                    return
-                if path == "/api/config":
-                    self._send(orjson.dumps(owner.config), "application/json")
-                    return
-                parts = path.strip("/").split("/")
-                cameras = owner.config.get("cameras", {})
-                if parts[:1] == ["api"] and parts[2:] == ["latest.jpg"] and parts[1] in cameras:
-                    self._send(_jpeg(), "image/jpeg")
-                    return
-                self.send_error(404)
-
-            def _send(self, body: bytes, ctype: str) -> None:
-                self.send_response(200)
-                self.send_header("Content-Type", ctype)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, format: str, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.port = self.server.server_address[1]
+        self.server = HttpReceiver(respond=self._respond).start()
+        self.port = self.server.port
         self.url = f"http://127.0.0.1:{self.port}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
+
+    @property
+    def requests(self) -> list[str]:
+        """The path of every request, in order."""
+        return [r.path for r in self.server.all()]
+
+    def _respond(self, request: Received) -> Reply:
+        if self.status != 200:
+            return Reply(self.status)
+        path = unquote(urlsplit(request.path).path)
+        if path == "/api/config":
+            return Reply(
+                headers={"Content-Type": "application/json"}, body=orjson.dumps(self.config)
+            )
+        parts = path.strip("/").split("/")
+        cameras = self.config.get("cameras", {})
+        if parts[:1] == ["api"] and parts[2:] == ["latest.jpg"] and parts[1] in cameras:
+            return Reply(headers={"Content-Type": "image/jpeg"}, body=_jpeg())
+        return Reply(404)
 
     def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(5)
+        """Stop the server."""
+        self.server.stop()
 
     def __enter__(self) -> Self:
         return self
