@@ -201,7 +201,13 @@ def test_cameras_spread_over_the_nodes_and_alerts_reach_mqtt_and_the_webhook(liv
     # Metrics: per node and cluster-wide; health.
     assert live.app.metrics is not None
     url = f"http://127.0.0.1:{live.app.metrics.port}"
-    text = urllib.request.urlopen(f"{url}/metrics", timeout=20).read().decode()
+
+    def scrape() -> str:
+        return urllib.request.urlopen(f"{url}/metrics", timeout=20).read().decode()
+
+    # Actors' memory shows once the supervisor has heard from each of them.
+    text = wait_until(lambda: (t := scrape()).count("lookout_cluster_actor_memory_bytes{") == 3 and t,
+                      20, "memory of the three actors in /metrics")  # fmt: skip
     for camera in CAMERAS:
         assert f'lookout_cluster_camera_info{{camera="{camera}"' in text
     assert 'lookout_cluster_nodes{state="alive"} 3' in text
@@ -241,7 +247,7 @@ def test_control_and_reload_reach_the_actor_of_the_watchs_camera(live: Live) -> 
         text += (
             f'[cameras.c9]\nurl = "{ROOT / "demo" / "walkway.mp4"}"\nloop = true\n'
             f'[[watches]]\nname = "new9"\ncamera = "c9"\ncondition = "{condition("c9")}"\n'
-            'backend = "vlm"\n'
+            'backend = "vlm"\nmode = "repeat"\nquiet_period_s = 2\n'
         )
         live.path.write_text(text)
         assert live.app.reload("test") is True

@@ -26,7 +26,8 @@ import ray
 from ray.exceptions import RayError
 
 from pipeline import __version__
-from pipeline.app.cluster.runtime import ClusterRuntime, live_nodes
+from pipeline.app.cluster.nodes import live_nodes
+from pipeline.app.cluster.runtime import ClusterRuntime
 from pipeline.app.prometheus import Health, MetricsText, format_labels
 
 OWN = ("lookout_up", "lookout_build_info", "lookout_start_time_seconds")

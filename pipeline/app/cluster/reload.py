@@ -17,9 +17,10 @@ import logging
 
 import ray
 
+from pipeline.app.cluster.nodes import Hosted, live_nodes
 from pipeline.app.cluster.placement import Group, group_config, node_load, pick_node
 from pipeline.app.cluster.refusals import cluster_problems
-from pipeline.app.cluster.runtime import CALL_TIMEOUT_S, ClusterRuntime, Hosted, live_nodes
+from pipeline.app.cluster.runtime import CALL_TIMEOUT_S, ClusterRuntime
 from pipeline.app.cluster.slots import backend_limits
 from pipeline.app.reload import ReloadPlan, plan_reload
 from pipeline.core.config import LookoutConfig

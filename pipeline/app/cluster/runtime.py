@@ -23,24 +23,22 @@ import logging
 import os
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import ray
-from ray.exceptions import ActorDiedError, ActorUnavailableError, GetTimeoutError, RayError
+from ray.exceptions import ActorUnavailableError, RayError
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from pipeline.app.cluster.host import CameraHost, GroupSpec, HostStats
 from pipeline.app.cluster.hub import Hub
 from pipeline.app.cluster.ledger import plain
+from pipeline.app.cluster.nodes import ClusterFigures, Hosted, connect, live_nodes, why_lost
 from pipeline.app.cluster.placement import (
-    Group,
-    NodeInfo,
     PlacementError,
     group_config,
     move,
-    node_capacity,
     node_load,
     pick_node,
     plan_groups,
@@ -51,7 +49,6 @@ from pipeline.app.watches import Origin
 from pipeline.core.config import LookoutConfig, WatchConfig
 from pipeline.core.config_loader import ConfigError, check_references
 from pipeline.core.logs import log_unexpected
-from pipeline.core.redact import redact
 
 log = logging.getLogger("lookout.cluster")
 
@@ -64,23 +61,6 @@ FIRST_ANSWER_S = 60.0
 """How long a new actor may take to answer its first ping (process start, imports)."""
 
 
-@dataclass
-class Hosted:
-    """One camera group and the actor that hosts it now."""
-
-    group: Group
-    actor: Any = None
-    holder: str = ""
-    generation: int = 0
-    launched_at: float = 0.0
-    answered_at: float | None = None
-    ping: Any = None
-    stats: HostStats | None = None
-    restarts: int = 0
-    lost_at: float | None = None
-    recovered_in: float | None = None
-
-
 @dataclass(frozen=True, slots=True)
 class StartedWatch:
     """What :meth:`ClusterRuntime.start_watch` returns (control reads ``job_id``)."""
@@ -89,55 +69,6 @@ class StartedWatch:
     job_id: str
     group: str
     node_id: str
-
-
-@dataclass
-class ClusterFigures:
-    """Counters of the cluster (for metrics)."""
-
-    groups_lost: int = 0
-    recoveries: list[float] = field(default_factory=list)
-
-
-def connect(address: str) -> bool:
-    """Join or start a Ray cluster; returns whether this call started the connection.
-
-    ``auto``: the cluster ``ray start`` made here, else a new local one; ``local``:
-    a new local one; ``HOST:PORT``: a running head.
-    """
-    if ray.is_initialized():
-        return False
-    ray_address = None if address == "auto" else address
-    ray.init(
-        address=ray_address,
-        namespace="lookout",
-        logging_level=logging.WARNING,
-        log_to_driver=True,
-        configure_logging=False,
-    )
-    return True
-
-
-def live_nodes(cfg: LookoutConfig, head: str) -> list[NodeInfo]:
-    """The nodes Ray knows, with their capacity in cameras."""
-    out = []
-    for n in ray.nodes():  # type: ignore[no-untyped-call]
-        node_id = n["NodeID"]
-        resources = n.get("Resources", {}) or {}
-        capacity = node_capacity(resources, cfg.cluster.cameras_per_cpu)
-        if node_id == head and not cfg.cluster.head_cameras:
-            capacity = 0
-        out.append(
-            NodeInfo(
-                node_id=node_id,
-                cpus=float(resources.get("CPU", 0.0)),
-                capacity=capacity,
-                address=str(n.get("NodeManagerAddress", "")),
-                alive=bool(n.get("Alive")),
-                head=node_id == head,
-            )
-        )
-    return out
 
 
 class ClusterRuntime:
@@ -295,7 +226,7 @@ class ClusterRuntime:
                     hosted.ping = hosted.actor.ping.remote()
                 continue
             except RayError as exc:
-                self._lost(hosted, _why(exc))
+                self._lost(hosted, why_lost(exc))
                 continue
             hosted.answered_at = now
             if isinstance(answer, HostStats):
@@ -462,11 +393,3 @@ class ClusterRuntime:
                     log_unexpected(log, "cluster: kill", exc, expected=(Exception,))
         if self._owns_ray:
             ray.shutdown()
-
-
-def _why(exc: BaseException) -> str:
-    if isinstance(exc, ActorDiedError):
-        return "its actor died (node lost or process ended)"
-    if isinstance(exc, GetTimeoutError):
-        return "no answer"
-    return redact(f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")

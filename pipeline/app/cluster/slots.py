@@ -12,7 +12,6 @@ unreachable backend (retried in 30 s).
 
 Example:
     >>> import asyncio
-import os
     >>> s = Slots({"vlm": 1})
     >>> asyncio.run(s.acquire("vlm", "g1-1", "lease-a")), s.stats()["vlm"]["in_use"]
     (True, 1)

@@ -54,7 +54,7 @@ class ClusterConfig(Model):
         description=(
             "A node's capacity, in cameras per CPU it gives Ray (up to 1000), unless the "
             "node declares a `lookout_cameras` resource (`ray start --resources="
-            '\'{"lookout_cameras": 40}\'`); a node with no CPUs hosts none.'
+            "'{\"lookout_cameras\": 40}'`); a node with no CPUs hosts none."
         ),
     )
     head_cameras: bool = Field(

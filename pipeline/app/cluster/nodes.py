@@ -1,0 +1,95 @@
+"""Ray's nodes and the camera actors on them, as the driver tracks them.
+
+Example:
+    >>> connect("auto")  # doctest: +SKIP
+    >>> [n.capacity for n in live_nodes(config, head)]  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import ray
+from ray.exceptions import ActorDiedError, GetTimeoutError
+
+from pipeline.app.cluster.host import HostStats
+from pipeline.app.cluster.placement import Group, NodeInfo, node_capacity
+from pipeline.core.config import LookoutConfig
+from pipeline.core.redact import redact
+
+
+@dataclass
+class Hosted:
+    """One camera group and the actor that hosts it now."""
+
+    group: Group
+    actor: Any = None
+    holder: str = ""
+    generation: int = 0
+    launched_at: float = 0.0
+    answered_at: float | None = None
+    ping: Any = None
+    stats: HostStats | None = None
+    restarts: int = 0
+    lost_at: float | None = None
+    recovered_in: float | None = None
+
+
+@dataclass
+class ClusterFigures:
+    """Counters of the cluster (for metrics)."""
+
+    groups_lost: int = 0
+    recoveries: list[float] = field(default_factory=list)
+
+
+def connect(address: str) -> bool:
+    """Join or start a Ray cluster; returns whether this call started the connection.
+
+    ``auto``: the cluster ``ray start`` made here, else a new local one; ``local``:
+    a new local one; ``HOST:PORT``: a running head.
+    """
+    if ray.is_initialized():
+        return False
+    ray_address = None if address == "auto" else address
+    ray.init(
+        address=ray_address,
+        namespace="lookout",
+        logging_level=logging.WARNING,
+        log_to_driver=True,
+        configure_logging=False,
+    )
+    return True
+
+
+def live_nodes(cfg: LookoutConfig, head: str) -> list[NodeInfo]:
+    """The nodes Ray knows, with their capacity in cameras."""
+    out = []
+    for n in ray.nodes():  # type: ignore[no-untyped-call]
+        node_id = n["NodeID"]
+        resources = n.get("Resources", {}) or {}
+        capacity = node_capacity(resources, cfg.cluster.cameras_per_cpu)
+        if node_id == head and not cfg.cluster.head_cameras:
+            capacity = 0
+        out.append(
+            NodeInfo(
+                node_id=node_id,
+                cpus=float(resources.get("CPU", 0.0)),
+                capacity=capacity,
+                address=str(n.get("NodeManagerAddress", "")),
+                alive=bool(n.get("Alive")),
+                head=node_id == head,
+            )
+        )
+    return out
+
+
+def why_lost(exc: BaseException) -> str:
+    """Why an actor counts as lost, in words for the log (no secret, one line)."""
+    if isinstance(exc, ActorDiedError):
+        return "its actor died (node lost or process ended)"
+    if isinstance(exc, GetTimeoutError):
+        return "no answer"
+    return redact(f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
