@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from tests.support.frigate import FakeFrigate
+from tests.support.frigate_api import FrigateApi
 from tests.support.http_receiver import HttpReceiver, Reply
 from tests.support.silent_server import SilentServer
 
@@ -29,10 +29,7 @@ def html_port(receiver_factory: Callable[..., HttpReceiver]) -> int:
 
 
 @pytest.fixture
-def frigate() -> Iterator[FakeFrigate]:
+def frigate() -> Iterator[FrigateApi]:
     """A fake Frigate serving ``/api/porch/latest.jpg`` (``.port``, ``.status``, ``.requests``)."""
-    server = FakeFrigate()
-    try:
+    with FrigateApi({"cameras": {"porch": {}}}) as server:
         yield server
-    finally:
-        server.close()

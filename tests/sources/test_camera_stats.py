@@ -10,7 +10,7 @@ from pipeline.core.frame import CameraStats
 from sources.camera import CameraSource
 from sources.frigate_snapshot import FrigateSnapshotSource
 from tests.support.clips import Clip
-from tests.support.frigate import FakeFrigate
+from tests.support.frigate_api import FrigateApi
 from tests.support.waiting import wait_until
 
 
@@ -84,7 +84,7 @@ def test_every_frame_counts_without_a_look(clip_factory: Callable[..., Clip]) ->
     assert stats.last_video_time == stats.last_packet_time
 
 
-def test_frigate_snapshot_counts_jpegs(frigate: FakeFrigate) -> None:
+def test_frigate_snapshot_counts_jpegs(frigate: FrigateApi) -> None:
     clock = Clock(1000.0)
     config = CameraConfig(url=f"frigate://127.0.0.1:{frigate.port}/porch?h=120")
     with FrigateSnapshotSource("porch", config, clock=clock) as camera:

@@ -13,7 +13,7 @@ from pipeline.core.frame import Frame
 from sources.camera import CameraSource
 from sources.camera_factory import make_camera
 from sources.frigate_snapshot import FrigateSnapshotSource, snapshot_url
-from tests.support.frigate import FakeFrigate
+from tests.support.frigate_api import FrigateApi
 
 
 def test_snapshot_url() -> None:
@@ -26,7 +26,7 @@ def test_snapshot_url() -> None:
         snapshot_url("frigate://nvr:5000/")
 
 
-def test_latest_and_frames_from_frigate(frigate: FakeFrigate) -> None:
+def test_latest_and_frames_from_frigate(frigate: FrigateApi) -> None:
     config = CameraConfig(url=f"frigate://127.0.0.1:{frigate.port}/porch?h=120")
     camera = make_camera("porch", config)
     assert isinstance(camera, FrigateSnapshotSource)
@@ -52,11 +52,11 @@ def test_latest_and_frames_from_frigate(frigate: FakeFrigate) -> None:
         sub.dispose()
         hold.dispose()
     assert [f.seq for f in got] == sorted({f.seq for f in got})
-    assert all(path == "/api/porch/latest.jpg?h=120" for path, _ in frigate.requests)
+    assert all(path == "/api/porch/latest.jpg?h=120" for path in frigate.requests)
 
 
 def test_errors_go_offline_and_keep_the_password_out(
-    frigate: FakeFrigate, caplog: pytest.LogCaptureFixture
+    frigate: FrigateApi, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
     states: list[CameraState] = []
@@ -70,7 +70,7 @@ def test_errors_go_offline_and_keep_the_password_out(
         frigate.status = 200
         assert camera.latest(timeout=5) is not None
         hold.dispose()
-    assert frigate.requests[0][1] is not None and frigate.requests[0][1].startswith("Basic ")
+    assert frigate.server.all()[0].headers["authorization"].startswith("Basic ")
     assert [s.online for s in states][:4] == [False, True, False, True]
     assert "500" in (states[2].last_error or "") and states[2].reconnects == 1
     texts = [s.to_json().decode() for s in states] + [r.getMessage() for r in caplog.records]

@@ -2,7 +2,9 @@
 
 ``/api/config`` answers the JSON given (shaped like Frigate's: ``cameras.<name>.detect``,
 ``cameras.<name>.zones.<zone>.coordinates``, ``mqtt.topic_prefix``); each camera of
-it serves a small JPEG. Every request is recorded.
+it serves a red JPEG of the height asked (``?h=``, default 120). Every request is
+recorded (``requests``: the paths; ``server.all()``: with their headers); setting
+``status`` makes every answer that status.
 
 Example::
 
@@ -15,7 +17,7 @@ from __future__ import annotations
 import io
 from types import TracebackType
 from typing import Any, Self
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 import numpy as np
 import orjson
@@ -81,7 +83,8 @@ class FrigateApi:
         parts = path.strip("/").split("/")
         cameras = self.config.get("cameras", {})
         if parts[:1] == ["api"] and parts[2:] == ["latest.jpg"] and parts[1] in cameras:
-            return Reply(headers={"Content-Type": "image/jpeg"}, body=_jpeg())
+            height = int(parse_qs(urlsplit(request.path).query).get("h", ["120"])[0])
+            return Reply(headers={"Content-Type": "image/jpeg"}, body=_jpeg(height))
         return Reply(404)
 
     def close(self) -> None:
@@ -100,8 +103,9 @@ class FrigateApi:
         self.close()
 
 
-def _jpeg() -> bytes:
-    img = np.full((120, 160, 3), (30, 120, 200), np.uint8)
+def _jpeg(height: int) -> bytes:
+    """A red 4:3 JPEG ``height`` pixels high (Frigate's ``?h=``)."""
+    img = np.full((height, height * 4 // 3, 3), (200, 30, 30), np.uint8)
     buf = io.BytesIO()
     Image.fromarray(img).save(buf, format="JPEG", quality=85)
     return buf.getvalue()
