@@ -12,9 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import orjson
-import paho.mqtt.client as mqtt
 import pytest
-from paho.mqtt.enums import CallbackAPIVersion
 
 from pipeline.app.frigate_setup import FrigateUnavailable, frigate_cameras, resolve_frigate
 from pipeline.core.config import FrigateConfig, FrigateDetectConfig
@@ -23,7 +21,7 @@ from tests.support import frigate_payloads as fp
 from tests.support.frigate_api import FrigateApi, sample_config
 from tests.support.model_server import Reply, ScriptedModelServer
 from tests.support.mosquitto import Mosquitto
-from tests.support.mqtt_recorder import MqttRecorder
+from tests.support.mqtt_recorder import MqttRecorder, publish
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -127,17 +125,6 @@ def test_check_command_asks_frigate(frigate: FrigateApi, tmp_path: Path) -> None
     assert len(bad.stderr.strip().splitlines()) == 1
 
 
-def publish(broker: Mosquitto, topic: str, payload: bytes) -> None:
-    client = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2)
-    client.connect(broker.host, broker.port, 30)
-    client.loop_start()
-    try:
-        client.publish(topic, payload, qos=1).wait_for_publish(10)
-    finally:
-        client.disconnect()
-        client.loop_stop()
-
-
 def wait_for_looks(
     model: ScriptedModelServer, n: int, poke: bytes, topic: str, broker: Mosquitto
 ) -> None:
@@ -146,7 +133,7 @@ def wait_for_looks(
     while len(model.chat_requests()) < n:
         assert time.monotonic() < deadline, f"{len(model.chat_requests())} looks, wanted {n}"
         if poke:
-            publish(broker, topic, poke)
+            publish(broker, {topic: poke})
         time.sleep(0.5)
 
 

@@ -29,7 +29,7 @@ from sinks.mqtt import MqttSink
 from tests.support.events import make_alert, make_state
 from tests.support.ha_rules import DOCS, device_problems
 from tests.support.mosquitto import Mosquitto
-from tests.support.mqtt_retained import retained
+from tests.support.mqtt_recorder import retained
 from tests.support.waiting import wait_until
 
 HA = "homeassistant"

@@ -6,15 +6,11 @@ Assistant would read.
 
 from __future__ import annotations
 
-import threading
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 
 import orjson
-import paho.mqtt.client as mqtt
 import pytest
-from paho.mqtt.enums import CallbackAPIVersion
 
 from pipeline import __version__
 from pipeline.app.process import App
@@ -27,54 +23,10 @@ from sinks.mqtt import MqttSink
 from tests.support.clips import Clip
 from tests.support.events import make_state
 from tests.support.mosquitto import Mosquitto
-from tests.support.mqtt_recorder import MqttRecorder
+from tests.support.mqtt_recorder import MqttRecorder, publish, retained
 from tests.support.waiting import wait_until
 
 PREFIX = "homeassistant"
-
-
-def _client(broker: Mosquitto) -> mqtt.Client:
-    client = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2, client_id="")
-    client.connect(broker.host, broker.port, 30)
-    client.loop_start()
-    return client
-
-
-def publish_retained(broker: Mosquitto, messages: dict[str, bytes]) -> None:
-    """Leave retained messages on the broker, as an earlier run would have."""
-    client = _client(broker)
-    try:
-        for topic, payload in messages.items():
-            client.publish(topic, payload, qos=1, retain=True).wait_for_publish(10)
-    finally:
-        client.disconnect()
-        client.loop_stop()
-
-
-def retained(broker: Mosquitto, topic_filter: str = f"{PREFIX}/#") -> dict[str, bytes]:
-    """Every retained message under ``topic_filter`` (complete when a marker comes back)."""
-    found: dict[str, bytes] = {}
-    marker = f"test/marker/{uuid.uuid4().hex}"
-    done = threading.Event()
-
-    def on_message(_c: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
-        if msg.topic == marker:
-            done.set()
-        elif msg.retain and msg.payload:
-            found[msg.topic] = bytes(msg.payload)
-
-    client = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2, client_id="")
-    client.on_message = on_message
-    client.connect(broker.host, broker.port, 30)
-    client.loop_start()
-    try:
-        client.subscribe([(topic_filter, 1), (marker, 1)])
-        client.publish(marker, b"x", qos=1)
-        assert done.wait(10), "the marker did not come back"
-        return dict(found)
-    finally:
-        client.disconnect()
-        client.loop_stop()
 
 
 def old_configs(node: str, *watches: str) -> dict[str, bytes]:
@@ -126,13 +78,14 @@ def test_discovery_uses_default_entity_id_origin_and_sw_version(
 def test_start_removes_the_discovery_of_watches_gone_while_down(
     mosquitto: Mosquitto, connection_factory: Callable[..., MqttConnection]
 ) -> None:
-    publish_retained(
+    publish(
         mosquitto,
         {
             **device_configs("lookout", "porch", "gone"),
             **old_configs("lookout", "porch"),  # an older version's per-entity configs
             **device_configs("other", "gone"),
         },
+        retain=True,
     )
     conn = connection_factory(mosquitto)
     conn.start(wait_s=10)
@@ -144,7 +97,7 @@ def test_start_removes_the_discovery_of_watches_gone_while_down(
         assert sink.sweep.removed == sorted(
             device_topics("lookout", "gone") | set(old_configs("lookout", "porch"))
         )
-    left = retained(mosquitto)
+    left = retained(mosquitto, f"{PREFIX}/#")
     assert set(left) == device_topics("lookout", "porch") | device_topics("other", "gone") | {HUB}
 
 
@@ -153,7 +106,7 @@ def test_the_sweep_waits_for_the_broker_and_for_the_watches(
     connection_factory: Callable[..., MqttConnection],
 ) -> None:
     broker = mosquitto_factory(persistence=True)
-    publish_retained(broker, device_configs("lookout", "porch", "gone", "rt"))
+    publish(broker, device_configs("lookout", "porch", "gone", "rt"), retain=True)
     broker.stop()  # Lookout starts while the broker is down
     conn = connection_factory(broker)
     conn.start()
@@ -167,7 +120,7 @@ def test_the_sweep_waits_for_the_broker_and_for_the_watches(
         broker.start()
         wait_until(lambda: sink.sweep is not None and sink.sweep.done, 15, "the sweep")
         assert conn.flush(10)
-    left = retained(broker)
+    left = retained(broker, f"{PREFIX}/#")
     assert not set(left) & device_topics("lookout", "gone")
     assert device_topics("lookout", "porch", "rt") <= set(left)
 
@@ -175,19 +128,19 @@ def test_the_sweep_waits_for_the_broker_and_for_the_watches(
 def test_without_home_assistant_nothing_is_swept(
     mosquitto: Mosquitto, connection_factory: Callable[..., MqttConnection]
 ) -> None:
-    publish_retained(mosquitto, old_configs("lookout", "gone"))
+    publish(mosquitto, old_configs("lookout", "gone"), retain=True)
     conn = connection_factory(mosquitto)
     conn.start(wait_s=10)
     with MqttSink("mqtt", MqttSinkConfig(), conn) as sink:
         sink.started([])
         assert sink.sweep is None
-    assert set(retained(mosquitto)) == set(old_configs("lookout", "gone"))
+    assert set(retained(mosquitto, f"{PREFIX}/#")) == set(old_configs("lookout", "gone"))
 
 
 def test_a_starting_app_sweeps_with_the_watches_it_runs(
     tmp_path: Path, mosquitto: Mosquitto, h264_clip: Clip
 ) -> None:
-    publish_retained(mosquitto, device_configs("lookout", "porch", "gone"))
+    publish(mosquitto, device_configs("lookout", "porch", "gone"), retain=True)
     path = tmp_path / "pipeline.toml"
     path.write_text(
         f'[mqtt]\nhost = "{mosquitto.host}"\nport = {mosquitto.port}\nreconnect_max_s = 1\n\n'
@@ -204,7 +157,7 @@ def test_a_starting_app_sweeps_with_the_watches_it_runs(
         assert isinstance(sink, MqttSink)
         wait_until(lambda: sink.sweep is not None and sink.sweep.done, 15, "the sweep")
         assert app.pipeline.mqtt is not None and app.pipeline.mqtt.flush(10)
-        left = retained(mosquitto)
+        left = retained(mosquitto, f"{PREFIX}/#")
     finally:
         app.stop()
     camera = f"{PREFIX}/device/lookout/camera_front/config"

@@ -11,7 +11,10 @@ Example::
 
 It subscribes again after a reconnect (a broker restarted on its port), so a test
 can take the broker down and up under it. The fixture ``recorder_factory``
-(tests/conftest.py) closes every recorder it made.
+(tests/conftest.py) closes every recorder it made. Two one-shot clients go with it::
+
+    publish(broker, {"frigate/events": b"{...}"})                 # as another client would
+    left = retained(broker, "homeassistant/#")                    # {topic: payload}
 """
 
 from __future__ import annotations
@@ -19,7 +22,8 @@ from __future__ import annotations
 import itertools
 import threading
 import time
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import paho.mqtt.client as mqtt
@@ -142,3 +146,42 @@ class MqttRecorder:
         """Disconnect and stop the network thread."""
         self.client.disconnect()
         self.client.loop_stop()
+
+
+def publish(broker: Mosquitto, messages: Mapping[str, bytes], *, retain: bool = False) -> None:
+    """Publish ``messages`` (topic: payload) at QoS 1 from a client of their own, and wait."""
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"test-publisher-{next(_ids)}")
+    client.connect(broker.host, broker.port, 30)
+    client.loop_start()
+    try:
+        for topic, payload in messages.items():
+            client.publish(topic, payload, qos=1, retain=retain).wait_for_publish(10)
+    finally:
+        client.disconnect()
+        client.loop_stop()
+
+
+def retained(broker: Mosquitto, topic_filter: str) -> dict[str, bytes]:
+    """Every retained message under ``topic_filter`` (complete when a marker comes back)."""
+    found: dict[str, bytes] = {}
+    marker = f"test/marker/{uuid.uuid4().hex}"
+    done = threading.Event()
+
+    def on_message(_c: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
+        if msg.topic == marker:
+            done.set()
+        elif msg.retain and msg.payload:
+            found[msg.topic] = bytes(msg.payload)
+
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"test-retained-{next(_ids)}")
+    client.on_message = on_message
+    client.connect(broker.host, broker.port, 30)
+    client.loop_start()
+    try:
+        client.subscribe([(topic_filter, 1), (marker, 1)])
+        client.publish(marker, b"x", qos=1)
+        assert done.wait(10), "the marker did not come back"
+        return dict(found)
+    finally:
+        client.disconnect()
+        client.loop_stop()
