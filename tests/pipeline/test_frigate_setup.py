@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,6 +21,7 @@ from tests.support.frigate_api import FrigateApi, sample_config
 from tests.support.model_server import Reply, ScriptedModelServer
 from tests.support.mosquitto import Mosquitto
 from tests.support.mqtt_recorder import MqttRecorder, publish
+from tests.support.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -129,12 +129,15 @@ def wait_for_looks(
     model: ScriptedModelServer, n: int, poke: bytes, topic: str, broker: Mosquitto
 ) -> None:
     """Publish ``poke`` every half second until the model has had ``n`` looks (30 s at most)."""
-    deadline = time.monotonic() + 30
-    while len(model.chat_requests()) < n:
-        assert time.monotonic() < deadline, f"{len(model.chat_requests())} looks, wanted {n}"
+
+    def looked() -> bool:
+        if len(model.chat_requests()) >= n:
+            return True
         if poke:
             publish(broker, {topic: poke})
-        time.sleep(0.5)
+        return False
+
+    wait_until(looked, 30, lambda: f"{n} looks; got {len(model.chat_requests())}", interval=0.5)
 
 
 def test_frigate_watch_woken_by_a_review_and_an_event(
