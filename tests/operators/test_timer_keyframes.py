@@ -19,7 +19,7 @@ from pipeline.app.replay.clip_reader import ClipReader
 from pipeline.core.detection import Box, Detection
 from pipeline.core.events import LookRecord
 from pipeline.core.frame import Frame
-from tests.operators.fakes import ScriptedBackend, StaticFrames, rgb_frame
+from tests.support.fakes import ScriptedBackend, StaticFrames, rgb_frame
 from tests.support.clips import Clip
 
 

@@ -8,7 +8,7 @@ import pytest
 
 from pipeline.app.look_gate import LookGate
 from pipeline.core.frame import Frame
-from tests.operators.fakes import rgb_frame
+from tests.support.fakes import rgb_frame
 
 
 class Camera:
