@@ -83,18 +83,26 @@ class _Sampler(Generic[_R]):
         self.last_end = float("-inf")
 
     def schedule(self, delay: float, trigger: Trigger) -> None:
-        """Set the timer (replacing any) to start a look after ``delay`` seconds."""
+        """Set the timer (replacing any) to start a look after ``delay`` seconds.
+
+        The look is due then: a timer that fires late (a busy machine) makes a
+        late look, and its lateness counts from here.
+        """
+        due = now_s(self.sched) + max(0.0, delay)
 
         def fire(_s: abc.SchedulerBase, _state: Any = None) -> None:
-            self.start(trigger)
+            self.start(trigger, due)
 
         if delay <= 0 and trigger == "start":
             self.timer.disposable = self.sched.schedule(fire)
         else:
             self.timer.disposable = self.sched.schedule_relative(at_least_a_tick(delay), fire)
 
-    def start(self, trigger: Trigger) -> None:
-        """Start a look now unless one is in flight or the budget says wait."""
+    def start(self, trigger: Trigger, due: float | None = None) -> None:
+        """Start a look now unless one is in flight or the budget says wait.
+
+        ``due``: when the look was due (a timer's planned time); default now.
+        """
         with self.lock:
             if self.done or self.in_flight:
                 return
@@ -108,8 +116,10 @@ class _Sampler(Generic[_R]):
             self.in_flight = True
             self.timer.disposable = Disposable()
 
+        planned = now if due is None else min(due, now)
+
         def work(_s: abc.SchedulerBase, _state: Any = None) -> None:
-            self.run(trigger, now)
+            self.run(trigger, planned)
 
         self.running.disposable = self.pool.schedule(work)
 

@@ -1,10 +1,10 @@
 """The JSONL sink: one alert or state per line, appended, rotated by size.
 
-Each line is a JSON object with a ``kind`` (``alert``, ``watch_state`` or
-``camera_state``) plus the record's fields. Past ``max_bytes`` the file is
-renamed ``<path>.1`` (older ones shift up to ``<path>.<backups>``, the oldest
-is removed) and a new file starts. Each line is flushed when written;
-``close()`` closes the file.
+Each line is a JSON object with a ``kind`` (``alert``, ``watch_state``,
+``camera_state``, or with ``looks = true`` ``look``) plus the record's fields.
+Past ``max_bytes`` the file is renamed ``<path>.1`` (older ones shift up to
+``<path>.<backups>``, the oldest is removed) and a new file starts. Each line
+is flushed when written; ``close()`` closes the file.
 
 Example:
     >>> sink = JsonlSink("log", JsonlSinkConfig(path=Path("alerts.jsonl")))  # doctest: +SKIP
@@ -22,7 +22,7 @@ from typing import IO, Any
 import orjson
 
 from pipeline.core.config import JsonlSinkConfig
-from pipeline.core.events import Alert, CameraState, WatchState
+from pipeline.core.events import Alert, CameraState, LookRecord, WatchState
 from sinks.base import Sink
 
 
@@ -45,7 +45,9 @@ def rotate(path: Path, backups: int) -> None:
 
 
 class JsonlSink(Sink):
-    """Append alerts (and states, with ``states``) as JSON lines to ``config.path``."""
+    """Append alerts (and states, with ``states``; looks, with ``looks``) as JSON lines."""
+
+    wants_looks = True  # written only with ``looks``
 
     def __init__(self, name: str, config: JsonlSinkConfig) -> None:
         super().__init__(name)
@@ -79,6 +81,10 @@ class JsonlSink(Sink):
     def _write_state(self, state: WatchState) -> None:
         if self.config.states:
             self._append({"kind": "watch_state", **state.to_dict()})
+
+    def _write_look(self, look: LookRecord) -> None:
+        if self.config.looks:
+            self._append({"kind": "look", **look.to_dict()})
 
     def _write_camera_state(self, state: CameraState) -> None:
         if self.config.states:

@@ -5,12 +5,14 @@ next seconds want fresh pictures; a camera that decodes each packet as it
 arrives during those seconds has them ready (one frame's decode, not the GOP's).
 :class:`KeepCurrent` decides when that is on. Its share of time is bounded by a
 token bucket: time kept current is paid for with tokens that refill at
-``share`` seconds per second, up to ``share * window_s`` seconds; a scene with
-constant movement (a wake every few seconds) gets at most about ``share`` of its
-time decoded in full, never a permanent full decode.
+``share`` seconds per second, up to ``share * window_s`` seconds (7.5 s with
+the defaults); a scene with constant movement (a wake every few seconds) gets
+at most ``share`` of its time decoded in full in the long run (and at most
+``share * (1 + window_s / T)`` over any span of ``T`` seconds), never a
+permanent full decode.
 
 Example:
-    >>> keep = KeepCurrent(seconds=5.0, share=0.25, window_s=60.0)
+    >>> keep = KeepCurrent(seconds=5.0, share=0.25)
     >>> keep.request(now=100.0)  # kept current until 105
     105.0
     >>> keep.active(104.0), keep.active(105.5)
@@ -26,6 +28,9 @@ from __future__ import annotations
 
 import threading
 
+BURST_WINDOW_S = 30.0
+"""The bucket holds ``share`` of this many seconds: the most a burst of wakes gets at once."""
+
 
 class KeepCurrent:
     """When a camera decodes each packet as it arrives, after wakes, within a share of time.
@@ -34,13 +39,13 @@ class KeepCurrent:
         seconds: how long one request keeps the decoder current (0: never).
         share: the longest share of time kept current in the long run (0..1).
         window_s: the bucket holds ``share * window_s`` seconds: the most a
-            burst of requests gets before the share applies.
+            burst of requests gets before the share applies (default 30 s).
 
     Raises:
         ValueError: ``seconds`` or ``window_s`` negative, ``share`` outside 0..1.
     """
 
-    def __init__(self, seconds: float, share: float, window_s: float = 60.0) -> None:
+    def __init__(self, seconds: float, share: float, window_s: float = BURST_WINDOW_S) -> None:
         if seconds < 0 or window_s < 0:
             raise ValueError("seconds and window_s must not be negative.")
         if not 0 <= share <= 1:

@@ -26,9 +26,9 @@ import time
 from collections.abc import Callable
 from urllib.parse import urlsplit
 
-OPEN_SPACING_S = 0.25
+OPEN_SPACING_S = 0.15
 """Least time between two openings on one host (seconds)."""
-OPEN_JITTER_S = 0.25
+OPEN_JITTER_S = 0.15
 """Random extra delay of each opening on a host (up to this, seconds)."""
 
 

@@ -17,9 +17,11 @@ class LookGate:
     """A camera seen through one watch: counts looks in flight and can stop new ones.
 
     ``latest()`` (or ``freshest()``, ``keyframe()``: whichever the watch's frame
-    selector asks for; each look asks once) is the first thing a look does, and
-    every look that called it ends in one ``LookRecord``, or is written off by
-    :meth:`abandon` when the watch ends first. While closed (draining for
+    selector asks for) is the first thing a look does, and every look that
+    called it ends in one ``LookRecord``, or is written off by :meth:`abandon`
+    when the watch ends first. A selector may ask more than once for one look
+    (a keyframe, then the next one, then the newest frame): the calls of one
+    thread count as one look until :meth:`finished`. While closed (draining for
     shutdown or a restart), a new look waits until the watch is cancelled and
     then gets no frame; its result is dropped with the watch.
     """
@@ -33,16 +35,20 @@ class LookGate:
         self.name = camera.name
         self.max_wait_s = max_wait_s
         self._lock = threading.Condition()
-        self._started: list[float] = []
+        self._started: list[tuple[int, float]] = []  # (thread, when), oldest first
         self._closed = False
         self._released = threading.Event()
 
     def _start(self) -> bool:
-        """Count a look as started; False (after waiting for the release) while closed."""
+        """Count a look as started; False (after waiting for the release) while closed.
+
+        A thread whose look is counted and not finished yet asks for the same look.
+        """
+        me = threading.get_ident()
         with self._lock:
             closed = self._closed
-            if not closed:
-                self._started.append(time.monotonic())
+            if not closed and all(thread != me for thread, _ in self._started):
+                self._started.append((me, time.monotonic()))
         if closed:
             self._released.wait(self.max_wait_s)
         return not closed
@@ -68,7 +74,7 @@ class LookGate:
     def finished(self) -> float | None:
         """Count one look as done; return its duration in seconds (``None`` if unknown)."""
         with self._lock:
-            start = self._started.pop(0) if self._started else None
+            start = self._started.pop(0)[1] if self._started else None
             self._lock.notify_all()
         return None if start is None else time.monotonic() - start
 

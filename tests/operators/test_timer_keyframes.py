@@ -7,10 +7,13 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+import reactivex
 from reactivex.scheduler import HistoricalScheduler
 from reactivex.subject import Subject
+from reactivex.testing import TestScheduler
 
 import operators.timer_keyframes
+from operators.sampler import Trigger, adaptive_sampler
 from operators.timer_keyframes import KeyframeTimerLooks
 from operators.wake_policy import WakeContext, WakeDecision
 from operators.watch import run_watch
@@ -19,8 +22,8 @@ from pipeline.app.replay.clip_reader import ClipReader
 from pipeline.core.detection import Box, Detection
 from pipeline.core.events import LookRecord
 from pipeline.core.frame import Frame
-from tests.support.fakes import ScriptedBackend, StaticFrames, rgb_frame
 from tests.support.clips import Clip
+from tests.support.fakes import ScriptedBackend, StaticFrames, rgb_frame
 
 
 class Camera:
@@ -144,3 +147,27 @@ def test_a_watch_on_a_clip_judges_keyframes_on_its_timer_and_the_newest_frame_wh
     # Decoded: a keyframe per timer look, the wake's GOP so far (10.0..10.5), the first picture.
     assert decoded <= len(timers) + 6 + 2
     assert wake.to_dict()["frame_kind"] == "inter" and "lateness_s" in wake.to_dict()
+
+
+class LateTimers(TestScheduler):
+    """Virtual time whose relative timers all fire 0.3 s late (a busy machine)."""
+
+    def schedule_relative(self, duetime: Any, action: Any, state: Any = None) -> Any:
+        return super().schedule_relative(self.to_seconds(duetime) + 0.3, action, state)
+
+
+def test_a_look_is_due_when_its_timer_was_set_for_not_when_it_fired() -> None:
+    s = LateTimers()
+    seen: list[tuple[str, float, float]] = []
+
+    def look(trigger: Trigger, due: float) -> float:
+        seen.append((trigger, due, s.clock))
+        return 5.0
+
+    reactivex.never().pipe(
+        adaptive_sampler(look, lambda delay: delay, scheduler=s, look_scheduler=s)
+    ).subscribe(lambda _: None)
+    s.advance_to(11.0)
+    # The timer fires 0.3 s late each time: the look is due 5 s after the last one
+    # ended, so 0.3 s of lateness counts against it.
+    assert seen == [("start", 0.0, 0.0), ("timer", 5.0, 5.3), ("timer", 10.3, 10.6)]

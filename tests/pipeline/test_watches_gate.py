@@ -61,3 +61,26 @@ def test_a_closed_gate_gives_no_frame_once_released() -> None:
     gate.release()
     t.join(10)
     assert got == [None] and camera.calls == [] and gate.in_flight == 0
+
+
+def test_the_calls_of_one_look_count_once() -> None:
+    camera = Camera()
+    gate = LookGate(camera)  # type: ignore[arg-type]
+    # A keyframe selector: the keyframe, the next one, then the newest frame.
+    assert gate.keyframe(2.0, 2.0) is not None
+    assert gate.keyframe(0.0, 2.0) is not None
+    assert gate.freshest(2.0) is not None
+    assert gate.in_flight == 1
+    assert gate.finished() is not None and gate.in_flight == 0
+    other: list[int] = []
+
+    def look_elsewhere() -> None:
+        other.append(gate.in_flight)
+        gate.latest(1.0)
+
+    t = threading.Thread(target=look_elsewhere)
+    gate.latest(1.0)  # the next look of this thread
+    t.start()
+    t.join(10)
+    assert other == [1] and gate.in_flight == 2  # another thread: another look
+    assert gate.wait_idle(0.0) is False

@@ -84,7 +84,7 @@ def test_a_camera_follows_the_stream_only_while_kept_current(
 ) -> None:
     clip = clip_factory(seconds=3.0, fps=10, gop=10)
     config = CameraConfig(
-        url=str(clip.path), loop=True, keep_current_s=60.0, keep_current_share=1.0
+        url=str(clip.path), loop=True, keep_current_s=20.0, keep_current_share=1.0
     )
     with CameraSource("yard", config) as camera:
         hold = camera.connect()
@@ -101,7 +101,7 @@ def test_a_camera_follows_the_stream_only_while_kept_current(
             assert fresh is not None
             # Kept current: the newest picture costs at most the one packet just read.
             assert camera.stats().frames_decoded - before <= 1
-            assert camera.current.granted_s == 60.0
+            assert camera.current.granted_s == 20.0
         finally:
             hold.dispose()
 

@@ -202,8 +202,9 @@ class CameraConfig(Model):
         0.25,
         ge=0,
         le=1,
-        description="Longest share of time the decoder is kept current after wakes (a token "
-        "bucket of share x 60 s), so constant movement never means a permanent full decode.",
+        description="Longest share of time the decoder is kept current after wakes, in the "
+        "long run (a token bucket of share x 30 s), so constant movement never means a "
+        "permanent full decode.",
     )
     realtime: bool = Field(True, description="Play files at their own pace, like a live camera.")
     loop: bool = Field(False, description="Start files again at their end.")

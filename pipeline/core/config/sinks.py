@@ -121,6 +121,10 @@ class JsonlSinkConfig(Model):
     )
     backups: int = Field(default=5, ge=0, le=1000, description="Rotated files kept.")
     states: bool = Field(default=True, description="Write watch states too.")
+    looks: bool = Field(
+        default=False,
+        description="Write every look too (trigger, verdict, frame kind, lateness, frame age).",
+    )
 
 
 class SnapshotSinkConfig(Model):
