@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
-from reactivex import Observable
-from reactivex import operators as ops
+from reactivex import Observable, abc
 
 from pipeline.core.detection import Detection
 
@@ -53,10 +52,25 @@ def filter_labels(
         if not keep:
             return source  # every label: no stage at all
 
-        def _match(d: Detection) -> bool:
-            # label_matches, inlined (every detection)
-            return d.label.lower() in keep or (bool(d.tags) and not keep.isdisjoint(d.tags))
+        # ops.filter, with its predicate inlined: this sits on every detection.
+        def subscribe(
+            observer: abc.ObserverBase[Detection], scheduler: abc.SchedulerBase | None = None
+        ) -> abc.DisposableBase:
+            def on_next(d: Detection) -> None:
+                try:  # label_matches, inlined
+                    match = d.label.lower() in keep or (
+                        bool(d.tags) and not keep.isdisjoint(d.tags)
+                    )
+                except Exception as exc:  # not a detection: as ops.filter, report it
+                    observer.on_error(exc)
+                    return
+                if match:
+                    observer.on_next(d)
 
-        return source.pipe(ops.filter(_match))
+            return source.subscribe(
+                on_next, observer.on_error, observer.on_completed, scheduler=scheduler
+            )
+
+        return Observable(subscribe)
 
     return _op

@@ -78,15 +78,52 @@ class SerialEmitter(Generic[_T]):
         """Queue an ``on_completed`` (later messages are dropped)."""
         self._push("C", None)
 
+    def push_next_first(self, value: _T) -> bool:
+        """Queue an ``on_next``, or claim its delivery when nothing is queued or being delivered.
+
+        The hot path of an operator that emits one item per input: call it
+        with the operator's lock held (as :meth:`push_next`); on ``True`` the
+        caller must hand the same ``value`` to :meth:`deliver_first` after
+        releasing that lock. It saves a queue round trip and a lock.
+        ``False``: queued (or dropped after the end), as :meth:`push_next`;
+        call :meth:`drain` as usual.
+
+        Example:
+            >>> from reactivex.observer import Observer
+            >>> out = SerialEmitter(Observer(print))
+            >>> if out.push_next_first(1):
+            ...     out.deliver_first(1)
+            1
+        """
+        lock = self._lock
+        lock.acquire()  # not ``with``: half the cost on CPython 3.11, and this is per item
+        try:
+            if self._stopped:
+                return False
+            if self._draining or self._queue:
+                self._queue.append(("N", value))
+                return False
+            self._draining = True
+            return True
+        finally:
+            lock.release()
+
     def drain(self) -> None:
         """Deliver the queue unless another thread is delivering it; never call with a lock held."""
-        lock = self._lock
-        queue = self._queue
-        with lock:
-            if self._draining or not queue:
+        with self._lock:
+            if self._draining or not self._queue:
                 return
             self._draining = True
-            kind, value = queue.popleft()
+            kind, value = self._queue.popleft()
+        self.deliver_first(value, kind)
+
+    def deliver_first(self, value: Any, kind: _Kind = "N") -> None:
+        """Deliver ``value`` (claimed by :meth:`push_next_first`), then what was queued since.
+
+        (:meth:`drain` uses it too, with the message it took from the queue.)
+        """
+        lock = self._lock
+        queue = self._queue
         observer = self._observer
         try:
             while True:
@@ -96,11 +133,14 @@ class SerialEmitter(Generic[_T]):
                     observer.on_error(value)
                 else:
                     observer.on_completed()
-                with lock:
+                lock.acquire()  # (as in push_next_first)
+                try:
                     if not queue:
                         self._draining = False
                         return
                     kind, value = queue.popleft()
+                finally:
+                    lock.release()
         except BaseException:
             with lock:
                 self._draining = False

@@ -135,6 +135,7 @@ class _WakeStage:
         self.sched = scheduler
         self.out: SerialEmitter[Wake] = SerialEmitter(observer)
         self.ctx = WakeContext(scheduler, now_s(scheduler), frames)
+        self.add_match = self.ctx.matches.append  # the deque is cleared, never replaced
         self.log = log
         self.restart_on_wake = restart_on_wake
         self.lock = threading.Lock()
@@ -144,13 +145,17 @@ class _WakeStage:
         self.done = False
 
     def on_match(self, d: Detection) -> None:
-        # On every matching detection of the camera: kept lean.
-        with self.lock:
+        # On every matching detection of the camera: kept lean. The lock is
+        # taken with acquire/release in try/finally, not ``with``: half the
+        # cost on CPython 3.11 (``with`` calls ``__exit__(None, None, None)``).
+        wake = None
+        self.lock.acquire()
+        try:
             if self.done:
                 return
             if self.log is not None:
                 self.log.match(d)
-            self.ctx.matches.append(d)
+            self.add_match(d)
             try:
                 decision = self.decide(d, self.ctx)
             except Exception as exc:
@@ -159,12 +164,19 @@ class _WakeStage:
                 if decision is WAKE_NOW and self.pending_at is None and self.log is None:
                     # _wake, inlined for the common case (and Wake("", d) without
                     # its keyword-handling constructor: a third of the cost).
-                    self.out.push_next(_new_tuple(Wake, ("", d, None)))
+                    wake = _new_tuple(Wake, ("", d, None))
+                    if not self.out.push_next_first(wake):
+                        wake = None
                     if self.restart_on_wake:
                         self.ctx.start_wait(now_s(self.sched), None)
                 else:
                     self._carry_out(decision, d, None)
-        self.out.drain()
+        finally:
+            self.lock.release()
+        if wake is not None:
+            self.out.deliver_first(wake)  # then what other threads queued meanwhile
+        else:
+            self.out.drain()
 
     def on_picture(self, frame: Frame) -> None:
         with self.lock:

@@ -7,13 +7,13 @@ is the thin operator around it. The geometry comes from
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from itertools import pairwise
-from math import nan
+from math import floor, nan
 
 from operators.zone_geometry import GRID_CELLS, Zone, ZoneGrid, ZoneInput, ZoneRule, zone_grid
-from pipeline.core.detection import Detection
+from pipeline.core.detection import Box, Detection
 
 __all__ = ["ZoneRule", "ZoneTracker"]
 
@@ -130,12 +130,14 @@ class ZoneTracker:
         self._loiter_mask = sum(b for b, _, _ in self._loiter)
         self._plain = self._one_inertia and not self._thresholds and not self._loiter_mask
         self._names_cache: dict[int, tuple[str, ...]] = {0: ()}
-        anchors = {"bottom_center": 0, "top_center": 1, "center": 2}
-        self._lookups = [
-            (g.offset, g.relative, anchors[g.anchor], g.raster.x0, g.raster.sx, g.raster.y0,
-             g.raster.sy, g.raster.n, g.raster.inside, g.raster.edge, g.zones)
-            for g in self._groups
-        ]  # fmt: skip
+        self._group_bits = [_group_bits(g) for g in self._groups]
+        # Where a detection's geometry is looked up: straight in the one group's
+        # grids for the common case (one group, no "box" zones), else all of them.
+        self._geo = (
+            self._group_bits[0]
+            if len(self._group_bits) == 1 and not self._exact
+            else self._geo_bits
+        )
         self._objects: dict[tuple[str, str, str], _Object] = {}
         self._last_prune = float("-inf")
 
@@ -147,32 +149,11 @@ class ZoneTracker:
             names = self._names_cache[mask] = tuple(self._order[j].name for j in cols)
         return names
 
-    def _geo_bits(self, d: Detection) -> int:
-        """Zones (as a mask) whose polygon holds the detection's anchor."""
-        box = d.box
-        size = d.frame_size
+    def _geo_bits(self, box: Box, size: tuple[int, int] | None) -> int:
+        """Zones (as a mask) whose polygon holds the box's anchor (or, ``box`` zones, the box)."""
         bits = 0
-        xm = (box.x1 + box.x2) * 0.5
-        for offset, relative, anchor, x0, sx, y0, sy, n, inside, edges, zones in self._lookups:
-            y = box.y2 if anchor == 0 else (box.y1 if anchor == 1 else (box.y1 + box.y2) * 0.5)
-            x = xm
-            if relative:
-                if size is None:
-                    continue
-                x, y = x * (1.0 / size[0]), y * (1.0 / size[1])  # as Zone.contains
-            fx = (x - x0) * sx
-            fy = (y - y0) * sy
-            if not (0.0 <= fx < n and 0.0 <= fy < n):
-                continue  # outside the padded bounding box: in no zone of the group
-            cell = int(fy) * n + int(fx)
-            local = inside[cell]
-            edge = edges[cell]
-            while edge:
-                low = edge & -edge
-                if zones[low.bit_length() - 1].contains_point(x, y):
-                    local |= low
-                edge ^= low
-            bits |= local << offset
+        for group_bits in self._group_bits:
+            bits |= group_bits(box, size)
         if self._exact:
             for j, z in self._exact:
                 if z.contains(box, size):
@@ -189,7 +170,7 @@ class ZoneTracker:
         if obj is None:
             depth = self._depth
             obj = self._objects[key] = _Object([0] * depth, [0] * depth, nan, 0, 0, {})
-        acc = self._geo_bits(d)
+        acc = self._geo(d.box, d.frame_size)
         if now != obj.frame_time:  # the object's first box of a new frame
             obj.frame_time = now
             base = obj.base = obj.runs
@@ -208,8 +189,9 @@ class ZoneTracker:
                 enter & p for p in base[:-1]]  # fmt: skip
             obj.runs = runs
             out = runs[-1] & acc
-            names = self._names_cache.get(out)
-            if names is None:
+            try:
+                names = self._names_cache[out]  # (a subscript is cheaper than .get)
+            except KeyError:
                 names = self._names(out)
         else:
             names = self._update_general(d, obj, acc, base, enter, keep)
@@ -293,6 +275,42 @@ class ZoneTracker:
         stale = [k for k, o in self._objects.items() if now - o.frame_time > self.forget_after_s]
         for k in stale:
             del self._objects[k]
+
+
+def _group_bits(group: _Group) -> Callable[[Box, tuple[int, int] | None], int]:
+    """A function that looks a box's anchor up in ``group``'s grids: the tracker's mask of it.
+
+    One lookup, and the exact polygon test only in cells an edge crosses;
+    the group's constants are bound once (it runs on every detection).
+    """
+    r = group.raster
+    x0, sx, y0, sy, n, inside, edges = r.x0, r.sx, r.y0, r.sy, r.n, r.inside, r.edge
+    nf = float(n)  # floats compare faster with a float
+    zones, offset, relative = group.zones, group.offset, group.relative
+    anchor = ("bottom_center", "top_center", "center").index(group.anchor)
+
+    def bits(box: Box, size: tuple[int, int] | None) -> int:
+        y = box.y2 if anchor == 0 else (box.y1 if anchor == 1 else (box.y1 + box.y2) * 0.5)
+        x = (box.x1 + box.x2) * 0.5
+        if relative:
+            if size is None:
+                return 0
+            x, y = x * (1.0 / size[0]), y * (1.0 / size[1])  # as Zone.contains
+        fx = (x - x0) * sx
+        fy = (y - y0) * sy
+        if not (0.0 <= fx < nf and 0.0 <= fy < nf):
+            return 0  # outside the padded bounding box: in no zone of the group
+        cell = floor(fy) * n + floor(fx)  # int() of a float, 3x cheaper (both are >= 0)
+        local = inside[cell]
+        edge = edges[cell]
+        while edge:
+            low = edge & -edge
+            if zones[low.bit_length() - 1].contains_point(x, y):
+                local |= low
+            edge ^= low
+        return local << offset
+
+    return bits
 
 
 def _advance(old: list[int], enter: int, keep: int) -> list[int]:

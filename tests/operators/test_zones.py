@@ -1,8 +1,10 @@
 import dataclasses
+from typing import Any
 
 import pytest
 import reactivex
 
+import operators.zones as zones_module
 from operators.labels import filter_labels
 from operators.zone_geometry import Zone, ZoneRule
 from operators.zone_tracker import ZoneTracker
@@ -123,6 +125,18 @@ def test_filter_labels() -> None:
         filter_labels([" "])
 
 
+def test_filter_labels_matches_tags_and_reports_a_bad_item() -> None:
+    alice = Detection(camera="c", label="person", score=1, box=Box(0, 0, 1, 1), time=0,
+                      tags=("person:alice",))  # fmt: skip
+    bob = dataclasses.replace(alice, tags=("person:bob",))
+    seen: list[object] = []
+    items: list[Any] = [bob, alice, "not a detection", alice]
+    reactivex.from_iterable(items).pipe(filter_labels(["person:alice"])).subscribe(
+        seen.append, lambda e: seen.append(type(e)), lambda: seen.append("done")
+    )
+    assert seen == [alice, AttributeError]  # as ops.filter: the error ends the stream
+
+
 def test_with_zones_is_replace_without_its_cost() -> None:
     d = Detection(camera="c", label="person", score=0.5, box=Box(1, 2, 3, 4), time=7.0,
                   frame_size=(10, 20), object_id="9", zones=("a",), source="frigate",
@@ -134,3 +148,32 @@ def test_with_zones_is_replace_without_its_cost() -> None:
     assert {f.name: getattr(copy, f.name) for f in dataclasses.fields(Detection)} == {
         f.name: getattr(expected, f.name) for f in dataclasses.fields(Detection)
     }
+    # The fast copy is the one tested (a new slot in Detection falls back to replace).
+    assert zones_module._FAST_COPY
+    # A real Detection: frozen, hashable, its own copy of nothing but zones.
+    assert type(copy) is Detection and hash(copy) == hash(expected)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        copy.zones = ("d",)  # type: ignore[misc]
+    assert dataclasses.replace(copy, score=0.7).zones == ("b", "c")
+
+
+def test_in_zones_with_several_zones_of_interest_passes_each() -> None:
+    zones = {
+        "left": ZoneRule(points=[(0, 0), (0.5, 0), (0.5, 1), (0, 1)], inertia=1),
+        "right": ZoneRule(points=[(0.5, 0), (1, 0), (1, 1), (0.5, 1)], inertia=1),
+        "top": ZoneRule(points=[(0, 0), (1, 0), (1, 0.3), (0, 0.3)], inertia=1),
+    }
+    dets = [
+        _d(Box(10, 50, 20, 90), oid="1"),  # left
+        _d(Box(70, 50, 80, 90), oid="2"),  # right
+        _d(Box(10, 5, 20, 20), oid="3"),  # left and top
+        _d(Box(70, 5, 80, 20), oid="4"),  # right and top
+    ]
+    for names, expected in [
+        (["left", "top"], [("left",), ("left", "top"), ("right", "top")]),
+        (["top", "top"], [("left", "top"), ("right", "top")]),  # one zone, named twice
+        (["right"], [("right",), ("right", "top")]),
+    ]:
+        out: list[Detection] = []
+        reactivex.from_iterable(dets).pipe(in_zones(zones, names)).subscribe(out.append)
+        assert [d.zones for d in out] == expected, names
