@@ -47,6 +47,8 @@ FIRST_FRAME_WAIT_S = 10.0
 RECENT_DETECTIONS_S = 10.0
 """Matching detections this recent are passed to the backend with a look."""
 RECENT_DETECTIONS_MAX = 20
+THUMBNAIL_QUALITY = 70
+"""JPEG quality of a look's thumbnail."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +64,9 @@ class Look:
         due: scheduler time the look was due (``time`` when unknown).
         taken: scheduler time the frame was taken (``None``: no frame). The
             look's lateness is ``taken - due``.
+        thumbnail: a small JPEG of the frame (``Looker``'s ``thumbnail_height``
+            high), for the activity store; ``None`` when not asked for or
+            without a frame.
     """
 
     trigger: str
@@ -71,6 +76,7 @@ class Look:
     jpeg: bytes | None
     due: float | None = None
     taken: float | None = None
+    thumbnail: bytes | None = None
 
 
 def frame_clock(epoch_s: float) -> str:
@@ -118,6 +124,9 @@ class Looker:
         selector: which frame a look takes (default: the freshest).
         first_frame_timeout_s: how long a look waits while the camera has given
             no frame yet.
+        thumbnail_height: each look also makes a JPEG of its frame this many
+            pixels high (``Look.thumbnail``) for the activity store's timeline;
+            ``None``: none.
     """
 
     def __init__(
@@ -132,11 +141,15 @@ class Looker:
         recent: RecentMatches | None = None,
         selector: FrameSelector | None = None,
         first_frame_timeout_s: float = FIRST_FRAME_WAIT_S,
+        thumbnail_height: int | None = None,
     ) -> None:
         if first_frame_timeout_s < 0:
             raise ValueError(
                 f"first_frame_timeout_s must not be negative, got {first_frame_timeout_s}."
             )
+        if thumbnail_height is not None and thumbnail_height < 1:
+            raise ValueError(f"thumbnail_height must be positive, got {thumbnail_height}.")
+        self.thumbnail_height = thumbnail_height
         self.spec = spec
         self.job_id = job_id
         self.frames = frames
@@ -171,7 +184,19 @@ class Looker:
         except Exception as exc:
             log_unexpected(log, f"watch {self.spec.name}: the look failed", exc)
             verdict = Verdict.failed(AnswerKind.ERROR, redact(f"{type(exc).__name__}: {exc}"))
-        return Look(trigger, t, verdict, frame, jpeg, due, taken)
+        thumbnail = self._thumbnail(frame) if frame is not None and jpeg is not None else None
+        return Look(trigger, t, verdict, frame, jpeg, due, taken, thumbnail)
+
+    def _thumbnail(self, frame: Frame) -> bytes | None:
+        """The frame as a small JPEG, made from its decoded picture (no JPEG decoded again)."""
+        height = self.thumbnail_height
+        if height is None:
+            return None
+        try:
+            return encode_jpeg(frame, height, THUMBNAIL_QUALITY)
+        except Exception as exc:  # the look stands without its thumbnail
+            log_unexpected(log, f"watch {self.spec.name}: no thumbnail of the look", exc)
+            return None
 
     def _judge(self, frame: Frame, jpeg: bytes, t: float) -> Verdict:
         spec = self.spec

@@ -106,6 +106,7 @@ def look_record(spec: WatchSpec, job_id: str, look: Look) -> LookRecord:
         verdict=look.verdict,
         frame=frame.ref if frame is not None else None,
         jpeg=look.jpeg,
+        thumbnail=look.thumbnail,
         frame_kind=None if frame is None else ("keyframe" if frame.keyframe else "inter"),
         lateness_s=lateness,
         frame_age_s=age,

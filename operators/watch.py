@@ -85,6 +85,7 @@ def run_watch(
     wake_log: WakeLog | None = None,
     pictures: Observable[Frame] | None = None,
     resume: Resume | None = None,
+    thumbnail_height: int | None = None,
 ) -> Observable[WatchEvent]:
     """Run one watch; emit its state changes, its looks and its alerts.
 
@@ -138,6 +139,9 @@ def run_watch(
         resume: take over an earlier run of this watch (its job id, counters,
             quiet period and look budget; :mod:`operators.resume`); the
             conversation starts afresh.
+        thumbnail_height: each look also makes a thumbnail of its frame this
+            many pixels high (``LookRecord.thumbnail``, what the activity store
+            keeps); ``None``: none.
 
     Returns:
         A cold observable of ``WatchState | LookRecord | Alert``. It never
@@ -185,7 +189,8 @@ def run_watch(
                        on_drop=wake_log.drop if wake_log else None)  # fmt: skip
         looker = Looker(spec, jid, frames=frames, backend=backend, scheduler=sched,
                         history=history, recent=recent, selector=frame_selector,
-                        first_frame_timeout_s=first_frame_timeout_s)  # fmt: skip
+                        first_frame_timeout_s=first_frame_timeout_s,
+                        thumbnail_height=thumbnail_height)  # fmt: skip
         if resume is not None:
             run.resume(resume)
         answers: Subject[Answered] = Subject()

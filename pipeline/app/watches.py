@@ -232,6 +232,7 @@ class Watches:
                     job_id=job_id,
                     resume=resume,
                     look_scheduler=pool,
+                    thumbnail_height=config.activity.look_thumbnail_height,
                 )
             except Exception:
                 connection.dispose()

@@ -246,6 +246,9 @@ class LookRecord:
             taken (waiting for a decode, or for the next keyframe).
         frame_age_s: how old the frame was when taken (seconds since its
             packet arrived).
+        thumbnail: a small JPEG of the judged frame, made from the decoded
+            picture by the look (what the activity store keeps; without one it
+            shrinks ``jpeg``).
     """
 
     watch: str
@@ -258,6 +261,7 @@ class LookRecord:
     frame_kind: str | None = None
     lateness_s: float | None = None
     frame_age_s: float | None = None
+    thumbnail: bytes | None = field(default=None, repr=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-able dict (without the JPEG bytes)."""

@@ -38,6 +38,8 @@ class Entry:
         jpeg: the picture; kept as a thumbnail (``thumbnail``) or whole.
         thumbnail: True: keep a small copy of ``jpeg`` (looks, captions);
             False: keep ``jpeg`` itself (alerts).
+        small: that small copy, when the look made it from its frame
+            (``LookRecord.thumbnail``); without it the store shrinks ``jpeg``.
     """
 
     time: float
@@ -54,6 +56,7 @@ class Entry:
     data: dict[str, Any] | None = None
     jpeg: bytes | None = field(default=None, repr=False, compare=False)
     thumbnail: bool = True
+    small: bytes | None = field(default=None, repr=False, compare=False)
 
     def data_json(self) -> str | None:
         """``data`` as JSON text (``None`` when empty)."""
@@ -78,6 +81,7 @@ def look_entry(look: LookRecord, camera: str | None) -> Entry:
         latency=v.latency_s,
         data={"error": v.error} if v.error and v.reasoning else None,
         jpeg=look.jpeg,
+        small=look.thumbnail,
     )
 
 

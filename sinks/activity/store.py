@@ -2,10 +2,11 @@
 
 Entries come from any thread (:meth:`ActivityStore.put` only queues them, so a
 watch never waits for the disk); the writer takes up to ``BATCH`` at a time,
-makes each look's thumbnail, inserts them in one transaction and keeps the
-store within ``[activity]`` ``max_age_days`` and ``max_size_mb`` (database,
-its WAL and pictures together: the oldest entries go first) and drops
-thumbnails older than ``thumbnail_keep_s``. Reading is
+writes each look's thumbnail (made by the look from its frame; without one it
+shrinks the JPEG), inserts the entries in one transaction once their pictures
+are on disk, and keeps the store within ``[activity]`` ``max_age_days`` and
+``max_size_mb`` (database, its WAL and pictures together: the oldest entries
+go first) and drops thumbnails older than ``thumbnail_keep_s``. Reading is
 :mod:`sinks.activity.query` on a connection of its own.
 
 What is lost when: entries still queued when the process is killed (at most a
@@ -192,13 +193,14 @@ class ActivityStore:
     def _write(self, entries: list[Entry]) -> None:
         assert self._conn is not None
         first_id = self._next_id
-        made = [self._picture_data(e) for e in entries]
-        self._make_room(sum(len(m[1]) for m in made if m) + ROW_BYTES * len(entries))
+        jobs = [self._picture_job(e, first_id + i) for i, e in enumerate(entries)]
+        height = self.config.thumbnail_height
+        saved = [(None, 0) if j is None else pictures.save(self.folder, j, height) for j in jobs]
+        self._make_room(sum(size for _, size in saved) + ROW_BYTES * len(entries))
         rows = []
-        for entry, picture in zip(entries, made, strict=True):
+        for entry, (relative, size) in zip(entries, saved, strict=True):
             entry_id = self._next_id
             self._next_id += 1
-            relative, size = self._save_picture(entry, entry_id, picture)
             rows.append((
                 entry_id, entry.time, entry.kind, entry.camera, entry.watch, entry.job_id,
                 entry.trigger, entry.answer, entry.text, entry.message, entry.next_look,
@@ -219,31 +221,13 @@ class ActivityStore:
         if self._wal_size() > self.wal_bytes:
             self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
-    def _picture_data(self, entry: Entry) -> tuple[str, bytes] | None:
-        """The picture to keep for ``entry`` (its folder root and bytes), if any."""
-        if entry.jpeg is None:
+    def _picture_job(self, entry: Entry, entry_id: int) -> pictures.Job | None:
+        """The picture to keep for ``entry`` (a thumbnail, or an alert's whole JPEG), if any."""
+        if entry.jpeg is None or (entry.thumbnail and self.config.thumbnail_keep_s <= 0):
             return None
-        if not entry.thumbnail:
-            return pictures.ALERTS, entry.jpeg
-        if self.config.thumbnail_keep_s <= 0:
-            return None
-        try:
-            return pictures.THUMBS, pictures.thumbnail(entry.jpeg, self.config.thumbnail_height)
-        except OSError as exc:
-            log.warning("activity: no thumbnail of a %s: %s", entry.kind, exc)
-            return None
-
-    def _save_picture(
-        self, entry: Entry, entry_id: int, picture: tuple[str, bytes] | None
-    ) -> tuple[str | None, int]:
-        if picture is None:
-            return None, 0
-        relative = pictures.relative_path(picture[0], entry_id, entry.time)
-        try:
-            return relative, pictures.write_atomic(self.folder, relative, picture[1])
-        except OSError as exc:
-            log.warning("activity: picture of entry %d not kept: %s", entry_id, exc)
-            return None, 0
+        root = pictures.THUMBS if entry.thumbnail else pictures.ALERTS
+        relative = pictures.relative_path(root, entry_id, entry.time)
+        return pictures.Job(relative, entry.jpeg, entry.thumbnail, entry.kind, entry.small)
 
     def _wal_size(self) -> int:
         try:

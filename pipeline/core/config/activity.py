@@ -59,6 +59,18 @@ class ActivityConfig(Model):
         description="Entries waiting to be written; past this, new ones are dropped and counted.",
     )
 
+    @property
+    def look_thumbnail_height(self) -> int | None:
+        """How high a thumbnail each look makes for the store; ``None`` when none are kept.
+
+        Example:
+            >>> ActivityConfig().look_thumbnail_height
+            120
+            >>> ActivityConfig(thumbnail_keep_s=0).look_thumbnail_height is None
+            True
+        """
+        return self.thumbnail_height if self.enabled and self.thumbnail_keep_s > 0 else None
+
 
 class WebConfig(Model):
     """``[web]``: the local web page (cameras, watches, timeline, search, replay reports)."""
