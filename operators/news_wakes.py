@@ -33,14 +33,16 @@ from reactivex.disposable import CompositeDisposable
 
 from operators.news import Decision, NewsSettings, NewsTracker, ObjectNews
 from operators.scene import (
+    Chroma,
     Grey,
     Mask,
     Occupancy,
     SceneModel,
     SceneSettings,
-    grey_thumbnail,
+    thumbnail,
     zone_mask,
 )
+from operators.stillness import changed_cells
 from operators.wake_policy import WakeContext, WakeDecision
 from operators.zone_geometry import ZoneInput
 from pipeline.core.detection import Detection
@@ -114,30 +116,36 @@ class NewsPolicy:
         self._keep = keep
         self._decisions: list[Decision] = []
         self._on_decision = on_decision
-        self._wait_start: float | None = None
+        self._answer: tuple[object, ...] | None = None
         self._ref: Occupancy | None = None
         self._last: Occupancy | None = None
+        self._pending: tuple[float | None] | None = None
         self.last_wake: Decision | None = None
         self.pictures_fps = pictures_fps
 
-    def _thumb(self, frame: Frame) -> tuple[float, Grey]:
-        thumb = grey_thumbnail(frame, self.scene.settings.width)
+    def _thumb(self, frame: Frame) -> tuple[float, Grey, Chroma | None]:
+        thumb, chroma = thumbnail(frame, self.scene.settings.width)
         key = ((thumb.shape[0], thumb.shape[1]), (frame.width, frame.height))
         if key != self._mask_for:
             mask: Mask = zone_mask(self.zones, key[0], key[1])
             self.scene.set_mask(mask)
             self._mask_for = key
-        return frame.wall_time, thumb
+        return frame.wall_time, thumb, chroma if self.scene.settings.chroma > 0 else None
 
     def picture(self, frame: Frame) -> Decision | None:
         """Measure one picture of the camera; return the decision it led to, if any."""
         with self._lock:
-            t, thumb = self._thumb(frame)
-            occ = self.scene.observe(thumb, t)
+            t, thumb, chroma = self._thumb(frame)
+            occ = self.scene.observe(thumb, t, chroma=chroma)
             self._pictures += 1
+            if self._pending is not None and self.scene.warmed:
+                # The first look came before the background knew anything: what is
+                # there once it does is what that look saw.
+                self.tracker.judged(t, occ.area, self._pending[0])
+                self._ref, self._pending = occ, None
             appeared, gone = self._still_change(occ)
             self._last = occ
-            decision = self.tracker.observe(t, occ.area, appeared, gone)
+            decision = self.tracker.observe(t, occ.area, appeared, gone, occ.moving)
             if decision is not None:
                 self._decisions.append(decision)
                 del self._decisions[: -self._keep]
@@ -158,26 +166,39 @@ class NewsPolicy:
         ``next_run_in``: what the answer asked for (how interested the model was).
         """
         with self._lock:
+            if not self.scene.warmed:
+                self._pending = (next_run_in,)  # see picture()
+                self.tracker.judged(0.0, None, next_run_in)
+                self.tracker.reference = None
+                return
             if frame is None:
                 self.tracker.judged(0.0, None, next_run_in)
                 self._ref = self._last
                 return
-            t, thumb = self._thumb(frame)
-            occ = self.scene.observe(thumb, t, learn=False)
-            # Before the background has learnt anything, the latest measure is better.
-            area = occ.area if self.scene.shape is not None else None
-            self.tracker.judged(t, area, next_run_in)
+            t, thumb, chroma = self._thumb(frame)
+            occ = self.scene.observe(thumb, t, learn=False, chroma=chroma)
+            self.tracker.judged(t, occ.area, next_run_in)
             self._ref = self._last
 
     def _still_change(self, occ: Occupancy) -> tuple[float, float]:
-        """Shares of the picture still now where nothing was at the last look, and the reverse."""
+        """Shares of the picture still now that looked different at the last look, and gone since.
+
+        *Appeared*: still cells whose look differs from the judged picture's
+        (a parcel the model saw, even half hidden by a passer-by then, is no
+        news; one set down where a passer-by stood is). *Gone*: cells still
+        in the judged picture where nothing is in the foreground now.
+        """
         ref, still, cells = self._ref, occ.still, occ.cells
         if ref is None or ref.still is None or ref.cells is None or still is None or cells is None:
             return 0.0, 0.0
         if ref.cells.shape != cells.shape:
             return 0.0, 0.0
         total = float(still.size) or 1.0
-        appeared = np.count_nonzero(still & ~_grown(ref.cells))
+        appeared = 0
+        if still.any() and occ.picture is not None and ref.picture is not None:
+            s = self.scene.settings
+            new = changed_cells(occ.picture, ref.picture, s.cell, 2 * s.steady, where=still)
+            appeared = int(np.count_nonzero(still & new))
         gone = np.count_nonzero(ref.still & ~_grown(cells))
         return appeared / total, gone / total
 
@@ -208,9 +229,17 @@ class NewsPolicy:
         return WakeDecision.drop(decision.reason)
 
     def _sync(self, context: WakeContext) -> None:
-        """Take the frame of a look whose answer came since the last call as the new reference."""
-        if context.wait_start != self._wait_start:
-            self._wait_start = context.wait_start
+        """Take the frame of a look whose answer came since the last call as the new reference.
+
+        An answer is told apart by its wait's start, its frame and its
+        ``next_run_in``: the first look's answer comes at the very instant the
+        watch started, so the start alone would not show it.
+        """
+        judged = context.last_judged
+        answer = (context.wait_start, None if judged is None else (judged.seq, judged.wall_time),
+                  context.last_next_run_in)  # fmt: skip
+        if answer != self._answer:
+            self._answer = answer
             self.judged(context.last_judged, context.last_next_run_in)
             with self._lock:
                 self.objects.judged(context.wait_start, context.last_next_run_in)

@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from operators.frame_selector import FrameSelector, FreshestFrame
 from operators.news import NewsSettings
 from operators.news_wakes import NewsPolicy
+from operators.scene import SceneSettings
 from operators.timer_keyframes import KeyframeTimerLooks
 from operators.wake_policy import WakePolicy
 from operators.watch_spec import WatchSpec
@@ -137,7 +138,9 @@ def wake_setup(
         factor=config.news_factor,
         persist_s=config.news_persist_s,
         evidence_s=evidence,
+        linger_s=config.news_linger_s,
     )
+    scene = SceneSettings(still_s=config.news_still_s)
     rules = zone_rules(camera.zones)
     zones = [(name, rules[name]) for name in config.zones if name in rules]
-    return NewsPolicy(zones, settings, pictures_fps=fps), fps, keyframes
+    return NewsPolicy(zones, settings, scene, pictures_fps=fps), fps, keyframes

@@ -27,11 +27,18 @@ EMPTY = '{"condition_met": false, "next_run_in": 60, "reasoning": "Nothing relev
 RELEVANT = '{"condition_met": false, "next_run_in": 5, "reasoning": "A box, no parcel."}'
 
 
-def _picture(t: float, box: bool) -> Frame:
+WALKER = np.random.default_rng(3).integers(150, 250, (12, 6)).astype(np.uint8)
+
+
+def _picture(t: float, box: bool, walker: bool = False) -> Frame:
     rng = np.random.default_rng(0)  # the same grass in every picture
     grass = np.kron(rng.integers(60, 140, (12, 16)), np.ones((4, 4))).astype(np.uint8)
     if box:
         grass[30:40, 20:30] = 240  # in the lower half
+    if walker:  # someone walking to and fro along the lower half, 2 pixels a picture
+        step = round(t * 10) % 112
+        x = min(step, 112 - step)
+        grass[26:38, x : x + 6] = WALKER
     rgb = np.repeat(grass[:, :, None], 3, axis=2)
     return Frame(camera="yard", seq=round(t * 5), wall_time=t, stream_time=t,
                  width=64, height=48, rgb=rgb)  # fmt: skip
@@ -56,11 +63,12 @@ def _watch(
     until: float = 30.0,
     detections: list[tuple[float, Detection]] | None = None,
     pictures: bool = True,
+    walker: bool = False,
 ) -> tuple[list[tuple[float, str]], list[tuple[float, str]], WakeLog]:
     s = TestScheduler()
     camera = LatestPicture()
     n = round(until * 5)
-    shots = [_picture(i / 5, box_between[0] <= i / 5 < box_between[1]) for i in range(n)]
+    shots = [_picture(i / 5, box_between[0] <= i / 5 < box_between[1], walker) for i in range(n)]
 
     camera.frame = shots[0]
     pics: Observable[Frame] = s.create_hot_observable(
@@ -123,3 +131,15 @@ def test_without_pictures_objects_that_come_stop_and_go_are_the_news() -> None:
     assert woken == [(5.0, "entered"), (9.0, "stationary"), (14.0, "left")]
     assert looks == [(0.0, "start"), (5.0, "wake"), (9.0, "wake"), (14.0, "wake")]
     assert log.dropped == {"no news": 3}  # 5.5, 6.0 (seen by the 5.0 look) and 12.0
+
+
+def test_in_a_zone_someone_walks_in_all_the_time_only_the_parcel_wakes_the_watch() -> None:
+    # Someone walks to and fro in the zone from the start (the first look sees them); a
+    # parcel lies there from 40 s to 50 s. By 40 s the zone is busy: the walker's comings
+    # and goings are no news, the parcel is, once it has kept its look for still_s (0.6 s).
+    looks, woken, _ = _watch((40.0, 50.0), [EMPTY, RELEVANT, RELEVANT, EMPTY], until=56.0,
+                               walker=True)  # fmt: skip
+    assert looks[0] == (0.0, "start")
+    assert [t for t, trigger in looks if trigger == "wake"] == [40.6]
+    assert woken[0] == (40.6, "still")
+    assert looks[2:] == [(45.6, "timer"), (50.6, "timer")]  # the model asked for 5 s, twice

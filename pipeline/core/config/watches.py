@@ -45,10 +45,12 @@ class WatchConfig(Model):
     )
     wake: Literal["news", "detections"] = Field(
         "news",
-        description="What ends a wait early: news (the zones hold clearly more or less "
-        "than in the picture the model judged last, for news_persist_s; with an object "
-        "detector growth also needs a matching detection) or detections (every match: "
-        "at once with zones, not before cooldown_s after the wait began without).",
+        description="What ends a wait early: news (something in the zones the model has "
+        "not seen: a thing that keeps its look for news_still_s, busy zones too; where the "
+        "zones are seldom busy also clearly more or less than in the picture the model "
+        "judged last, for news_persist_s; with an object detector growth also needs a "
+        "matching detection) or detections (every match: at once with zones, not before "
+        "cooldown_s after the wait began without).",
     )
     news_min_area: float = Field(
         0.0015,
@@ -66,6 +68,21 @@ class WatchConfig(Model):
     )
     news_persist_s: float = Field(
         0.6, ge=0, le=10, description="news: seconds a change must hold to be news."
+    )
+    news_still_s: float = Field(
+        0.6,
+        ge=0,
+        le=60,
+        description="news: seconds a thing in the zones must keep its look to be news as "
+        "a thing that stays (a parcel set down, not someone walking past).",
+    )
+    news_linger_s: float = Field(
+        3.0,
+        ge=0,
+        le=60,
+        description="news: once the model called a look woken by an arrival nothing "
+        "relevant, seconds an arrival must stay to be news (passers-by do not), until "
+        "it finds one relevant.",
     )
     news_fps: float | None = Field(
         None,
