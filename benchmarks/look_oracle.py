@@ -41,7 +41,8 @@ class Floor:
         times: their clip times (seconds), in order.
         alerts: clip times of the looks that alert.
         missed: events no policy could catch (they start and end inside the
-            quiet period of an earlier event's alert).
+            quiet period of an earlier event's alert); events that start after
+            ``duration_s`` are not counted.
     """
 
     looks: int
@@ -96,8 +97,9 @@ def oracle_looks(
     """
     clip = _Clip(labels, round(duration_s * fps), fps)
     quiet = round(quiet_s * fps)
-    starts = [round(ev.start * fps) for ev in events(labels)]
-    ends = [round(ev.end * fps) for ev in events(labels)]
+    inside = [ev for ev in events(labels) if round(ev.start * fps) < clip.frames]
+    starts = [round(ev.start * fps) for ev in inside]
+    ends = [round(ev.end * fps) for ev in inside]
     k = round(first_s * fps)
     looks, alerts = [k], []
     while True:

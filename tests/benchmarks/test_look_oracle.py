@@ -90,3 +90,9 @@ def test_an_event_inside_a_quiet_period_is_missed_by_anyone() -> None:
     labels = parse_labels("start,end,kind\n10,12,event\n15,20,event\n")
     floor = oracle_looks(labels, duration_s=60, fps=10, quiet_s=20)
     assert floor.alerts == [10.0] and floor.missed == 1
+
+
+def test_events_after_the_end_are_left_out() -> None:
+    labels = parse_labels("start,end,kind\n26,33,event\n85,91,event\n")
+    floor = oracle_looks(labels, duration_s=60, fps=10, quiet_s=20)
+    assert floor.times == [0.0, 26.0, 46.0] and floor.alerts == [26.0] and floor.missed == 0
