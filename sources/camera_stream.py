@@ -47,13 +47,7 @@ class _EndOfFile(Exception):
 class CameraStream(SourceBase):
     """A camera's connection and worker thread (the base of :class:`~sources.camera.CameraSource`).
 
-    Args:
-        name: the camera's name in ``pipeline.toml`` (put on every frame).
-        config: its ``[cameras.NAME]`` table.
-        clock: wall clock for ``Frame.wall_time`` and state times (epoch seconds).
-        backoff: reconnect delays; default ``Backoff(1.0, config.reconnect_max_s)``.
-        decode_queue: where decodes wait for a core; default the process-wide one.
-        stagger: opening turns per server; default the process-wide one.
+    Its arguments are :class:`~sources.camera.CameraSource`'s (documented there).
     """
 
     def __init__(
