@@ -10,7 +10,8 @@ gives each look:
   old; else the first keyframe after the look is due (the wait is at most
   ``max_age_s``, and a camera that knows its next keyframe is further away
   does not wait at all); else, or when that picture is the one the watch
-  judged last, the newest frame (decoded to the newest packet);
+  judged last, the next keyframe or, failing that, the newest frame (decoded
+  to the newest packet); all within the look's wait for a frame;
 - ``wake`` and ``start``: the newest frame, always.
 
 A source that only has ``latest()`` (a plain
@@ -41,6 +42,7 @@ Example:
 
 from __future__ import annotations
 
+import time
 from typing import Protocol, runtime_checkable
 
 from operators.sampler import Trigger
@@ -98,11 +100,17 @@ class KeyframeTimerLooks:
         return frame
 
     def _keyframe(self, frames: ChoosyFrames, due: float, wait_s: float) -> Frame | None:
-        wait = min(wait_s, self.max_age_s)
-        frame = frames.keyframe(self.max_age_s, wait, due=due)
+        # All the calls of one look wait ``wait_s`` at most in all (a blocking budget
+        # on a live camera's own waits; a virtual-clock source never waits).
+        deadline = time.monotonic() + wait_s
+
+        def left(most: float = wait_s) -> float:
+            return max(0.0, min(most, deadline - time.monotonic()))
+
+        frame = frames.keyframe(self.max_age_s, left(self.max_age_s), due=due)
         if frame is not None and self._last is not None and frame.wall_time <= self._last:
             # The picture the last look judged (a short next_run_in): the next keyframe.
-            frame = frames.keyframe(0.0, wait, due=due)
+            frame = frames.keyframe(0.0, left(self.max_age_s), due=due)
         if frame is None:  # no keyframe fresh enough in time: the newest frame
-            frame = frames.freshest(wait_s, due=due)
+            frame = frames.freshest(left(), due=due)
         return frame

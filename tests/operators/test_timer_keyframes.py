@@ -26,6 +26,11 @@ from tests.support.clips import Clip
 from tests.support.fakes import ScriptedBackend, StaticFrames, rgb_frame
 
 
+def _tenths(seconds: float | None) -> float | None:
+    """A wait as asked for, to a tenth of a second (the calls of a look share one budget)."""
+    return None if seconds is None else round(seconds, 1)
+
+
 class Camera:
     """A camera offering freshest and keyframe pictures, recording what each look asked for."""
 
@@ -40,13 +45,13 @@ class Camera:
         return rgb_frame(seq=99, wall_time=99.0)
 
     def freshest(self, timeout: float | None = None, *, due: float | None = None) -> Frame | None:
-        self.calls.append(("freshest", timeout, due))
+        self.calls.append(("freshest", _tenths(timeout), due))
         return rgb_frame(seq=50, wall_time=50.0)
 
     def keyframe(
         self, max_age_s: float, timeout: float | None = None, *, due: float | None = None
     ) -> Frame | None:
-        self.calls.append(("keyframe", max_age_s, timeout, due))
+        self.calls.append(("keyframe", max_age_s, _tenths(timeout), due))
         return self.keyframes.pop(0) if self.keyframes else None
 
 
