@@ -28,7 +28,10 @@ the policy's alone. The policies:
 
 Baseline and Lookout share the watch (condition, zones, the motion detector at
 5 fps with ``label = "motion"``, ``mode = "repeat"`` with the shipped
-config's ``quiet_period_s = 20``; ``--quiet S`` changes it). Per clip and
+config's ``quiet_period_s = 20``; ``--quiet S`` changes it). Replays take
+frames as live watches do: Lookout's timer looks take the newest keyframe
+(``timer_max_age_s``, 2 s), while polling and the baseline judge the frame of
+the moment they look (``timer_max_age_s = 0``). Per clip and
 policy it prints looks, mean time to alert over the clip's events (a missed
 event counts as its whole length), misses and false alerts; the last line is
 one JSON object with every figure (also each look's clip time), per clip
@@ -171,10 +174,13 @@ def config_text(clip: Clip, policy: str, quiet_s: float = QUIET_S) -> str:
     wake = {"polling": "detections", "baseline": "detections", "lookout": "news"}[policy]
     quiet = 0 if policy == "polling" else quiet_s
     labels = "[]" if policy == "polling" else '["motion"]'
+    # The references judge the frame of the moment they look (timer_max_age_s = 0);
+    # Lookout's default timer looks take the newest keyframe (at most 2 s old).
+    max_age = "" if policy == "lookout" else "timer_max_age_s = 0\n"
     return f"""
 [cameras.cam]
 url = "{clip.path}"
-{zones}{detect}
+{max_age}{zones}{detect}
 [backends.none]
 type = "none"
 

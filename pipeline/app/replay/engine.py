@@ -50,7 +50,7 @@ from pipeline.app.replay.options import (
 )
 from pipeline.app.replay.run import DetectionMark, ReplayRun
 from pipeline.app.replay.thumbs import thumbnail_jpeg
-from pipeline.app.watch_setup import wake_setup, watch_spec, zone_rules
+from pipeline.app.watch_setup import frame_selector, wake_setup, watch_spec, zone_rules
 from pipeline.core.config import CameraConfig, LookoutConfig, WatchConfig
 from pipeline.core.detection import Detection
 from pipeline.core.events import Alert, LookRecord, WatchEvent, WatchState
@@ -259,6 +259,7 @@ def _replay(
         job_id=f"replay-{wcfg.name}",
         hold=hold,
         wake_log=_wake_log(run, sched),
+        frame_selector=frame_selector(camera),
     )
     done = [False]
 
