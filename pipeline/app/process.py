@@ -19,6 +19,7 @@ import threading
 from collections import Counter
 from pathlib import Path
 from types import FrameType
+from typing import Protocol
 
 from pipeline.app.activity_services import ActivityServices
 from pipeline.app.control import WatchControl
@@ -191,12 +192,34 @@ class App:
             self.metrics.close()
 
 
-def run_until_signalled(config: LookoutConfig, config_path: Path | None = None) -> int:
-    """Run until SIGINT/SIGTERM; SIGHUP reloads; a second stop signal exits at once.
+class SignalledApp(Protocol):
+    """What :func:`serve_until_signalled` drives: a process-like app (``App``, ``ClusterApp``)."""
+
+    def start(self) -> None:
+        """Start everything."""
+        ...
+
+    def tick(self) -> None:
+        """Periodic bookkeeping."""
+        ...
+
+    def reload(self, why: str) -> bool:
+        """Reload the config file; ``why`` is logged."""
+        ...
+
+    def stop(self) -> None:
+        """Stop gracefully."""
+        ...
+
+
+def serve_until_signalled(app: SignalledApp, tick_s: float = 0.2) -> int:
+    """Run ``app`` until SIGINT/SIGTERM; SIGHUP reloads; a second stop signal exits at once.
+
+    Example:
+        >>> serve_until_signalled(App(load_config()))  # doctest: +SKIP
 
     Returns the exit code (0 after a graceful stop).
     """
-    app = App(config, config_path)
     stop = threading.Event()
     reload_now = threading.Event()
 
@@ -215,7 +238,7 @@ def run_until_signalled(config: LookoutConfig, config_path: Path | None = None) 
     signal.signal(signal.SIGHUP, on_hup)
     try:
         app.start()
-        while not stop.wait(0.2):
+        while not stop.wait(tick_s):
             app.tick()
             if reload_now.is_set():
                 reload_now.clear()
@@ -224,3 +247,8 @@ def run_until_signalled(config: LookoutConfig, config_path: Path | None = None) 
         app.stop()
     log.info("stopped")
     return 0
+
+
+def run_until_signalled(config: LookoutConfig, config_path: Path | None = None) -> int:
+    """Run the config until SIGINT/SIGTERM (see :func:`serve_until_signalled`)."""
+    return serve_until_signalled(App(config, config_path))

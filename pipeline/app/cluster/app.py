@@ -13,18 +13,16 @@ Example:
 from __future__ import annotations
 
 import logging
-import os
-import signal
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 from pipeline.app.cluster.metrics import cluster_health, cluster_metrics
 from pipeline.app.cluster.reload import apply_cluster_config
 from pipeline.app.cluster.runtime import ClusterRuntime
 from pipeline.app.control import WatchControl
+from pipeline.app.process import serve_until_signalled
 from pipeline.app.prometheus import Health, MetricsServer
 from pipeline.app.reload import FileWatcher
 from pipeline.core.config import LookoutConfig, WatchConfig
@@ -165,31 +163,4 @@ def run_cluster_until_signalled(
     config: LookoutConfig, config_path: Path | None, address: str
 ) -> int:
     """Run on a cluster until SIGINT/SIGTERM; SIGHUP reloads; a second signal exits at once."""
-    app = ClusterApp(config, config_path, address)
-    stop = threading.Event()
-    reload_now = threading.Event()
-
-    def on_signal(signum: int, _frame: FrameType | None) -> None:
-        if stop.is_set():
-            log.warning("second signal: exiting now")
-            os._exit(1)
-        log.info("signal %s: shutting down", signal.Signals(signum).name)
-        stop.set()
-
-    def on_hup(_signum: int, _frame: FrameType | None) -> None:
-        reload_now.set()
-
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGHUP, on_hup)
-    try:
-        app.start()
-        while not stop.wait(0.5):
-            app.tick()
-            if reload_now.is_set():
-                reload_now.clear()
-                app.reload("SIGHUP")
-    finally:
-        app.stop()
-    log.info("stopped")
-    return 0
+    return serve_until_signalled(ClusterApp(config, config_path, address), tick_s=0.5)
