@@ -116,6 +116,36 @@ def _payload(device: dict[str, Any], components: dict[str, Any], setup: HaSetup)
     )
 
 
+def _entity(
+    platform: str, name: str, uid: str, ident: str, key: str, **keys: Any
+) -> dict[str, Any]:
+    """One component of a device: unique id ``<uid>_<key>``, entity ``<platform>.<ident>_<key>``.
+
+    Example:
+        >>> _entity("sensor", "Status", "lookout_n_porch", "lookout_porch", "status", icon="mdi:x")
+        {'p': 'sensor', 'name': 'Status', 'unique_id': 'lookout_n_porch_status', \
+'default_entity_id': 'sensor.lookout_porch_status', 'icon': 'mdi:x'}
+    """
+    return {
+        "p": platform,
+        "name": name,
+        "unique_id": f"{uid}_{key}",
+        "default_entity_id": f"{platform}.{ident}_{key}",
+        **keys,
+    }
+
+
+def _on_off(state: str, field: str) -> dict[str, Any]:
+    """A binary sensor's keys: ON while ``value_json.<field>`` of ``state`` is true."""
+    return {
+        "state_topic": state,
+        "value_template": f"{{{{ 'ON' if value_json.{field} else 'OFF' }}}}",
+        "payload_on": "ON",
+        "payload_off": "OFF",
+        "json_attributes_topic": state,
+    }
+
+
 def watch_device(watch: str, setup: HaSetup) -> tuple[str, bytes]:
     """The discovery config of a watch's device: ``(topic, payload)``."""
     w = safe(watch)
@@ -123,56 +153,37 @@ def watch_device(watch: str, setup: HaSetup) -> tuple[str, bytes]:
     node = setup.node
     state = f"{setup.topic_prefix}/watches/{watch}/state"
     uid = f"lookout_{node}_{w}"
+    ident = f"lookout_{e}"
     components: dict[str, Any] = {
-        "met": {
-            "p": "binary_sensor",
-            "name": "Condition met",
-            "unique_id": f"{uid}_met",
-            "default_entity_id": f"binary_sensor.lookout_{e}_met",
-            "state_topic": state,
-            "value_template": "{{ 'ON' if value_json.condition_met else 'OFF' }}",
-            "payload_on": "ON",
-            "payload_off": "OFF",
-            "json_attributes_topic": state,
-        },
-        "reasoning": {
-            "p": "sensor",
-            "name": "Last reasoning",
-            "unique_id": f"{uid}_reasoning",
-            "default_entity_id": f"sensor.lookout_{e}_reasoning",
-            "state_topic": state,
-            "value_template": "{{ (value_json.last_reasoning or '')[:250] }}",
-            "icon": "mdi:eye",
-        },
-        "status": {
-            "p": "sensor",
-            "name": "Status",
-            "unique_id": f"{uid}_status",
-            "default_entity_id": f"sensor.lookout_{e}_status",
-            "state_topic": state,
-            "value_template": "{{ value_json.status }}",
-            "device_class": "enum",
-            "options": ["queued", "running", "success", "failed", "cancelled"],
-        },
-        "snapshot": {
-            "p": "image",
-            "name": "Snapshot",
-            "unique_id": f"{uid}_snapshot",
-            "default_entity_id": f"image.lookout_{e}_snapshot",
-            "image_topic": f"{setup.topic_prefix}/watches/{watch}/snapshot",
-            "content_type": "image/jpeg",
-        },
-    }
+        "met": _entity(
+            "binary_sensor", "Condition met", uid, ident, "met", **_on_off(state, "condition_met")
+        ),
+        "reasoning": _entity(
+            "sensor", "Last reasoning", uid, ident, "reasoning",
+            state_topic=state,
+            value_template="{{ (value_json.last_reasoning or '')[:250] }}",
+            icon="mdi:eye",
+        ),
+        "status": _entity(
+            "sensor", "Status", uid, ident, "status",
+            state_topic=state,
+            value_template="{{ value_json.status }}",
+            device_class="enum",
+            options=["queued", "running", "success", "failed", "cancelled"],
+        ),
+        "snapshot": _entity(
+            "image", "Snapshot", uid, ident, "snapshot",
+            image_topic=f"{setup.topic_prefix}/watches/{watch}/snapshot",
+            content_type="image/jpeg",
+        ),
+    }  # fmt: skip
     if setup.control:
-        components["cancel"] = {
-            "p": "button",
-            "name": "Cancel",
-            "unique_id": f"{uid}_cancel",
-            "default_entity_id": f"button.lookout_{e}_cancel",
-            "command_topic": f"{setup.topic_prefix}/watches/{watch}/cancel",
-            "payload_press": "{}",
-            "icon": "mdi:cancel",
-        }
+        components["cancel"] = _entity(
+            "button", "Cancel", uid, ident, "cancel",
+            command_topic=f"{setup.topic_prefix}/watches/{watch}/cancel",
+            payload_press="{}",
+            icon="mdi:cancel",
+        )  # fmt: skip
     device = _device(uid, f"Lookout watch {watch}", "watch", setup)
     device["via_device"] = f"lookout_{node}"
     return watch_device_topic(watch, setup), _payload(device, components, setup)
@@ -203,42 +214,30 @@ def camera_device(camera: str, setup: HaSetup) -> tuple[str, bytes]:
     node = setup.node
     uid = f"lookout_{node}_camera_{c}"
     state = f"{setup.topic_prefix}/cameras/{camera}/state"
+    ident = f"lookout_camera_{e}"
     components: dict[str, Any] = {
-        "online": {
-            "p": "binary_sensor",
-            "name": "Online",
-            "unique_id": f"{uid}_online",
-            "default_entity_id": f"binary_sensor.lookout_camera_{e}_online",
-            "device_class": "connectivity",
-            "state_topic": state,
-            "value_template": "{{ 'ON' if value_json.online else 'OFF' }}",
-            "payload_on": "ON",
-            "payload_off": "OFF",
-            "json_attributes_topic": state,
-        },
-        "last_frame": {
-            "p": "sensor",
-            "name": "Last frame",
-            "unique_id": f"{uid}_last_frame",
-            "default_entity_id": f"sensor.lookout_camera_{e}_last_frame",
-            "device_class": "timestamp",
-            "state_topic": f"{setup.topic_prefix}/cameras/{camera}/stats",
-            "value_template": "{{ value_json.last_frame or None }}",
-        },
-    }
+        "online": _entity(
+            "binary_sensor", "Online", uid, ident, "online",
+            device_class="connectivity",
+            **_on_off(state, "online"),
+        ),
+        "last_frame": _entity(
+            "sensor", "Last frame", uid, ident, "last_frame",
+            device_class="timestamp",
+            state_topic=f"{setup.topic_prefix}/cameras/{camera}/stats",
+            value_template="{{ value_json.last_frame or None }}",
+        ),
+    }  # fmt: skip
     if setup.control:
-        components["new_watch"] = {
-            "p": "text",
-            "name": "New watch",
-            "unique_id": f"{uid}_new_watch",
-            "default_entity_id": f"text.lookout_camera_{e}_new_watch",
-            "command_topic": f"{setup.topic_prefix}/watches/set",
-            "command_template": new_watch_template(camera),
-            "min": 1,
-            "max": TEXT_MAX,
-            "mode": "text",
-            "icon": "mdi:eye-plus",
-        }
+        components["new_watch"] = _entity(
+            "text", "New watch", uid, ident, "new_watch",
+            command_topic=f"{setup.topic_prefix}/watches/set",
+            command_template=new_watch_template(camera),
+            min=1,
+            max=TEXT_MAX,
+            mode="text",
+            icon="mdi:eye-plus",
+        )  # fmt: skip
     device = _device(uid, f"Lookout camera {camera}", "camera", setup)
     device["via_device"] = f"lookout_{node}"
     return camera_device_topic(camera, setup), _payload(device, components, setup)
@@ -253,17 +252,15 @@ def hub_device(setup: HaSetup) -> tuple[str, bytes]:
     """Lookout's own device: its availability as a connectivity sensor."""
     node = setup.node
     components = {
-        "available": {
-            "p": "binary_sensor",
-            "name": "Running",
-            "unique_id": f"lookout_{node}_running",
-            "default_entity_id": f"binary_sensor.lookout_{entity_part(node)}_running",
-            "device_class": "running",
-            "state_topic": f"{setup.topic_prefix}/available",
-            "payload_on": "online",
-            "payload_off": "offline",
-        }
-    }
+        "available": _entity(
+            "binary_sensor", "Running", f"lookout_{node}", f"lookout_{entity_part(node)}",
+            "running",
+            device_class="running",
+            state_topic=f"{setup.topic_prefix}/available",
+            payload_on="online",
+            payload_off="offline",
+        )
+    }  # fmt: skip
     device = _device(f"lookout_{node}", f"Lookout ({setup.topic_prefix})", "camera watches", setup)
     payload = orjson.loads(_payload(device, components, setup))
     del payload["availability_topic"], payload["payload_available"]

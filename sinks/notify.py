@@ -22,6 +22,10 @@ does not hand-write them. What happens to an alert:
 4. ``close()`` stops the worker; what is pending stays in the outbox and is
    sent on the next start (also after ``kill -9``).
 
+The outbox, the worker thread, the counts and pruning (at start, then every
+:func:`sinks.outbox_sink.prune_every_s`) are
+:class:`sinks.outbox_sink.OutboxDeliverySink`'s, shared with the webhook sink.
+
 Logs name a URL as ``sinks.<name>.urls[<n>] (<scheme>)``; the URLs' parts are
 registered with :mod:`pipeline.core.redact`, so no text shows them.
 
@@ -36,7 +40,6 @@ from __future__ import annotations
 import base64
 import logging
 import random
-import threading
 import time
 from collections import deque
 from collections.abc import Callable
@@ -44,23 +47,19 @@ from typing import Any
 
 import orjson
 
-from pipeline.core.backoff import backoff_delay
 from pipeline.core.config import NotifySinkConfig
 from pipeline.core.events import Alert, iso_time
 from pipeline.core.logs import log_unexpected
 from pipeline.core.redact import redact
 from sinks.apprise_delivery import DeadlineRunner, DeliveryTimeout, Message, apprise_send, supported
-from sinks.base import Sink
 from sinks.notify_urls import ServiceUrl, resolve_ref, service_urls
-from sinks.outbox import Outbox
 from sinks.outbox_records import OutboxEvent
+from sinks.outbox_sink import OutboxDeliverySink
 
 log = logging.getLogger(__name__)
 
 CONTENT_TYPE = "application/vnd.lookout.notification+json"
 """The content type of a notification stored in the outbox."""
-CLOSE_WAIT_S = 1.0
-"""How long ``close()`` waits for the worker (a delivery in flight is then abandoned, pending)."""
 
 Send = Callable[[str, Message, float], "str | None"]
 """``send(url, message, timeout_s)``: ``None`` when delivered, else why not."""
@@ -136,7 +135,7 @@ class RateWindow:
         self._sent.setdefault(key, deque()).append(now)
 
 
-class NotifySink(Sink):
+class NotifySink(OutboxDeliverySink[NotifySinkConfig]):
     """Send each alert, with its snapshot, to every Apprise URL of ``config``.
 
     Args:
@@ -152,6 +151,9 @@ class NotifySink(Sink):
         OSError: ``urls_file`` cannot be read.
     """
 
+    kind = "notify"
+    noun = "notification"
+
     def __init__(
         self,
         name: str,
@@ -162,8 +164,7 @@ class NotifySink(Sink):
         poll_s: float = 1.0,
         send: Send = apprise_send,
     ) -> None:
-        super().__init__(name)
-        self.config = config
+        super().__init__(name, config, clock=clock, rng=rng, poll_s=poll_s)
         self.urls: list[ServiceUrl] = service_urls(config)
         for url in self.urls:
             if not supported(url.url):
@@ -173,67 +174,12 @@ class NotifySink(Sink):
                 )
         if not self.urls:
             raise ValueError(f"sinks.{name}: no Apprise URL in urls or urls_file")
-        self._clock = clock
-        self._rng = rng or random.Random()
-        self._poll_s = poll_s
         self._send = send
         self._runner = DeadlineRunner(name)
         self._rate = RateWindow(config.rate_limit, config.rate_period_s)
-        self._outbox: Outbox | None = None
-        self._wake = threading.Event()
-        self._stop = threading.Event()
-        self._passes = threading.Condition()
-        self._passes_begun = 0  # passes begun
-        self._idle_pass = 0  # the latest pass that attempted nothing
-        self._thread: threading.Thread | None = None
-        self._next_prune = float("-inf")
-        self.counts = {"stored": 0, "delivered": 0, "failed_attempts": 0, "dead": 0}
-        self._count_lock = threading.Lock()
 
-    @property
-    def outbox(self) -> Outbox:
-        """The open outbox.
-
-        Raises:
-            RuntimeError: the sink is not open.
-        """
-        if self._outbox is None:
-            raise RuntimeError(f"Notify sink '{self.name}' is not open.")
-        return self._outbox
-
-    def _open(self) -> None:
-        self._outbox = Outbox(self.config.outbox)
-        pending = self._outbox.counts(self.name)["pending"]
-        if pending:
-            log.info("notify sink %r: %d pending notification(s) from before", self.name, pending)
-        self._thread = threading.Thread(target=self._run, name=f"notify-{self.name}", daemon=True)
-        self._thread.start()
-
-    def _close(self) -> None:
-        self._stop.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(CLOSE_WAIT_S)
-            self._runner.abort()  # a delivery still in flight is abandoned; it stays pending
-            self._thread.join(CLOSE_WAIT_S)
-        if self._outbox is not None:
-            self._outbox.close()
-
-    def _count(self, key: str) -> None:
-        with self._count_lock:
-            self.counts[key] += 1
-
-    def wait_idle(self, timeout: float) -> bool:
-        """Block until a pass that began after this call attempted nothing; return success.
-
-        Then nothing stored before the call can be sent now: each event was
-        delivered, is waiting for its retry time or its URL's rate limit, or is
-        a dead letter. For tests and shutdown.
-        """
-        with self._passes:
-            after = self._passes_begun
-            self._wake.set()
-            return self._passes.wait_for(lambda: self._idle_pass > after, timeout)
+    def _abort_delivery(self) -> None:
+        self._runner.abort()  # a delivery still in flight is abandoned; it stays pending
 
     # -- writes ------------------------------------------------------------------
 
@@ -249,34 +195,13 @@ class NotifySink(Sink):
 
     # -- delivery (worker thread) -----------------------------------------------------
 
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self._wake.clear()
-            with self._passes:
-                self._passes_begun += 1
-                this_pass = self._passes_begun
-            try:
-                wait = self._deliver_due()
-            except Exception as exc:  # a broken database must not end the worker silently
-                log_unexpected(log, f"notify sink {self.name!r}: outbox error", exc)
-                wait = self._poll_s
-            if wait is None:
-                continue
-            with self._passes:
-                self._idle_pass = this_pass
-                self._passes.notify_all()
-            self._wake.wait(wait)
-
     def _deliver_due(self) -> float | None:
         """Attempt due events whose URL may send now; return how long to wait (None: now)."""
         box = self.outbox
-        now = self._clock()
-        if now >= self._next_prune:
-            box.prune(now, self.config.keep_delivered_s, self.config.keep_dead_s, sink=self.name)
-            self._next_prune = now + 3600.0
+        self._prune_if_due()
         wait = self._poll_s
         attempted = False
-        for ev in box.due(self.name, now, limit=50):
+        for ev in box.due(self.name, self._clock(), limit=50):
             if self._stop.is_set():
                 return None
             url = resolve_ref(ev.endpoint, self.urls)
@@ -297,9 +222,9 @@ class NotifySink(Sink):
         return wait
 
     def _attempt(self, ev: OutboxEvent, url: ServiceUrl) -> None:
-        age = self._clock() - ev.created
-        if age > self.config.max_age_s:
-            self._give_up(ev, f"older than max_age_s ({self.config.max_age_s:g} s)", False)
+        too_old = self._too_old(ev, self._clock())
+        if too_old:
+            self._give_up(ev, too_old, False)
             return
         error = self._deliver(url, decode_message(ev.body))
         now = self._clock()
@@ -310,9 +235,7 @@ class NotifySink(Sink):
             return
         self._count("failed_attempts")
         attempts = ev.attempts + 1
-        delay = backoff_delay(
-            ev.attempts, self.config.backoff_initial_s, self.config.backoff_max_s, rng=self._rng
-        )
+        delay = self._retry_delay(ev)
         if now + delay - ev.created > self.config.max_age_s:
             self._give_up(ev, f"gave up after {attempts} attempt(s): {error}", True)
             return

@@ -22,6 +22,9 @@ What happens to an alert:
    letters ``keep_dead_s`` after they were given up (pruned at start, then
    every :func:`prune_every_s`); pending events are never deleted.
 
+The outbox, the worker thread, the counts and pruning are
+:class:`sinks.outbox_sink.OutboxDeliverySink`'s, shared with the notify sink.
+
 Example:
     >>> cfg = WebhookSinkConfig(url="https://example.com/h", secret="whsec_...")  # doctest: +SKIP
     >>> with WebhookSink("hook", cfg) as sink:  # doctest: +SKIP
@@ -32,24 +35,22 @@ from __future__ import annotations
 
 import logging
 import random
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urljoin
 
-from pipeline.core.backoff import backoff_delay, parse_retry_after
+from pipeline.core.backoff import parse_retry_after
 from pipeline.core.config import WebhookSinkConfig
 from pipeline.core.events import Alert, WatchState
-from pipeline.core.logs import log_unexpected
 from pipeline.net.http import HttpClient, HttpResponse, TransportError
 from pipeline.net.ssrf import SsrfPolicy
 from pipeline.net.urls import endpoint_label, register_url_secrets
-from sinks.base import Sink
 from sinks.endpoint_pause import PAUSES
 from sinks.outbox import Outbox
 from sinks.outbox_records import OutboxEvent
+from sinks.outbox_sink import OutboxDeliverySink, prune_every_s
 from sinks.signing import signature_header
 from sinks.webhook_body import event_body, load_keys
 
@@ -58,18 +59,8 @@ log = logging.getLogger(__name__)
 USER_AGENT = "lookout-webhook/0.1"
 MAX_ANSWER_BYTES = 64 * 1024
 """At most this much of a receiver's answer is read (the rest is dropped with the connection)."""
-CLOSE_WAIT_S = 1.0
-"""How long ``close()`` lets a POST in flight finish before it ends it (the event stays pending)."""
 
-
-def prune_every_s(config: WebhookSinkConfig) -> float:
-    """How often the sink prunes its outbox: half the shorter retention, within 1 s .. 1 h.
-
-    Example:
-        >>> prune_every_s(WebhookSinkConfig(url="https://example.com/h"))
-        3600.0
-    """
-    return min(3600.0, max(1.0, min(config.keep_delivered_s, config.keep_dead_s) / 2))
+__all__ = ["MAX_ANSWER_BYTES", "USER_AGENT", "WebhookSink", "WebhookStats", "prune_every_s"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,7 +82,7 @@ class WebhookStats:
     disabled: str | None
 
 
-class WebhookSink(Sink):
+class WebhookSink(OutboxDeliverySink[WebhookSinkConfig]):
     """POST alerts (and states, with ``states``) to ``config.url`` through the outbox.
 
     Args:
@@ -106,6 +97,8 @@ class WebhookSink(Sink):
             attempt, retried with backoff. None for config-file webhooks.
     """
 
+    kind = "webhook"
+
     def __init__(
         self,
         name: str,
@@ -116,16 +109,11 @@ class WebhookSink(Sink):
         poll_s: float = 1.0,
         ssrf: SsrfPolicy | None = None,
     ) -> None:
-        super().__init__(name)
-        self.config = config
+        super().__init__(name, config, clock=clock, rng=rng, poll_s=poll_s)
         register_url_secrets(config.url)
         self.safe_url = endpoint_label(config.url)
         self._by_ref = ssrf is None  # a config URL: the outbox keeps a reference, not the URL
         self._keys = load_keys(config)
-        self._clock = clock
-        self._rng = rng or random.Random()
-        self._poll_s = poll_s
-        self._outbox: Outbox | None = None
         self._http = HttpClient(
             config.url,
             connect_timeout_s=config.connect_timeout_s,
@@ -137,30 +125,11 @@ class WebhookSink(Sink):
             secret_path=True,
             retry_stale=True,
         )
-        self._wake = threading.Event()
-        self._stop = threading.Event()
-        self._idle = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._next_prune = float("-inf")
-        self._counts = {"stored": 0, "delivered": 0, "failed_attempts": 0, "dead": 0}
-        self._count_lock = threading.Lock()
 
     # -- lifecycle -------------------------------------------------------------
 
-    @property
-    def outbox(self) -> Outbox:
-        """The open outbox.
-
-        Raises:
-            RuntimeError: the sink is not open.
-        """
-        if self._outbox is None:
-            raise RuntimeError(f"Webhook sink '{self.name}' is not open.")
-        return self._outbox
-
-    def _open(self) -> None:
-        self._outbox = Outbox(self.config.outbox)
-        reason = self._outbox.disabled(self.name, self.config.url)
+    def _opened(self, outbox: Outbox) -> None:
+        reason = outbox.disabled(self.name, self.config.url)
         if reason:
             log.error(
                 "webhook sink %r: endpoint %s is disabled (%s); replay its dead letters "
@@ -169,41 +138,28 @@ class WebhookSink(Sink):
                 self.safe_url,
                 reason,
             )
-        pending = self._outbox.counts(self.name)["pending"]
-        if pending:
-            log.info("webhook sink %r: %d pending event(s) from before", self.name, pending)
-        self._thread = threading.Thread(target=self._run, name=f"webhook-{self.name}", daemon=True)
-        self._thread.start()
+
+    def _abort_delivery(self) -> None:
+        self._http.close(abort=True)  # a POST still in flight ends; its event stays pending
 
     def _close(self) -> None:
-        self._stop.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(CLOSE_WAIT_S)
-            self._http.close(abort=True)  # a POST still in flight ends; its event stays pending
-            self._thread.join(CLOSE_WAIT_S)
+        super()._close()
         self._http.close()
-        if self._outbox is not None:
-            self._outbox.close()
 
     def stats(self) -> WebhookStats:
         """Return the counters."""
-        with self._count_lock:
-            c = dict(self._counts)
         reason = self._outbox.disabled(self.name, self.config.url) if self._outbox else None
-        return WebhookStats(disabled=reason, **c)
-
-    def _count(self, key: str, n: int = 1) -> None:
-        with self._count_lock:
-            self._counts[key] += n
+        return WebhookStats(disabled=reason, **self._counts_now())
 
     def wait_idle(self, timeout: float) -> bool:
-        """Block until nothing is due right now (for tests and shutdown); return success."""
+        """Block until nothing is due right now (for tests and shutdown); return success.
+
+        While the endpoint is paused by a ``Retry-After``, due events wait, so
+        this waits too (until ``timeout``).
+        """
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            self._idle.clear()
-            self._wake.set()
-            if self._idle.wait(max(0.0, deadline - time.monotonic())):
+            if super().wait_idle(max(0.0, deadline - time.monotonic())):
                 box = self._outbox
                 if box is not None and not box.due(self.name, self._clock(), limit=1):
                     return True
@@ -243,34 +199,6 @@ class WebhookSink(Sink):
 
     # -- delivery (worker thread) -------------------------------------------------
 
-    def prune(self) -> int:
-        """Delete this sink's delivered and dead events past their retention; return how many.
-
-        The worker runs this at start and then every ``prune_every_s`` (by the
-        sink's clock); call it to prune now.
-        """
-        now = self._clock()
-        gone = self.outbox.prune(
-            now, self.config.keep_delivered_s, self.config.keep_dead_s, sink=self.name
-        )
-        self._next_prune = now + prune_every_s(self.config)
-        if gone:
-            log.info("webhook sink %r: pruned %d old event(s) from the outbox", self.name, gone)
-        return gone
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self._wake.clear()
-            try:
-                wait = self._deliver_due()
-            except Exception as exc:  # a broken database must not kill the worker silently
-                log_unexpected(log, f"webhook sink {self.name!r}: outbox error", exc)
-                wait = self._poll_s
-            if wait is None:
-                continue
-            self._idle.set()
-            self._wake.wait(wait)
-
     def _deliver_due(self) -> float | None:
         """Attempt the events that are due; return how long to wait (None: look again now).
 
@@ -278,8 +206,7 @@ class WebhookSink(Sink):
         ``Retry-After`` (:data:`PAUSES`), whichever event asked for the pause.
         """
         box = self.outbox
-        if self._clock() >= self._next_prune:
-            self.prune()
+        self._prune_if_due()
         if box.disabled(self.name, self.config.url):
             return self._poll_s
         paused = PAUSES.left(self.config.url, self._clock())
@@ -298,11 +225,9 @@ class WebhookSink(Sink):
     def _attempt(self, ev: OutboxEvent) -> None:
         box = self.outbox
         now = self._clock()
-        age = now - ev.created
-        if age > self.config.max_age_s:
-            self._give_up(
-                ev, now, f"older than max_age_s ({self.config.max_age_s:g} s)", None, False
-            )
+        too_old = self._too_old(ev, now)
+        if too_old:
+            self._give_up(ev, now, too_old, None, False)
             return
         ts = int(now)
         headers = {
@@ -338,9 +263,7 @@ class WebhookSink(Sink):
             return
         error = self._describe(result)
         attempts = ev.attempts + 1
-        delay = backoff_delay(
-            ev.attempts, self.config.backoff_initial_s, self.config.backoff_max_s, rng=self._rng
-        )
+        delay = self._retry_delay(ev)
         if status in (429, 503) and isinstance(result, HttpResponse):
             asked = parse_retry_after(result.headers.get("retry-after"), now)
             if asked is not None:

@@ -26,6 +26,17 @@ Std = Annotated[float, Field(gt=0, le=1)]
 MAX_RAM_MB = 1_048_576
 """The largest memory estimate a backend may state: 1 TiB."""
 
+ReadTimeoutS = Annotated[
+    float, Field(gt=0, le=3600, description="Longest wait for any single read, in seconds.")
+]
+"""A model server's read timeout (the same key of every such backend)."""
+
+RequestTimeoutS = Annotated[float, Field(gt=0, le=3600)]
+"""A model request's total deadline; each backend says what it covers."""
+
+MaxTokens = Annotated[int, Field(ge=16, le=32768)]
+"""The token limit of one answer."""
+
 
 class OpenAIBackendConfig(Model):
     """An OpenAI-compatible chat endpoint (llama-server, vLLM, Ollama, LM Studio, cloud)."""
@@ -52,19 +63,15 @@ class OpenAIBackendConfig(Model):
     connect_timeout_s: float = Field(
         default=5.0, gt=0, le=300, description="Connect timeout in seconds."
     )
-    read_timeout_s: float = Field(
-        default=60.0, gt=0, le=3600, description="Longest wait for any single read, in seconds."
-    )
-    request_timeout_s: float = Field(
+    read_timeout_s: ReadTimeoutS = 60.0
+    request_timeout_s: RequestTimeoutS = Field(
         default=120.0,
-        gt=0,
-        le=3600,
         description=(
             "Seconds one request may take in all (connect, send, the whole answer); "
             "then the look fails and is retried like any failed look."
         ),
     )
-    max_tokens: int = Field(default=300, ge=16, le=32768, description="Token limit of each answer.")
+    max_tokens: MaxTokens = Field(default=300, description="Token limit of each answer.")
     token_limit_field: Literal["auto", "max_tokens", "max_completion_tokens"] = Field(
         default="auto",
         description=(
@@ -191,19 +198,15 @@ class LlamaServerBackendConfig(Model):
             "Requests in flight, and the server's slots (--parallel) unless extra_args set them."
         ),
     )
-    read_timeout_s: float = Field(
-        default=120.0, gt=0, le=3600, description="Longest wait for any single read, in seconds."
-    )
-    request_timeout_s: float = Field(
+    read_timeout_s: ReadTimeoutS = 120.0
+    request_timeout_s: RequestTimeoutS = Field(
         default=300.0,
-        gt=0,
-        le=3600,
         description=(
             "Seconds one request may take in all (send, the whole answer); "
             "then the look fails and is retried like any failed look."
         ),
     )
-    max_tokens: int = Field(default=300, ge=16, le=32768, description="max_tokens of each request.")
+    max_tokens: MaxTokens = Field(default=300, description="max_tokens of each request.")
     temperature: float = Field(default=0.0, ge=0, le=2, description="Sampling temperature.")
     extra_body: dict[str, Any] = Field(
         default_factory=dict,

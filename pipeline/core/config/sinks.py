@@ -11,6 +11,47 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 
 from pipeline.core.config.base import DAY_S, Model, check_http_url
 
+MaxAgeS = Annotated[
+    float,
+    Field(gt=0, le=30 * DAY_S, description="Give up (dead letter) after this age, in seconds."),
+]
+BackoffInitialS = Annotated[
+    float, Field(gt=0, le=3600, description="First retry delay, in seconds.")
+]
+BackoffMaxS = Annotated[
+    float, Field(gt=0, le=DAY_S, description="Longest retry delay, in seconds.")
+]
+RequestTimeoutS = Annotated[float, Field(gt=0, le=3600)]
+"""One delivery's total deadline; each sink says what it covers."""
+
+
+class OutboxSinkConfig(Model):
+    """The keys every outbox-backed sink (webhook, notify) has: the outbox, retries, retention.
+
+    A sink's table lists these first; a sink may change the defaults.
+
+    Example:
+        >>> OutboxSinkConfig().keep_dead_s
+        2592000.0
+    """
+
+    outbox: Path = Field(default=Path("lookout-outbox.sqlite3"), description="SQLite outbox file.")
+    max_age_s: MaxAgeS = 86400.0
+    backoff_initial_s: BackoffInitialS = 1.0
+    backoff_max_s: BackoffMaxS = 600.0
+    keep_delivered_s: float = Field(
+        default=7 * DAY_S,
+        ge=0,
+        le=365 * DAY_S,
+        description="Delete delivered events from the outbox this many seconds after delivery.",
+    )
+    keep_dead_s: float = Field(
+        default=30 * DAY_S,
+        ge=0,
+        le=365 * DAY_S,
+        description="Delete dead letters from the outbox this many seconds after giving up.",
+    )
+
 
 class ConsoleSinkConfig(Model):
     """Print alerts (and watch state) on standard output."""
@@ -49,7 +90,7 @@ class MqttSinkConfig(Model):
         return None if v is None else check_http_url(v)
 
 
-class WebhookSinkConfig(Model):
+class WebhookSinkConfig(OutboxSinkConfig):
     """POST signed JSON (Standard Webhooks) through a durable outbox."""
 
     type: Literal["webhook"] = "webhook"
@@ -66,43 +107,16 @@ class WebhookSinkConfig(Model):
         default="none", description="JPEG."
     )
     states: bool = Field(default=False, description="Send watch state changes too.")
-    outbox: Path = Field(default=Path("lookout-outbox.sqlite3"), description="SQLite outbox file.")
-    max_age_s: float = Field(
-        default=86400.0,
-        gt=0,
-        le=30 * DAY_S,
-        description="Give up (dead letter) after this age, in seconds.",
-    )
     connect_timeout_s: float = Field(default=5.0, gt=0, le=300, description="Connect timeout.")
     read_timeout_s: float = Field(
         default=15.0, gt=0, le=3600, description="Longest wait for any single read."
     )
-    request_timeout_s: float = Field(
+    request_timeout_s: RequestTimeoutS = Field(
         default=30.0,
-        gt=0,
-        le=3600,
         description=(
             "Seconds one POST may take in all (connect, send, the whole answer); "
             "then the attempt fails and is retried."
         ),
-    )
-    backoff_initial_s: float = Field(
-        default=1.0, gt=0, le=3600, description="First retry delay, in seconds."
-    )
-    backoff_max_s: float = Field(
-        default=600.0, gt=0, le=DAY_S, description="Longest retry delay, in seconds."
-    )
-    keep_delivered_s: float = Field(
-        default=7 * DAY_S,
-        ge=0,
-        le=365 * DAY_S,
-        description="Delete delivered events from the outbox this many seconds after delivery.",
-    )
-    keep_dead_s: float = Field(
-        default=30 * DAY_S,
-        ge=0,
-        le=365 * DAY_S,
-        description="Delete dead letters from the outbox this many seconds after giving up.",
     )
 
     @field_validator("url")
@@ -169,7 +183,7 @@ message, reasoning, time, watch (write {{ and }} for braces)
     return text
 
 
-class NotifySinkConfig(Model):
+class NotifySinkConfig(OutboxSinkConfig):
     """Phone and chat notifications through Apprise (ntfy, Telegram, Pushover, email...).
 
     Each URL is one Apprise service URL; every alert is stored in the outbox
@@ -178,6 +192,9 @@ class NotifySinkConfig(Model):
     """
 
     type: Literal["notify"] = "notify"
+    max_age_s: MaxAgeS = 3600.0
+    backoff_initial_s: BackoffInitialS = 2.0
+    backoff_max_s: BackoffMaxS = 300.0
     urls: list[SecretStr] = Field(
         default_factory=list,
         max_length=32,
@@ -211,39 +228,12 @@ class NotifySinkConfig(Model):
     rate_period_s: float = Field(
         default=60.0, gt=0, le=DAY_S, description="The window of rate_limit, in seconds."
     )
-    outbox: Path = Field(default=Path("lookout-outbox.sqlite3"), description="SQLite outbox file.")
-    max_age_s: float = Field(
-        default=3600.0,
-        gt=0,
-        le=30 * DAY_S,
-        description="Give up (dead letter) after this age, in seconds.",
-    )
-    request_timeout_s: float = Field(
+    request_timeout_s: RequestTimeoutS = Field(
         default=30.0,
-        gt=0,
-        le=3600,
         description=(
             "Seconds one delivery may take in all (every request Apprise makes for it); "
             "then the attempt fails and is retried."
         ),
-    )
-    backoff_initial_s: float = Field(
-        default=2.0, gt=0, le=3600, description="First retry delay, in seconds."
-    )
-    backoff_max_s: float = Field(
-        default=300.0, gt=0, le=DAY_S, description="Longest retry delay, in seconds."
-    )
-    keep_delivered_s: float = Field(
-        default=7 * DAY_S,
-        ge=0,
-        le=365 * DAY_S,
-        description="Delete delivered notifications from the outbox this long after delivery.",
-    )
-    keep_dead_s: float = Field(
-        default=30 * DAY_S,
-        ge=0,
-        le=365 * DAY_S,
-        description="Delete dead letters from the outbox this long after giving up.",
     )
 
     @field_validator("urls")
