@@ -22,7 +22,7 @@ from types import FrameType
 from typing import Protocol
 
 from pipeline.app.activity_services import ActivityServices
-from pipeline.app.control import WatchControl
+from pipeline.app.control import WatchControl, state_file_path
 from pipeline.app.frigate_setup import resolve_frigate
 from pipeline.app.ha_bridge import HomeAssistantBridge
 from pipeline.app.metrics import pipeline_health, pipeline_metrics
@@ -64,20 +64,14 @@ class App:
         self._reload_lock = threading.Lock()
         self._stopped = False
 
-    def state_path(self) -> Path:
-        """Where persistent run-time watches are kept (next to the config file)."""
-        path = self.config.control.state_file
-        if path.is_absolute() or self.config_path is None:
-            return path
-        return self.config_path.resolve().parent / path
-
     def start(self) -> None:
         """Start the pipeline, then control (restoring persistent watches), reload, metrics."""
         p = self.pipeline
         p.start()
         cfg = self.config
         if cfg.control.enabled and p.mqtt is not None:
-            self.control = WatchControl(p, p.mqtt, cfg.control, self.state_path())
+            state = state_file_path(cfg.control.state_file, self.config_path)
+            self.control = WatchControl(p, p.mqtt, cfg.control, state)
             p.on_watch_ended.append(self.control.watch_ended)
             self.control.restore()
             self.control.start()

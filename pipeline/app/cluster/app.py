@@ -21,7 +21,7 @@ from typing import Any
 from pipeline.app.cluster.metrics import cluster_health, cluster_metrics
 from pipeline.app.cluster.reload import apply_cluster_config
 from pipeline.app.cluster.runtime import ClusterRuntime
-from pipeline.app.control import WatchControl
+from pipeline.app.control import WatchControl, state_file_path
 from pipeline.app.process import serve_until_signalled
 from pipeline.app.prometheus import Health, MetricsServer
 from pipeline.app.reload import FileWatcher
@@ -62,13 +62,6 @@ class ClusterApp:
         self._reload_lock = threading.Lock()
         self._stopped = False
 
-    def state_path(self) -> Path:
-        """Where persistent run-time watches are kept (next to the config file)."""
-        path = self.config.control.state_file
-        if path.is_absolute() or self.config_path is None:
-            return path
-        return self.config_path.resolve().parent / path
-
     def start(self) -> None:
         """Start the cluster, then control (restoring persistent watches), reload, metrics."""
         rt = self.runtime
@@ -81,7 +74,8 @@ class ClusterApp:
             )
             self.mqtt = MqttConnection(mqtt_cfg)
             self.mqtt.start()
-            self.control = WatchControl(rt, self.mqtt, cfg.control, self.state_path())
+            state = state_file_path(cfg.control.state_file, self.config_path)
+            self.control = WatchControl(rt, self.mqtt, cfg.control, state)
             self.control.restore()
             self.control.start()
         if cfg.reload.watch_file and self.config_path is not None:

@@ -64,7 +64,7 @@ from pipeline.app.control.request import (
     validate_watch,
     webhook_sink_name,
 )
-from pipeline.app.control.store import WatchStore
+from pipeline.app.control.store import WatchStore, state_file_path
 from pipeline.app.control.topics import (
     MAX_BODY_BYTES,
     Request,
@@ -100,6 +100,7 @@ __all__ = [
     "parse_body",
     "parse_topic",
     "reply_topic_for",
+    "state_file_path",
     "validate_watch",
     "webhook_sink_name",
 ]

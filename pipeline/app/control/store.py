@@ -21,6 +21,18 @@ from pipeline.core.config import WatchConfig
 log = logging.getLogger("lookout.control")
 
 
+def state_file_path(state_file: Path, config_path: Path | None) -> Path:
+    """Where persistent run-time watches are kept: ``state_file``, relative to the config's folder.
+
+    Example:
+        >>> state_file_path(Path("watches.json"), Path("/etc/lookout/pipeline.toml"))
+        PosixPath('/etc/lookout/watches.json')
+    """
+    if state_file.is_absolute() or config_path is None:
+        return state_file
+    return config_path.resolve().parent / state_file
+
+
 class WatchStore:
     """Persistent run-time watches in a small JSON file (written atomically).
 
