@@ -50,7 +50,7 @@ from operators.zones import Zone, ZoneRule, ZoneTracker, in_zones
 from pipeline.core.detection import Box, Detection
 from pipeline.core.frame import Frame
 
-FOOTAGE = Path(__file__).resolve().parents[2] / "shared" / "data" / "vtest.avi"
+FOOTAGE = Path(__file__).resolve().parents[1] / "tests" / "footage" / "vtest.mp4"
 
 
 def _median(fn: Callable[[], float], repeats: int) -> float:
