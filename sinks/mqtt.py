@@ -253,7 +253,3 @@ class MqttSink(Sink):
     def _write_caption(self, caption: Caption) -> None:
         topic = self._topic("cameras", caption.camera, "caption")
         self._publish(topic, caption.to_json(), retain=True)
-
-    def _write_caption(self, caption: Caption) -> None:
-        topic = self._topic("cameras", caption.camera, "caption")
-        self._publish(topic, caption.to_json(), retain=True)
