@@ -1,29 +1,34 @@
 """Lookout on a 3-node loopback Ray cluster against one process, in the same run.
 
-    .venv/bin/python -m benchmarks.cluster [--quick] [--cameras N] [--window S]
+    .venv/bin/python -m benchmarks.cluster [--quick] [--runs R] [--cameras N] [--decoding K]
 
-Cheap cameras: Frigate-style snapshot cameras (``frigate://``: one small JPEG
-fetched per look, no decode of a stream) from one loopback HTTP server, one
-watch each on the scripted model server (always "not met, next look in
-``--period`` s"). The same config runs
+Two rows, each measured in one process (``python -m pipeline run``) and on a
+Ray cluster of three loopback nodes of one CPU each (``python -m pipeline run
+--ray ADDRESS``: the driver, a hub, a slots actor and one camera actor per
+node) with the same config:
 
-1. in one process (``python -m pipeline run``), and
-2. on a Ray cluster of three loopback nodes, one CPU each
-   (``python -m pipeline run --ray ADDRESS``: the driver, a hub and one camera
-   actor per node by default),
+- ``snapshot``: ``--cameras`` (200) cheap cameras: Frigate-style snapshots
+  (``frigate://``: one small JPEG fetched per look, nothing decoded) from one
+  loopback HTTP server;
+- ``decoding``: ``--decoding`` (10) cameras that decode: ``demo/walkway.mp4``
+  (768x576, 10 fps H.264) played as live in a loop, each with the motion
+  detector (5 fps, it decodes every frame).
 
-and for each it prints, over a window after every camera has looked once:
-looks on time (a look within 1 s of ``period`` after the previous answer),
-looks per second, CPU seconds per camera per minute and resident memory per
-camera (one process: the process; cluster: the driver, the camera actors,
-the hub and the slots actor; Ray's own daemons apart). Then a worker node is
-killed (its raylet and workers, SIGKILL) and the time until every camera it
-hosted has looked again on another node is printed. Also: the memory of a Ray
-actor process with Lookout imported and no camera, which is why cameras are
-grouped rather than one actor each.
+One watch per camera on a scripted model server that always answers "not
+met, next look in ``--period`` s". Over a window after every camera has
+looked once, it measures looks per second, looks on time (within 1 s of
+due) and CPU seconds per camera per minute of *every* process it started:
+one process; on the cluster, Lookout's own (driver, camera actors, hub, slots
+actor) and Ray's (raylets, control store, log and autoscaler monitors,
+dashboard and runtime-env agents), reported apart and together. It also
+measures the CPU and memory of an idle Ray actor process with Lookout
+imported, and, on the snapshot cluster, the time from killing a worker node
+(its raylet and workers, SIGKILL) until every camera it hosted has looked
+again elsewhere. Each row runs ``--runs`` times (3); the figures are medians,
+each run's ratio taken within the run.
 
-On this machine all three "nodes" share the same cores, so the cluster cannot
-be faster than one process; the figures say what the distribution costs.
+On this machine all three "nodes" share the same cores, so the cluster
+cannot be faster than one process; the figures say what distribution costs.
 
 Last printed line: one JSON object.
 """
@@ -36,6 +41,7 @@ import itertools
 import os
 import re
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -43,6 +49,7 @@ import threading
 import time
 import urllib.request
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -54,16 +61,16 @@ os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
 import ray
 from ray.cluster_utils import Cluster
 
+from benchmarks.cluster_procs import Sample, cpu_seconds, descendants, owner, usage
 from tests.support.http_receiver import HttpReceiver
 from tests.support.http_receiver import Reply as HttpReply
 from tests.support.model_server import Reply, ScriptedModelServer
 from tests.support.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
-TICK = os.sysconf("SC_CLK_TCK")
-PAGE = os.sysconf("SC_PAGE_SIZE")
 ON_TIME_S = 1.0
-CAMERA = re.compile(r"activity at (cam\d+)")
+CAMERA = re.compile(r"activity at (\w+)")
+WALKWAY = ROOT / "demo" / "walkway.mp4"
 
 
 def snapshot_jpeg() -> bytes:
@@ -108,63 +115,44 @@ class Model:
         return share, len(late), late[int(0.95 * (len(late) - 1))]
 
 
-def config(cameras: int, snap_port: int, model_url: str, extra: str = "") -> str:
-    parts = [
-        "[activity]\nenabled = false\n[reload]\nwatch_file = false\n",
-        '[sinks.null]\ntype = "jsonl"\npath = "/dev/null"\n',
+def _watch(camera: str) -> str:
+    return (
+        f'[[watches]]\nname = "w{camera}"\ncamera = "{camera}"\n'
+        f'condition = "activity at {camera}"\nbackend = "vlm"\nmax_duration_minutes = 0\n'
+    )
+
+
+def _common(model_url: str) -> str:
+    return (
+        "[activity]\nenabled = false\n[reload]\nwatch_file = false\n"
+        '[sinks.null]\ntype = "jsonl"\npath = "/dev/null"\n'
         f'[backends.vlm]\ntype = "openai"\nbase_url = "{model_url}"\nmodel = "m"\n'
-        "max_concurrency = 64\n",
-        extra,
-    ]
+        "max_concurrency = 64\n"
+    )
+
+
+def config(cameras: int, snap_port: int, model_url: str) -> str:
+    """Snapshot cameras ``cam000``... with one watch each."""
+    parts = [_common(model_url)]
     for i in range(cameras):
         cam = f"cam{i:03}"
         parts.append(f'[cameras.{cam}]\nurl = "frigate://127.0.0.1:{snap_port}/{cam}"\n')
-        parts.append(
-            f'[[watches]]\nname = "w{cam}"\ncamera = "{cam}"\ncondition = "activity at {cam}"\n'
-            'backend = "vlm"\nmax_duration_minutes = 0\n'
-        )
+        parts.append(_watch(cam))
     return "".join(parts)
 
 
-def proc_cpu(pid: int) -> float:
-    """CPU seconds (user + system) of a process so far; 0 once it is gone."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / TICK
+def decoding_config(cameras: int, model_url: str) -> str:
+    """Cameras ``vid00``... playing the walkway clip as live, with motion detection."""
+    parts = [_common(model_url)]
+    for i in range(cameras):
+        cam = f"vid{i:02}"
+        parts.append(f'[cameras.{cam}]\nurl = "{WALKWAY}"\nloop = true\n'
+                     f'[cameras.{cam}.detect]\ntype = "motion"\n')  # fmt: skip
+        parts.append(_watch(cam))
+    return "".join(parts)
 
 
-def proc_rss(pid: int) -> int:
-    try:
-        return int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * PAGE
-    except OSError:
-        return 0
-
-
-def pids_named(*prefixes: str) -> list[int]:
-    out = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
-        if any(cmd.startswith(p) or f"/{p}" in cmd.split(" ")[0] for p in prefixes):
-            out.append(int(entry.name))
-    return out
-
-
-def kind_of(pid: int) -> str:
-    try:
-        cmd = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0].decode(errors="replace")
-    except OSError:
-        return "gone"
-    return cmd.split(".")[0].removeprefix("ray::") if cmd.startswith("ray::") else "driver"
-
-
-def wait_for(predicate: Any, timeout: float, what: str) -> None:
+def wait_for(predicate: Callable[[], object], timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
         if time.monotonic() > deadline:
@@ -172,31 +160,33 @@ def wait_for(predicate: Any, timeout: float, what: str) -> None:
         time.sleep(0.2)
 
 
-def measure(model: Model, pids: Any, window: float, period: float, n: int) -> dict[str, float]:
-    """CPU, memory and looks over ``window`` seconds once every camera has looked."""
-    wait_for(lambda: len(model.cameras_seen()) >= n, 180, "every camera's first look")
-    time.sleep(period)
-    procs = pids()
-    before = {p: proc_cpu(p) for p in procs}
-    cpu0, t0 = sum(before.values()), time.monotonic()
-    time.sleep(window)
-    procs = pids()
-    cpu1, t1 = sum(proc_cpu(p) for p in procs), time.monotonic()
-    by_kind: dict[str, float] = defaultdict(float)
-    for p in procs:
-        by_kind[kind_of(p)] += (proc_cpu(p) - before.get(p, 0.0)) / (t1 - t0)
-    rss = sum(proc_rss(p) for p in procs)
-    share, looks, p95 = model.on_time(t0, t1, period)
-    return {
-        "processes": len(procs),
+def measure(model: Model, root: int, args: argparse.Namespace, n: int) -> dict[str, Any]:
+    """Looks and the CPU of every process under ``root`` over a window after every first look."""
+    wait_for(lambda: len(model.cameras_seen()) >= n, 180,
+             f"every camera's first look (seen: {len(model.cameras_seen())} of {n})")  # fmt: skip
+    time.sleep(args.period)
+    before, t0 = Sample.take(descendants(root)), time.monotonic()
+    time.sleep(args.window)
+    after, t1 = Sample.take(descendants(root)), time.monotonic()
+    by_kind = usage(before, after, t1 - t0)
+    share, looks, p95 = model.on_time(t0, t1, args.period)
+    out: dict[str, Any] = {
         "on_time": round(share, 4),
         "looks_per_s": round(looks / (t1 - t0), 2),
         "late_p95_s": round(p95, 2),
-        "cpu_s_per_camera_min": round((cpu1 - cpu0) / (t1 - t0) * 60 / n, 4),
-        "rss_mb_per_camera": round(rss / n / 2**20, 2),
-        "rss_mb": round(rss / 2**20, 1),
-        "cpu_share_by_process": {k: round(v, 4) for k, v in sorted(by_kind.items())},
+        "by_process": by_kind,
     }
+    for who in ("lookout", "ray"):
+        mine = [v for k, v in by_kind.items() if owner(k) == who]
+        cores = sum(v["cpu"] for v in mine)
+        out[f"{who}_cpu_s_per_camera_min"] = round(cores * 60 / n, 4)
+        out[f"{who}_rss_mb_per_camera"] = round(sum(v["rss_mb"] for v in mine) / n, 2)
+    out["all_cpu_s_per_camera_min"] = round(
+        out["lookout_cpu_s_per_camera_min"] + out["ray_cpu_s_per_camera_min"], 4
+    )
+    cores = out["all_cpu_s_per_camera_min"] * n / 60
+    out["cpu_ms_per_look"] = round(cores / max(1e-9, looks / (t1 - t0)) * 1000, 2)
+    return out
 
 
 def stop(proc: subprocess.Popen[bytes]) -> None:
@@ -208,12 +198,29 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
         proc.wait(10)
 
 
-def single_process(cfg: Path, model: Model, window: float, period: float, n: int) -> dict[str, Any]:
-    log = cfg.with_suffix(".single.log").open("wb")
-    proc = subprocess.Popen([sys.executable, "-m", "pipeline", "run", "-c", str(cfg)],
+def run_pipeline(cfg: Path, *extra: str) -> subprocess.Popen[bytes]:
+    log = cfg.with_suffix(".log").open("wb")
+    return subprocess.Popen([sys.executable, "-m", "pipeline", "run", *extra, "-c", str(cfg)],
                             cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
+
+
+def tell_log(cfg: Path) -> None:
+    """Print the end of a run's log (the benchmark failed)."""
+    lines = cfg.with_suffix(".log").read_text(errors="replace").splitlines()
+    print(f"--- end of {cfg.with_suffix('.log').name}:", *lines[-40:], sep="\n", file=sys.stderr)
+
+
+def single_process(
+    text: str, tmp: Path, model: Model, args: argparse.Namespace, n: int
+) -> dict[str, Any]:
+    cfg = tmp / "single.toml"
+    cfg.write_text(text)
+    proc = run_pipeline(cfg)
     try:
-        return measure(model, lambda: [proc.pid], window, period, n)
+        return measure(model, os.getpid(), args, n)  # only it runs under us now
+    except SystemExit:
+        tell_log(cfg)
+        raise
     finally:
         stop(proc)
 
@@ -224,19 +231,43 @@ def camera_nodes(metrics_port: int) -> dict[str, str]:
     return dict(re.findall(pattern, text.decode()))
 
 
-def actor_overhead_mb() -> float:
-    """Resident memory of an actor process with Lookout imported and no camera."""
+def idle_actor(seconds: float) -> dict[str, float]:
+    """Memory and CPU (cores) of an actor process with Lookout imported and nothing to do."""
 
     @ray.remote(num_cpus=0)
-    def probe() -> int:
-        from pipeline.app.cluster.host import rss_bytes
+    class Idle:
+        def __init__(self) -> None:
+            import pipeline.app.cluster.host  # noqa: F401  (what a camera actor loads)
 
-        return rss_bytes()
+        def pid(self) -> int:
+            return os.getpid()
 
-    return round(ray.get(probe.remote(), timeout=120) / 2**20, 1)
+    actor = Idle.remote()  # type: ignore[attr-defined]
+    pid = ray.get(actor.pid.remote(), timeout=120)
+    time.sleep(2)
+    cpu0 = cpu_seconds(pid)
+    time.sleep(seconds)
+    out = {"cpu": round((cpu_seconds(pid) - cpu0) / seconds, 4),
+           "rss_mb": round(Sample.take([pid]).rss[pid] / 2**20, 1)}  # fmt: skip
+    ray.kill(actor)
+    return out
 
 
-def on_cluster(cfg_text: str, tmp: Path, model: Model, args: argparse.Namespace) -> dict[str, Any]:
+def kill_a_node(cluster: Cluster, workers: list[Any], port: int, model: Model) -> dict[str, Any]:
+    where = camera_nodes(port)
+    victim = next(w for w in workers if w.node_id[:8] in set(where.values()))
+    moved = sorted(c for c, n in where.items() if n == victim.node_id[:8])
+    killed = time.monotonic()
+    cluster.remove_node(victim, allow_graceful=False)
+    wait_for(lambda: set(moved) <= model.cameras_seen(after=killed), 180, "moved cameras' looks")
+    with model.lock:
+        firsts = [min(t for t in model.looks[c] if t > killed) for c in moved]
+    return {"recovery_s": round(max(firsts) - killed, 1), "moved_cameras": len(moved)}
+
+
+def on_cluster(
+    text: str, tmp: Path, model: Model, args: argparse.Namespace, n: int, kill: bool
+) -> dict[str, Any]:
     cluster = Cluster(
         initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False}
     )
@@ -246,38 +277,18 @@ def on_cluster(cfg_text: str, tmp: Path, model: Model, args: argparse.Namespace)
         cluster.wait_for_nodes()
         port = free_port()
         cfg = tmp / "cluster.toml"
-        cfg.write_text(cfg_text + f"[metrics]\nenabled = true\nport = {port}\n"
+        cfg.write_text(text + f"[metrics]\nenabled = true\nport = {port}\n"
                        "[cluster]\ncameras_per_cpu = 1000\n")  # fmt: skip
-        log = (tmp / "cluster.log").open("wb")
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "pipeline", "run", "--ray", cluster.address, "-c", str(cfg)],
-            cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-        driver = proc.pid
-
-        def pids() -> list[int]:
-            return [driver, *pids_named("ray::CameraHost", "ray::Hub", "ray::Slots")]
-
-        daemons = pids_named("raylet", "gcs_server")
-        d0 = sum(proc_cpu(p) for p in daemons)
-        figures = measure(model, pids, args.window, args.period, args.cameras)
-        figures["ray_daemons_cpu_s_per_camera_min"] = round(
-            (sum(proc_cpu(p) for p in daemons) - d0) / max(1.0, args.window) * 60 / args.cameras, 4
-        )  # includes the warm-up: an upper bound
-        ray.init(address=cluster.address, logging_level="WARNING")
-        figures["actor_overhead_mb"] = actor_overhead_mb()
-        where = camera_nodes(port)
-        victim = next(w for w in workers if w.node_id[:8] in set(where.values()))
-        moved = sorted(c for c, n in where.items() if n == victim.node_id[:8])
-        killed = time.monotonic()
-        cluster.remove_node(victim, allow_graceful=False)
-        wait_for(
-            lambda: set(moved) <= model.cameras_seen(after=killed), 180, "moved cameras' looks"
-        )
-        with model.lock:
-            firsts = [min(t for t in model.looks[c] if t > killed) for c in moved]
-        figures["recovery_s"] = round(max(firsts) - killed, 1)
-        figures["moved_cameras"] = len(moved)
+        proc = run_pipeline(cfg, "--ray", cluster.address)
+        try:
+            figures = measure(model, os.getpid(), args, n)
+        except SystemExit:
+            tell_log(cfg)
+            raise
+        if kill:
+            ray.init(address=cluster.address, logging_level="WARNING")
+            figures["idle_actor"] = idle_actor(args.idle_window)
+            figures |= kill_a_node(cluster, workers, port, model)
         return figures
     finally:
         if proc is not None:
@@ -287,57 +298,104 @@ def on_cluster(cfg_text: str, tmp: Path, model: Model, args: argparse.Namespace)
         cluster.shutdown()
 
 
+def one_run(args: argparse.Namespace, snap_port: int) -> dict[str, Any]:
+    """Both rows, each in one process then on a cluster."""
+    out: dict[str, Any] = {}
+    rows = [("snapshot", args.cameras), ("decoding", args.decoding)]
+    for row, n in rows:
+        if n <= 0:
+            continue
+        out[row] = {}
+        for where in ("single", "cluster"):
+            model = Model(args.period)
+            with tempfile.TemporaryDirectory() as folder, \
+                    ScriptedModelServer([], responder=model) as server:  # fmt: skip
+                text = (config(n, snap_port, server.base_url) if row == "snapshot"
+                        else decoding_config(n, server.base_url))  # fmt: skip
+                if where == "single":
+                    out[row][where] = single_process(text, Path(folder), model, args, n)
+                else:
+                    kill = row == "snapshot"
+                    out[row][where] = on_cluster(text, Path(folder), model, args, n, kill)
+        single, clustered = out[row]["single"], out[row]["cluster"]
+        for who in ("lookout", "all"):
+            out[row][f"{who}_ratio"] = round(
+                clustered[f"{who}_cpu_s_per_camera_min"]
+                / max(1e-9, single["all_cpu_s_per_camera_min"]), 3
+            )  # fmt: skip
+    return out
+
+
+def median_of(runs: list[Any]) -> Any:
+    """Medians of the numbers of several runs' results, key by key."""
+    first = runs[0]
+    if isinstance(first, dict):
+        return {k: median_of([r[k] for r in runs if k in r]) for k in first}
+    if isinstance(first, int | float):
+        return round(statistics.median(runs), 4)
+    return first
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="60 cameras, 15 s windows")
-    parser.add_argument("--cameras", type=int, default=None, help="cameras (default 200)")
+    parser.add_argument("--quick", action="store_true", help="60 + 4 cameras, 15 s, one run")
+    parser.add_argument("--cameras", type=int, default=None, help="snapshot cameras (200)")
+    parser.add_argument("--decoding", type=int, default=None, help="decoding cameras (10)")
     parser.add_argument("--window", type=float, default=None, help="seconds measured (30)")
+    parser.add_argument("--runs", type=int, default=None, help="runs; medians reported (3)")
     parser.add_argument("--period", type=float, default=5.0, help="seconds between looks")
     args = parser.parse_args()
-    args.cameras = args.cameras or (60 if args.quick else 200)
-    args.window = args.window or (15.0 if args.quick else 30.0)
+    q = args.quick
+    args.cameras = args.cameras if args.cameras is not None else (60 if q else 200)
+    args.decoding = args.decoding if args.decoding is not None else (4 if q else 10)
+    args.window = args.window or (15.0 if q else 30.0)
+    args.runs = args.runs or (1 if q else 3)
+    args.idle_window = 10.0 if q else 20.0
     jpeg = snapshot_jpeg()
     snaps = HttpReceiver(respond=lambda _r: HttpReply(200, {"Content-Type": "image/jpeg"}, jpeg))
     snaps.start()
     try:
-        with tempfile.TemporaryDirectory() as folder:
-            tmp = Path(folder)
-            single_model = Model(args.period)
-            with ScriptedModelServer([], responder=single_model) as server:
-                text = config(args.cameras, snaps.port, server.base_url)
-                (tmp / "single.toml").write_text(text)
-                single = single_process(tmp / "single.toml", single_model, args.window,
-                                        args.period, args.cameras)  # fmt: skip
-            cluster_model = Model(args.period)
-            with ScriptedModelServer([], responder=cluster_model) as server:
-                text = config(args.cameras, snaps.port, server.base_url)
-                clustered = on_cluster(text, tmp, cluster_model, args)
+        runs = [one_run(args, snaps.port) for _ in range(args.runs)]
     finally:
         snaps.stop()
-    report(args, single, clustered)
+    report(args, runs)
 
 
-def report(args: argparse.Namespace, single: dict[str, Any], clustered: dict[str, Any]) -> None:
-    ratio = clustered["cpu_s_per_camera_min"] / max(1e-9, single["cpu_s_per_camera_min"])
-    print(f"{args.cameras} snapshot cameras, one watch each, a look every {args.period:g} s; "
-          f"{args.window:g} s measured")  # fmt: skip
-    print(f"{'':28}{'one process':>14}{'3-node cluster':>16}")
-    for key, label in (
-        ("on_time", "looks on time (share)"),
-        ("looks_per_s", "looks per second"),
-        ("late_p95_s", "lateness p95 (s)"),
-        ("cpu_s_per_camera_min", "CPU s per camera-minute"),
-        ("rss_mb_per_camera", "memory MB per camera"),
-        ("processes", "processes measured"),
-    ):
-        print(f"{label:28}{single[key]:>14}{clustered[key]:>16}")
-    print(f"cluster CPU per camera: {ratio:.2f}x one process (goal <= 1.3x); Ray's daemons add "
-          f"{clustered['ray_daemons_cpu_s_per_camera_min']} CPU s per camera-minute")  # fmt: skip
-    print(f"an actor process with Lookout and no camera: {clustered['actor_overhead_mb']} MB")
-    print(f"node killed: its {clustered['moved_cameras']} cameras looked again on other nodes "
-          f"after {clustered['recovery_s']} s (goal < 30 s)")  # fmt: skip
-    print(orjson.dumps({"cameras": args.cameras, "single": single, "cluster": clustered,
-                        "cpu_ratio": round(ratio, 3)}).decode())  # fmt: skip
+def report(args: argparse.Namespace, runs: list[dict[str, Any]]) -> None:
+    med = median_of(runs)
+    print(f"{args.window:g} s measured per row, a look every {args.period:g} s; "
+          f"median of {len(runs)} run(s)")  # fmt: skip
+    for row, n in (("snapshot", args.cameras), ("decoding", args.decoding)):
+        if row not in med:
+            continue
+        s, c = med[row]["single"], med[row]["cluster"]
+        what = "snapshots" if row == "snapshot" else "walkway.mp4 as live, motion detector"
+        print(f"\n{row}: {n} cameras ({what}), one watch each")
+        print(f"{'':40}{'one process':>12}{'3-node cluster':>16}")
+        for key, label in (
+            ("looks_per_s", "looks per second"),
+            ("on_time", "looks on time (share)"),
+            ("late_p95_s", "lateness p95 (s)"),
+            ("lookout_cpu_s_per_camera_min", "CPU s per camera-minute, Lookout"),
+            ("ray_cpu_s_per_camera_min", "  + Ray's own processes"),
+            ("all_cpu_s_per_camera_min", "  = all"),
+            ("cpu_ms_per_look", "CPU ms per look (all)"),
+            ("lookout_rss_mb_per_camera", "memory MB per camera, Lookout"),
+            ("ray_rss_mb_per_camera", "  + Ray's own processes"),
+        ):
+            print(f"{label:40}{s[key]:>12}{c[key]:>16}")
+        print(f"cluster CPU per camera: {med[row]['lookout_ratio']}x one process for Lookout's "
+              f"processes, {med[row]['all_ratio']}x with Ray's own (goal <= 1.3x)")  # fmt: skip
+        shares = ", ".join(f"{k} {v['cpu']:.3f}" for k, v in c["by_process"].items() if v["cpu"])
+        print(f"cluster CPU by process (cores): {shares}")
+    snap = med.get("snapshot", {}).get("cluster", {})
+    if "idle_actor" in snap:
+        idle = snap["idle_actor"]
+        print(f"\nan idle actor process with Lookout imported: {idle['rss_mb']} MB, "
+              f"{idle['cpu']:.4f} cores")  # fmt: skip
+        print(f"node killed: its {snap['moved_cameras']:g} cameras looked again on other "
+              f"nodes after {snap['recovery_s']} s (goal < 30 s)")  # fmt: skip
+    print(orjson.dumps({"args": vars(args), "median": med, "runs": runs}).decode())
 
 
 if __name__ == "__main__":

@@ -2,7 +2,8 @@
 
 import os
 
-from benchmarks.cluster import Model, config
+from benchmarks.cluster import Model, config, decoding_config, median_of
+from benchmarks.cluster_procs import Sample, kind_of, owner, usage
 from pipeline.app.cluster import cluster_problems
 from pipeline.core.config_loader import load_config_text
 
@@ -13,6 +14,32 @@ def test_config_has_one_snapshot_camera_and_watch_each_and_runs_on_a_cluster() -
     assert all(c.url.startswith("frigate://127.0.0.1:5000/") for c in cfg.cameras.values())
     assert [w.camera for w in cfg.watches] == sorted(cfg.cameras)
     assert cluster_problems(cfg) == []
+
+
+def test_decoding_config_plays_the_walkway_clip_with_motion_detection_on_each_camera() -> None:
+    cfg = load_config_text(decoding_config(2, "http://127.0.0.1:9/v1"))
+    assert sorted(cfg.cameras) == ["vid00", "vid01"]
+    assert all(c.url.endswith("walkway.mp4") and c.loop for c in cfg.cameras.values())
+    assert all(c.detect is not None and c.detect.type == "motion" for c in cfg.cameras.values())
+    assert [w.camera for w in cfg.watches] == sorted(cfg.cameras)
+    assert cluster_problems(cfg) == []
+
+
+def test_processes_are_sorted_into_lookouts_and_rays_and_counted_per_second() -> None:
+    driver = "/venv/bin/python -m pipeline run --ray 127.0.0.1:6379 -c c.toml"
+    monitor = "/venv/bin/python -u /venv/lib/ray/_private/log_monitor.py --session-dir=/tmp/x"
+    assert [kind_of(c) for c in (driver, monitor, "ray::Hub.intake", "ray::IDLE")] == [
+        "pipeline", "log_monitor", "Hub", "IDLE"
+    ]  # fmt: skip
+    assert [owner(k) for k in ("pipeline", "Hub", "Slots", "IDLE", "gcs_server")] == [
+        "lookout", "lookout", "lookout", "ray", "ray"
+    ]  # fmt: skip
+    before = Sample({1: 10.0, 2: 5.0}, {1: 0, 2: 0}, {1: "raylet", 2: "Hub"})
+    after = Sample({1: 12.0, 3: 1.0}, {1: 2**20, 3: 2**21}, {1: "raylet", 3: "Hub"})
+    assert usage(before, after, 4.0) == {  # 2 gone, 3 new: counted from its start
+        "Hub": {"cpu": 0.25, "rss_mb": 2.0}, "raylet": {"cpu": 0.5, "rss_mb": 1.0}
+    }  # fmt: skip
+    assert median_of([{"a": 1, "b": {"c": 3.0}}, {"a": 5, "b": {"c": 1.0}}, {"a": 2, "b": {"c": 2.0}}]) == {"a": 2, "b": {"c": 2.0}}  # fmt: skip
 
 
 def test_looks_on_time_counts_intervals_past_the_period() -> None:

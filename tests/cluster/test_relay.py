@@ -79,3 +79,21 @@ def test_looks_are_forwarded_only_when_the_head_keeps_them_and_close_flushes() -
     relay.send_state(_state())
     relay.close()
     assert link.kinds() == ["state"] and relay.stats()["queued"] == 0
+
+
+def test_a_full_batch_goes_before_its_time_and_nothing_queued_is_lost_while_the_hub_is_down() -> (
+    None
+):
+    link = Link()
+    relay = Relay(link, flush_interval_s=3600, batch_max=5, retry_s=0.01)
+    relay.open()
+    for _ in range(4):
+        relay.send_camera_state(CameraState("c", True))
+    link.down = True
+    relay.send_camera_state(CameraState("c", False))  # the fifth: a batch is due
+    wait_until(lambda: relay.failed_attempts >= 1, 5, "a batch tried while the hub is down")
+    assert link.kinds() == [] and relay.stats()["queued"] == 5
+    link.down = False
+    relay.send_alert(_alert("e3"))  # what waited goes first, in order, then the alert
+    assert link.kinds() == ["camera"] * 5 and link.alerts == ["e3"]
+    relay.close()

@@ -10,7 +10,9 @@ runs the config on a Ray cluster (``pip install 'lookout[distributed]'``):
   event goes to one hub actor on the head: sinks, activity store, ledger;
 - :mod:`~pipeline.app.cluster.ledger`: what outlives a camera actor (resume points,
   alert ids);
-- :mod:`~pipeline.app.cluster.slots`: a backend's ``max_concurrency`` across the cluster;
+- :mod:`~pipeline.app.cluster.slots`, :mod:`~pipeline.app.cluster.lease_book` and
+  :mod:`~pipeline.app.cluster.leases`: a backend's ``max_concurrency`` across the
+  cluster, leased to the camera actors in shares (no remote call per look);
 - :mod:`~pipeline.app.cluster.runtime`, :mod:`~pipeline.app.cluster.reload`,
   :mod:`~pipeline.app.cluster.metrics`, :mod:`~pipeline.app.cluster.app`: the
   driver (placement, moving lost groups, control, reload, metrics, shutdown);

@@ -5,7 +5,7 @@
 differences: its only sink is a :class:`~pipeline.app.cluster.relay.Relay` to
 the hub; a watch it starts takes over the earlier run the ledger gave it
 (:mod:`operators.resume`); and a backend with a ``max_concurrency`` takes a
-cluster-wide slot for each look (:mod:`pipeline.app.cluster.slots`). A
+slot of the actor's leased share for each look (:mod:`pipeline.app.cluster.leases`). A
 restarted actor re-runs ``__init__``: everything it needs comes in its
 :class:`GroupSpec`, built by the driver from the current config and ledger.
 
@@ -20,18 +20,18 @@ import logging
 import os
 import resource
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, cast
 
 import ray
-from ray.exceptions import GetTimeoutError, RayError
 
 from operators.backends.base import Backend
 from operators.resume import Resume
+from pipeline.app.cluster.lease_book import Grant, Report
+from pipeline.app.cluster.leases import LeasedPermits, LimitedBackend
 from pipeline.app.cluster.relay import Item, Relay
-from pipeline.app.cluster.slots import LimitedBackend, Permits
+from pipeline.app.cluster.slots import backend_limits
 from pipeline.app.graph import Graph
 from pipeline.app.metrics import pipeline_health, pipeline_metrics
 from pipeline.app.reload import apply_config
@@ -45,6 +45,8 @@ log = logging.getLogger("lookout.cluster")
 
 DEFAULT_WAIT_S = 120.0
 """The longest wait for a backend slot when its config has no request timeout."""
+CALL_TIMEOUT_S = 10.0
+"""The longest wait for the hub or the slots actor to answer (beyond a renewal's own wait)."""
 
 
 @dataclass(frozen=True)
@@ -59,6 +61,7 @@ class GroupSpec:
         resumes: where each watch's run left off, by watch name.
         limits: backends with a cluster-wide limit (name -> slots).
         waits: longest wait for a slot per backend, in seconds.
+        lease_s: how long a lease on backend slots holds without a renewal.
         flush_interval_s: how often states go to the hub.
         looks: forward looks (the head keeps an activity store).
         cwd: the driver's working folder.
@@ -72,6 +75,7 @@ class GroupSpec:
     resumes: dict[str, Resume] = field(default_factory=dict)
     limits: dict[str, int] = field(default_factory=dict)
     waits: dict[str, float] = field(default_factory=dict)
+    lease_s: float = 10.0
     flush_interval_s: float = 0.2
     looks: bool = False
     cwd: str | None = None
@@ -92,6 +96,7 @@ class HostStats:
         watches: watch name -> status.
         looks, alerts: totals of its watches since it started.
         relay: the relay's counters.
+        leases: per limited backend, the actor's grant and slots in use.
         problems: its health problems (cameras offline too long).
     """
 
@@ -107,6 +112,7 @@ class HostStats:
     looks: int
     alerts: int
     relay: dict[str, int]
+    leases: dict[str, dict[str, int]]
     problems: tuple[str, ...]
 
 
@@ -126,7 +132,7 @@ class SlotGraph(Graph):
         self,
         config: LookoutConfig,
         on_camera_state: Callable[[CameraState, bool], None],
-        permits: Permits,
+        permits: LeasedPermits,
         waits: dict[str, float],
     ) -> None:
         super().__init__(config, None, on_camera_state)
@@ -154,7 +160,7 @@ class HostedPipeline(Pipeline):
         config: LookoutConfig,
         relay: Relay,
         resumes: dict[str, Resume],
-        permits: Permits,
+        permits: LeasedPermits,
         waits: dict[str, float],
     ) -> None:
         super().__init__(config)
@@ -172,7 +178,7 @@ class HostedPipeline(Pipeline):
 class RayHubLink:
     """A relay's way to the hub actor (blocking calls with a timeout)."""
 
-    def __init__(self, hub: Any, group: str, timeout_s: float = 10.0) -> None:
+    def __init__(self, hub: Any, group: str, timeout_s: float = CALL_TIMEOUT_S) -> None:
         self.hub = hub
         self.group = group
         self.timeout_s = timeout_s
@@ -186,37 +192,21 @@ class RayHubLink:
         ray.get(self.hub.alert.remote(self.group, alert), timeout=self.timeout_s)
 
 
-class RayPermits:
-    """Backend slots from the :class:`~pipeline.app.cluster.slots.Slots` actor."""
+class RaySlotsLink:
+    """A holder's way to the :class:`~pipeline.app.cluster.slots.Slots` actor."""
 
-    def __init__(self, slots: Any, holder: str, limits: dict[str, int]) -> None:
+    def __init__(self, slots: Any) -> None:
         self.slots = slots
-        self.holder = holder
-        self.limits = limits
 
-    def limited(self, backend: str) -> bool:
-        """Whether ``backend`` has a cluster-wide limit."""
-        return backend in self.limits
+    def renew(self, holder: str, reports: dict[str, Report], wait_s: float) -> dict[str, Grant]:
+        """Report and renew; raises when the slots actor did not answer in time."""
+        ref = self.slots.renew.remote(holder, reports, wait_s)
+        grants: dict[str, Grant] = ray.get(ref, timeout=wait_s + CALL_TIMEOUT_S)
+        return grants
 
-    def acquire(self, backend: str, timeout_s: float) -> str | None:
-        """A lease, ``None`` after ``timeout_s`` (an unreachable slots actor: no limit)."""
-        lease = uuid.uuid4().hex
-        try:
-            granted = ray.get(
-                self.slots.acquire.remote(backend, self.holder, lease), timeout=timeout_s
-            )
-        except GetTimeoutError:
-            self.slots.cancel.remote(lease)
-            return None
-        except RayError as exc:
-            log.error("backend %s: no slot service (%s); looking without", backend, exc)
-            return ""
-        return lease if granted else None
-
-    def release(self, lease: str) -> None:
-        """Give the slot back (without waiting)."""
-        if lease:
-            self.slots.release.remote(lease)
+    def release(self, holder: str) -> None:
+        """Give back every slot of ``holder`` (without waiting)."""
+        self.slots.release_holder.remote(holder)
 
 
 class CameraHost:
@@ -238,9 +228,10 @@ class CameraHost:
             flush_interval_s=spec.flush_interval_s,
             looks=spec.looks,
         )
-        permits = RayPermits(slots, spec.holder, spec.limits)
+        self.permits = LeasedPermits(RaySlotsLink(slots), spec.holder, spec.limits, spec.lease_s)
+        self.permits.open()
         self.pipeline = HostedPipeline(
-            spec.config, self.relay, dict(spec.resumes), permits, spec.waits
+            spec.config, self.relay, dict(spec.resumes), self.permits, spec.waits
         )
         self.started = False
         self.node_id = ray.get_runtime_context().get_node_id()
@@ -277,6 +268,7 @@ class CameraHost:
             looks=sum(s.looks.total() for s in stats.values()),
             alerts=sum(s.alerts for s in stats.values()),
             relay=self.relay.stats(),
+            leases=self.permits.stats(),
             problems=health.problems,
         )
 
@@ -290,6 +282,7 @@ class CameraHost:
 
     def apply(self, config: LookoutConfig) -> str:
         """Move to a reloaded group config (as a reload in one process); returns the summary."""
+        self.permits.track(backend_limits(config))
         return apply_config(self.pipeline, config).summary()
 
     def metrics_text(self) -> str:
@@ -297,7 +290,11 @@ class CameraHost:
         return pipeline_metrics(self.pipeline)
 
     def stop(self, grace_s: float | None = None) -> float:
-        """Graceful stop: looks in flight finish within ``grace_s``, states flushed to the hub."""
+        """Graceful stop: looks in flight finish within ``grace_s``, states flushed to the hub.
+
+        The backend slots it leased go back to the slots actor.
+        """
         began = time.monotonic()
         self.pipeline.stop(grace_s)
+        self.permits.close()
         return time.monotonic() - began

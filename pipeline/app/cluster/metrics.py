@@ -113,8 +113,9 @@ def cluster_metrics(rt: ClusterRuntime) -> str:
     slots: dict[str, dict[str, int]] = got.get("@slots", {})
     for key, kind, text in (
         ("limit", "gauge", "Slots of the backend for the whole cluster (max_concurrency)."),
-        ("in_use", "gauge", "Slots of the backend taken by looks right now."),
-        ("peak", "gauge", "Most slots of the backend taken at once."),
+        ("leased", "gauge", "Slots of the backend leased to camera actors now."),
+        ("in_use", "gauge", "Slots of the backend taken by looks at the actors' last renewals."),
+        ("peak", "gauge", "Most slots of the backend leased or in use at once (within the limit)."),
         ("waits", "counter", "Looks that had to wait for a slot."),
     ):
         t.add(

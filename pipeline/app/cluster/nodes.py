@@ -8,11 +8,12 @@ Example:
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import ray
-from ray.exceptions import ActorDiedError, GetTimeoutError
+from ray.exceptions import ActorDiedError, GetTimeoutError, RayError
 
 from pipeline.app.cluster.host import HostStats
 from pipeline.app.cluster.placement import Group, NodeInfo, node_capacity
@@ -93,3 +94,50 @@ def why_lost(exc: BaseException) -> str:
     if isinstance(exc, GetTimeoutError):
         return "no answer"
     return redact(f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
+
+
+class Departed:
+    """Lost actors whose backend slots go back once Ray says they are dead.
+
+    An actor that stopped answering may still be looking until the kill takes:
+    its slots are given back (``give_back(holder)``) only when a call to it
+    fails with :class:`~ray.exceptions.ActorDiedError`; one already known dead
+    (``actor=None``) gives them back at once. Its leases run out in any case.
+
+    Example:
+        >>> departed = Departed(print)
+        >>> departed.add("g1-2", None)
+        g1-2
+    """
+
+    def __init__(self, give_back: Callable[[str], None]) -> None:
+        self.give_back = give_back
+        self._probes: dict[str, tuple[Any, Any]] = {}
+
+    def add(self, holder: str, actor: Any) -> None:
+        """A lost actor (``None``: known dead) that held slots as ``holder``."""
+        if actor is None:
+            self.give_back(holder)
+            return
+        try:
+            self._probes[holder] = (actor, actor.ping.remote())
+        except RayError:
+            self.give_back(holder)
+
+    def check(self) -> None:
+        """Give back the slots of those Ray now says are dead; ask the others again."""
+        if not self._probes:
+            return
+        refs = {probe: holder for holder, (_, probe) in self._probes.items()}
+        ready, _ = ray.wait(list(refs), num_returns=len(refs), timeout=0)
+        for ref in ready:
+            holder = refs[ref]
+            actor = self._probes.pop(holder)[0]
+            try:
+                ray.get(ref)
+            except ActorDiedError:
+                self.give_back(holder)
+                continue
+            except RayError:
+                pass  # unreachable: not yet known dead
+            self.add(holder, actor)

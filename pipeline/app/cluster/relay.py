@@ -2,8 +2,9 @@
 
 A camera actor's watches deliver to a :class:`Relay` (it stands in for every
 sink of the config). States, camera states, looks and captions are queued
-and sent to the hub every ``flush_interval_s`` (a watch's final state at
-once); an alert first sends what is queued (order kept), then is handed to
+(at most :data:`MAX_QUEUED`) and sent to the hub in one call every
+``flush_interval_s``, or as soon as ``batch_max`` are waiting (a watch's final
+state at once); an alert first sends what is queued (order kept), then is handed to
 the hub and the watch's thread waits until the hub has recorded it, retrying
 while the hub is unreachable. So an alert the watch decided is on the head,
 in the ledger and the sinks' queues (the webhook outbox on its disk), before
@@ -44,6 +45,8 @@ Item = tuple[Kind, Any]
 
 MAX_QUEUED = 20_000
 """Items that may wait for the hub; past this the oldest looks and states are dropped."""
+BATCH_MAX = 500
+"""Items that make a batch go before its time."""
 
 
 class HubLink(Protocol):
@@ -64,6 +67,7 @@ class Relay(Sink):
     Args:
         link: the hub.
         flush_interval_s: seconds between batches.
+        batch_max: items queued that send a batch at once.
         looks: forward looks and captions (the head keeps an activity store).
         retry_s: first wait after a failed hand-over (doubles up to 5 s).
     """
@@ -78,12 +82,14 @@ class Relay(Sink):
         name: str = "@relay",
         *,
         flush_interval_s: float = 0.2,
+        batch_max: int = BATCH_MAX,
         looks: bool = False,
         retry_s: float = 0.2,
     ) -> None:
         super().__init__(name)
         self.link = link
         self.flush_interval_s = flush_interval_s
+        self.batch_max = batch_max
         self.looks = looks
         self.retry_s = retry_s
         self.sent = 0
@@ -126,7 +132,8 @@ class Relay(Sink):
             while len(self._queue) > MAX_QUEUED:
                 self._queue.popleft()
                 self.dropped += 1
-        if urgent:
+            full = len(self._queue) >= self.batch_max
+        if urgent or full:
             self._wake.set()
 
     def _write_state(self, state: WatchState) -> None:

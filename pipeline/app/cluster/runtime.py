@@ -28,13 +28,20 @@ from pathlib import Path
 from typing import Any
 
 import ray
-from ray.exceptions import ActorUnavailableError, RayError
+from ray.exceptions import ActorDiedError, ActorUnavailableError, RayError
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from pipeline.app.cluster.host import CameraHost, GroupSpec, HostStats
 from pipeline.app.cluster.hub import Hub
 from pipeline.app.cluster.ledger import plain
-from pipeline.app.cluster.nodes import ClusterFigures, Hosted, connect, live_nodes, why_lost
+from pipeline.app.cluster.nodes import (
+    ClusterFigures,
+    Departed,
+    Hosted,
+    connect,
+    live_nodes,
+    why_lost,
+)
 from pipeline.app.cluster.placement import (
     PlacementError,
     group_config,
@@ -44,7 +51,7 @@ from pipeline.app.cluster.placement import (
     plan_groups,
 )
 from pipeline.app.cluster.refusals import cluster_problems
-from pipeline.app.cluster.slots import Slots, backend_limits
+from pipeline.app.cluster.slots import Slots, backend_drains, backend_limits
 from pipeline.app.watches import Origin
 from pipeline.core.config import LookoutConfig, WatchConfig
 from pipeline.core.config_loader import ConfigError, check_references
@@ -95,6 +102,7 @@ class ClusterRuntime:
         self.slots: Any = None
         self.node_id = ""
         self.figures = ClusterFigures()
+        self.departed = Departed(self._give_back_slots)
         self.started_at = time.time()
         self._stopping = False
         self._owns_ray = False
@@ -122,8 +130,8 @@ class ClusterRuntime:
         ).remote(cfg, str(self.config_path) if self.config_path else None, os.getcwd(), level)
         self.slots = SlotsActor.options(
             scheduling_strategy=here, num_cpus=0, max_restarts=-1
-        ).remote(backend_limits(cfg))
-        ray.get(self.hub.start.remote(), timeout=FIRST_ANSWER_S)
+        ).remote(backend_limits(cfg), backend_drains(cfg), cfg.cluster.lost_after_s, False)
+        ray.get([self.hub.start.remote(), self.slots.begin.remote()], timeout=FIRST_ANSWER_S)
         ray.get([self.hub.want.remote(w, "config") for w in cfg.watches])
         groups = plan_groups(
             cfg.cameras, live_nodes(cfg, self.node_id), cfg.cluster.cameras_per_actor
@@ -165,6 +173,7 @@ class ClusterRuntime:
             resumes=resumes,
             limits=backend_limits(cfg),
             waits=waits,
+            lease_s=cfg.cluster.lost_after_s,
             flush_interval_s=cfg.cluster.flush_interval_s,
             looks=cfg.activity.enabled,
             cwd=os.getcwd(),
@@ -203,8 +212,12 @@ class ClusterRuntime:
             except Exception as exc:
                 log_unexpected(log, "cluster: supervision round failed", exc)
 
+    def _give_back_slots(self, holder: str) -> None:
+        self.slots.release_holder.remote(holder)
+
     def check(self) -> None:
         """One round: collect answers, ask again, replace actors that are lost."""
+        self.departed.check()
         with self.lock:
             hosts = [h for h in self.hosts.values() if h.actor is not None]
         refs = {h.ping: h for h in hosts if h.ping is not None}
@@ -221,12 +234,12 @@ class ClusterRuntime:
                 if dead is None:
                     dead = {n.node_id for n in live_nodes(self.config, "") if not n.alive}
                 if hosted.group.node_id in dead:
-                    self._lost(hosted, "its node died")
+                    self._lost(hosted, "its node died", confirmed=True)
                 else:
                     hosted.ping = hosted.actor.ping.remote()
                 continue
             except RayError as exc:
-                self._lost(hosted, why_lost(exc))
+                self._lost(hosted, why_lost(exc), confirmed=isinstance(exc, ActorDiedError))
                 continue
             hosted.answered_at = now
             if isinstance(answer, HostStats):
@@ -258,8 +271,13 @@ class ClusterRuntime:
             took,
         )
 
-    def _lost(self, hosted: Hosted, why: str) -> None:
-        """Replace a lost actor on the least loaded node that is left."""
+    def _lost(self, hosted: Hosted, why: str, *, confirmed: bool = False) -> None:
+        """Replace a lost actor on the least loaded node that is left.
+
+        Its backend slots come back once Ray says it is dead (``confirmed``, else
+        after the kill, see :class:`~pipeline.app.cluster.nodes.Departed`), or when
+        its leases run out.
+        """
         if self._stopping:
             return
         with self.lock:
@@ -273,7 +291,7 @@ class ClusterRuntime:
             hosted.restarts += 1
         with contextlib.suppress(Exception):  # it is gone already
             ray.kill(old, no_restart=True)
-        self.slots.release_holder.remote(hosted.holder)
+        self.departed.add(hosted.holder, None if confirmed else old)
         nodes = live_nodes(self.config, self.node_id)
         dead = {n.node_id for n in nodes if not n.alive}
         others = [h.group for h in self.hosts.values() if h is not hosted]

@@ -1,35 +1,41 @@
-"""A backend's concurrency limit across the cluster: slots handed out by one actor.
+"""A backend's concurrency limit across the cluster: one actor that leases slots out.
 
 In one process a backend's ``max_concurrency`` is a semaphore. On a cluster
 every camera actor has its own copy of the backend, so the limit would
-multiply by the number of actors; instead each look first takes a slot from
-:class:`Slots` (one asyncio actor on the head) and gives it back when the
-answer came. A slot held by an actor that was lost is given back when its
-cameras move (:meth:`Slots.release_holder`), so a dead node never shrinks
-the limit. :class:`LimitedBackend` wraps a backend with it; a look that waits
-longer than the backend's request timeout for a slot fails like an
-unreachable backend (retried in 30 s).
+multiply by the number of actors; instead :class:`Slots` (one asyncio actor
+on the head) leases each actor a share of the limit for a while
+(:mod:`pipeline.app.cluster.lease_book`), and the actor renews its leases in
+the background and takes a slot for each look in its own process
+(:mod:`pipeline.app.cluster.leases`): no remote call per look. An actor whose
+looks wait for a slot asks at once and waits here (a long poll) until its
+share can grow; the share of one that stops renewing comes back when its
+lease and its longest look have run out, or at once when the driver knows it
+is dead (:meth:`Slots.release_holder`). The driver starts it with
+``fresh=False`` and then calls :meth:`Slots.begin`: a slots actor that Ray
+starts again after a crash (same arguments, no ``begin``) grants nothing new
+until every lease the old one made has run out.
 
 Example:
     >>> import asyncio
-    >>> s = Slots({"vlm": 1})
-    >>> asyncio.run(s.acquire("vlm", "g1-1", "lease-a")), s.stats()["vlm"]["in_use"]
-    (True, 1)
-    >>> asyncio.run(s.release("lease-a")); s.stats()["vlm"]["in_use"]
-    0
+    >>> s = Slots({"vlm": 2})
+    >>> grants = asyncio.run(s.renew("g1-1", {"vlm": Report(wanted=1)}))
+    >>> grants["vlm"].slots, s.stats()["vlm"]["leased"]
+    (1, 1)
+    >>> asyncio.run(s.release_holder("g1-1")), s.stats()["vlm"]["leased"]
+    (1, 0)
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
-from collections import Counter
 from collections.abc import Mapping
-from typing import Any, Protocol
 
-from operators.backends.base import Availability, Backend, LookRequest
+from pipeline.app.cluster.lease_book import Grant, LeaseBook, Report
 from pipeline.core.config import LookoutConfig
-from pipeline.core.verdict import AnswerKind, Verdict
+
+RECHECK_S = 1.0
+"""How often a waiting renewal looks again at leases that may have expired meanwhile."""
 
 
 def backend_limits(cfg: LookoutConfig) -> dict[str, int]:
@@ -49,84 +55,104 @@ def backend_limits(cfg: LookoutConfig) -> dict[str, int]:
     return out
 
 
+def backend_drains(cfg: LookoutConfig) -> dict[str, float]:
+    """The longest one look may hold a slot, per limited backend, in seconds.
+
+    Every attempt at its request timeout, the backoff before each retry, and two
+    more attempts for a request reshaped to what the server takes.
+
+    Example:
+        >>> from pipeline.core.config_loader import load_config_text
+        >>> backend_drains(load_config_text('[cameras.a]\\nurl = "a.mp4"\\n[backends.vlm]\\n'
+        ...     'type = "openai"\\nbase_url = "http://127.0.0.1:8080/v1"\\n'
+        ...     'request_timeout_s = 10\\nretries = 1\\nbackoff_max_s = 2\\n'))
+        {'vlm': 42.0}
+    """
+    out = {}
+    for name in backend_limits(cfg):
+        backend = cfg.backends[name]
+        timeout = float(getattr(backend, "request_timeout_s", 120.0))
+        retries = int(getattr(backend, "retries", 0))
+        backoff = float(getattr(backend, "backoff_max_s", 0.0))
+        out[name] = (retries + 3) * timeout + retries * backoff
+    return out
+
+
 class Slots:
-    """Slots per backend for the whole cluster (run as an asyncio Ray actor).
+    """Leases on backend slots for the whole cluster (run as an asyncio Ray actor).
 
     Args:
         limits: backend name -> slots; a backend not named is not limited.
+        drains: backend name -> the longest a look may hold a slot (:func:`backend_drains`).
+        lease_s: how long a grant holds without a renewal.
+        fresh: whether no lease can exist yet (else: wait for :meth:`begin`).
     """
 
-    def __init__(self, limits: Mapping[str, int]) -> None:
-        self.limits = dict(limits)
-        self.in_use: Counter[str] = Counter()
-        self.peak: Counter[str] = Counter()
-        self.waits: Counter[str] = Counter()
-        self.leases: dict[str, tuple[str, str]] = {}
-        self._cancelled: set[str] = set()
+    def __init__(
+        self,
+        limits: Mapping[str, int],
+        drains: Mapping[str, float] | None = None,
+        lease_s: float = 10.0,
+        fresh: bool = True,
+    ) -> None:
+        self.book = LeaseBook(limits, drains, lease_s, fresh=fresh)
         self._cond: asyncio.Condition | None = None
+
+    def begin(self) -> None:
+        """No lease was granted before this actor (the driver's first call): grant at once."""
+        self.book.grace_until = 0.0
 
     def _condition(self) -> asyncio.Condition:
         if self._cond is None:
             self._cond = asyncio.Condition()
         return self._cond
 
-    async def acquire(self, backend: str, holder: str, lease: str) -> bool:
-        """Wait for a slot of ``backend`` for ``holder``; False when the lease was cancelled."""
+    async def renew(
+        self, holder: str, reports: Mapping[str, Report], wait_s: float = 0.0
+    ) -> dict[str, Grant]:
+        """Take ``holder``'s reports and renew its leases.
+
+        With ``wait_s``, first wait up to that long for one of its grants to change
+        (a holder whose looks wait for a slot asks this way).
+        """
         cond = self._condition()
+        loop = asyncio.get_running_loop()
         async with cond:
-            if self.in_use[backend] >= self.limits.get(backend, 1 << 30):
-                self.waits[backend] += 1
-            await cond.wait_for(
-                lambda: (
-                    lease in self._cancelled
-                    or self.in_use[backend] < self.limits.get(backend, 1 << 30)
-                )
-            )
-            if lease in self._cancelled:
-                self._cancelled.discard(lease)
-                return False
-            self.in_use[backend] += 1
-            self.peak[backend] = max(self.peak[backend], self.in_use[backend])
-            self.leases[lease] = (backend, holder)
+            self.book.report(holder, reports)
+            cond.notify_all()  # its reservation may have shrunk
+            deadline = loop.time() + wait_s
+            while not self._changed(holder, reports):
+                left = deadline - loop.time()
+                if left <= 0:
+                    break
+                try:
+                    await asyncio.wait_for(cond.wait(), min(left, RECHECK_S))
+                except TimeoutError:
+                    self.book.expire()
+            grants = self.book.grant(holder, reports)
+            cond.notify_all()  # others' offers may have shrunk
+            return grants
+
+    def _changed(self, holder: str, reports: Mapping[str, Report]) -> bool:
+        if self.book.dropped(holder):
             return True
-
-    def _free(self, lease: str) -> bool:
-        held = self.leases.pop(lease, None)
-        if held is None:
-            return False
-        self.in_use[held[0]] -= 1
-        return True
-
-    async def release(self, lease: str) -> None:
-        """Give a slot back."""
-        cond = self._condition()
-        async with cond:
-            if self._free(lease):
-                cond.notify_all()
-
-    async def cancel(self, lease: str) -> None:
-        """The caller stopped waiting: give the slot back if it was granted, else never grant it."""
-        cond = self._condition()
-        async with cond:
-            if not self._free(lease):
-                self._cancelled.add(lease)
-            cond.notify_all()
+        return any(self.book.offer(holder, b) != r.had for b, r in reports.items())
 
     async def release_holder(self, holder: str) -> int:
-        """Give back every slot ``holder`` (a lost actor) held; returns how many."""
+        """Free every slot ``holder`` (known dead, or stopping) reserved; returns how many."""
         cond = self._condition()
         async with cond:
-            mine = [lease for lease, (_, h) in self.leases.items() if h == holder]
-            for lease in mine:
-                self._free(lease)
+            freed = self.book.drop(holder)
             cond.notify_all()
-            return len(mine)
+            return freed
 
-    async def set_limits(self, limits: Mapping[str, int]) -> None:
-        """New limits (a reload)."""
+    async def set_limits(
+        self, limits: Mapping[str, int], drains: Mapping[str, float], lease_s: float
+    ) -> None:
+        """New limits (a reload); shares follow at the holders' next renewals."""
         cond = self._condition()
         async with cond:
-            self.limits = dict(limits)
+            self.book.set_limits(limits, drains, lease_s)
             cond.notify_all()
 
     def pid(self) -> int:
@@ -134,115 +160,6 @@ class Slots:
         return os.getpid()
 
     def stats(self) -> dict[str, dict[str, int]]:
-        """Per backend: limit, in_use, peak, waits."""
-        return {
-            b: {
-                "limit": limit,
-                "in_use": self.in_use[b],
-                "peak": self.peak[b],
-                "waits": self.waits[b],
-            }
-            for b, limit in sorted(self.limits.items())
-        }
-
-
-class Permits(Protocol):
-    """How a camera actor takes slots (blocking)."""
-
-    def limited(self, backend: str) -> bool:
-        """Whether ``backend`` has a cluster-wide limit."""
-        ...
-
-    def acquire(self, backend: str, timeout_s: float) -> str | None:
-        """A lease on a slot of ``backend``, or ``None`` after ``timeout_s``."""
-        ...
-
-    def release(self, lease: str) -> None:
-        """Give the slot back."""
-        ...
-
-
-class LimitedBackend:
-    """A backend whose looks each take a cluster-wide slot first (see the module docstring).
-
-    Args:
-        inner: the backend.
-        permits: where slots come from.
-        wait_s: the longest wait for a slot (the backend's request timeout).
-    """
-
-    def __init__(self, inner: Backend, permits: Permits, wait_s: float) -> None:
-        self.inner = inner
-        self.permits = permits
-        self.wait_s = wait_s
-
-    @property
-    def name(self) -> str:
-        """The backend's name."""
-        return self.inner.name
-
-    @property
-    def type(self) -> str:
-        """The backend's type."""
-        return self.inner.type
-
-    @property
-    def needs_gpu(self) -> bool:
-        """Whether it needs a GPU."""
-        return self.inner.needs_gpu
-
-    @property
-    def ram_mb(self) -> int:
-        """Approximate RAM."""
-        return self.inner.ram_mb
-
-    @property
-    def takes_images(self) -> bool:
-        """Whether it takes images (may change once the server is probed)."""
-        return self.inner.takes_images
-
-    def availability(self) -> Availability:
-        """As the backend's."""
-        return self.inner.availability()
-
-    def start(self) -> None:
-        """Start the backend."""
-        self.inner.start()
-
-    def stop(self) -> None:
-        """Stop the backend."""
-        self.inner.stop()
-
-    def forget(self, watch: str) -> None:
-        """Pass ``forget`` on, where the backend has one."""
-        forget = getattr(self.inner, "forget", None)
-        if callable(forget):
-            forget(watch)
-
-    def judge(self, request: LookRequest) -> Verdict:
-        """Judge one look within a slot; no slot in time is an unavailable backend."""
-        lease = self.permits.acquire(self.name, self.wait_s)
-        if lease is None:
-            return Verdict.failed(
-                AnswerKind.UNAVAILABLE,
-                f"backend {self.name}: every slot in the cluster was busy for {self.wait_s:g} s",
-            )
-        try:
-            return self.inner.judge(request)
-        finally:
-            self.permits.release(lease)
-
-    def describe(self, jpeg: bytes, prompt: str) -> str:
-        """Describe an image within a slot."""
-        lease = self.permits.acquire(self.name, self.wait_s)
-        if lease is None:
-            raise TimeoutError(f"backend {self.name}: no free slot in {self.wait_s:g} s")
-        try:
-            return self.inner.describe(jpeg, prompt)
-        finally:
-            self.permits.release(lease)
-
-    def __getattr__(self, name: str) -> Any:
-        if name == "inner":  # not set yet (never recurse)
-            raise AttributeError(name)
-        return getattr(self.inner, name)
+        """Per backend: limit, leased, reserved, peak, in_use, waits, holders."""
+        self.book.expire()
+        return self.book.stats()
