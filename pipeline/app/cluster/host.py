@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import os
 import resource
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -234,6 +235,7 @@ class CameraHost:
             spec.config, self.relay, dict(spec.resumes), self.permits, spec.waits
         )
         self.started = False
+        self._stopping = threading.Event()
         self.node_id = ray.get_runtime_context().get_node_id()
 
     def start(self) -> str:
@@ -248,8 +250,14 @@ class CameraHost:
         self.started = True
         return self.node_id
 
-    def ping(self) -> HostStats:
-        """How this actor is: where, memory, CPU, watches, health."""
+    def ping(self, hold_s: float = 0.0) -> HostStats:
+        """How this actor is: where, memory, CPU, watches, health.
+
+        The answer comes after ``hold_s`` (sooner once it stops): the driver keeps one
+        question open to each actor, so a lost actor shows at once (its call
+        fails) and a live one costs one call per ``hold_s``.
+        """
+        self._stopping.wait(hold_s)
         p = self.pipeline
         stats = p.watch_stats
         cpu = os.times()
@@ -295,6 +303,7 @@ class CameraHost:
         The backend slots it leased go back to the slots actor.
         """
         began = time.monotonic()
+        self._stopping.set()
         self.pipeline.stop(grace_s)
         self.permits.close()
         return time.monotonic() - began

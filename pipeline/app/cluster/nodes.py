@@ -16,7 +16,14 @@ import ray
 from ray.exceptions import ActorDiedError, GetTimeoutError, RayError
 
 from pipeline.app.cluster.host import HostStats
-from pipeline.app.cluster.placement import Group, NodeInfo, node_capacity
+from pipeline.app.cluster.placement import (
+    Group,
+    NodeInfo,
+    PlacementError,
+    node_capacity,
+    node_load,
+    pick_node,
+)
 from pipeline.core.config import LookoutConfig
 from pipeline.core.redact import redact
 
@@ -85,6 +92,27 @@ def live_nodes(cfg: LookoutConfig, head: str) -> list[NodeInfo]:
             )
         )
     return out
+
+
+def replacement_node(
+    cfg: LookoutConfig, head: str, hosted: Hosted, hosts: list[Hosted]
+) -> NodeInfo:
+    """The least loaded live node for a lost group: another than its own where possible.
+
+    Raises:
+        PlacementError: no live node is left to host it.
+    """
+    nodes = live_nodes(cfg, head)
+    gone = hosted.group.node_id
+    load = node_load([h.group for h in hosts if h is not hosted])
+    size = len(hosted.group.cameras)
+    try:
+        # Elsewhere if possible: a lost actor's node may be dying before Ray says so.
+        return pick_node(size, nodes, load, {gone})
+    except PlacementError:
+        if any(n.node_id == gone and not n.alive for n in nodes):
+            raise
+    return pick_node(size, nodes, load)
 
 
 def why_lost(exc: BaseException) -> str:

@@ -4,8 +4,9 @@
 its own node, spreads the cameras over the nodes in groups
 (:mod:`pipeline.app.cluster.placement`), starts one
 :class:`~pipeline.app.cluster.host.CameraHost` per group, and then watches
-them: every ``health_interval_s`` each actor is asked how it is. An actor
-whose node died (Ray says so at once) or that has not answered for
+them: one question to each actor is always open (it answers within a third
+of ``lost_after_s``, one call per answer), and the answers are looked at every
+``health_interval_s``. An actor whose node died (Ray says so at once) or that has not answered for
 ``lost_after_s`` is replaced on the least loaded node that is left, with the
 current config and the ledger's resume points, so its watches go on with
 their job ids. It is also the :class:`~pipeline.app.control.WatchHost` that
@@ -40,16 +41,10 @@ from pipeline.app.cluster.nodes import (
     Hosted,
     connect,
     live_nodes,
+    replacement_node,
     why_lost,
 )
-from pipeline.app.cluster.placement import (
-    PlacementError,
-    group_config,
-    move,
-    node_load,
-    pick_node,
-    plan_groups,
-)
+from pipeline.app.cluster.placement import PlacementError, group_config, move, plan_groups
 from pipeline.app.cluster.refusals import cluster_problems
 from pipeline.app.cluster.slots import Slots, backend_drains, backend_limits
 from pipeline.app.watches import Origin
@@ -66,6 +61,8 @@ CALL_TIMEOUT_S = 30.0
 """The longest wait for an actor's answer to a control or reload call."""
 FIRST_ANSWER_S = 60.0
 """How long a new actor may take to answer its first ping (process start, imports)."""
+HOLD_MAX_S = 5.0
+"""The longest a camera actor holds its answer to a ping (see :meth:`CameraHost.ping`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,7 +99,7 @@ class ClusterRuntime:
         self.slots: Any = None
         self.node_id = ""
         self.figures = ClusterFigures()
-        self.departed = Departed(self._give_back_slots)
+        self.departed = Departed(lambda holder: self.slots.release_holder.remote(holder))
         self.started_at = time.time()
         self._stopping = False
         self._owns_ray = False
@@ -212,8 +209,13 @@ class ClusterRuntime:
             except Exception as exc:
                 log_unexpected(log, "cluster: supervision round failed", exc)
 
-    def _give_back_slots(self, holder: str) -> None:
-        self.slots.release_holder.remote(holder)
+    def _ask(self, hosted: Hosted) -> None:
+        """Ask an actor how it is; it answers within a third of ``lost_after_s`` (5 s at most).
+
+        The first question after its start is answered at once.
+        """
+        hold = min(HOLD_MAX_S, self.config.cluster.lost_after_s / 3) if hosted.stats else 0.0
+        hosted.ping = hosted.actor.ping.remote(hold)
 
     def check(self) -> None:
         """One round: collect answers, ask again, replace actors that are lost."""
@@ -236,7 +238,7 @@ class ClusterRuntime:
                 if hosted.group.node_id in dead:
                     self._lost(hosted, "its node died", confirmed=True)
                 else:
-                    hosted.ping = hosted.actor.ping.remote()
+                    self._ask(hosted)
                 continue
             except RayError as exc:
                 self._lost(hosted, why_lost(exc), confirmed=isinstance(exc, ActorDiedError))
@@ -245,7 +247,7 @@ class ClusterRuntime:
             if isinstance(answer, HostStats):
                 hosted.stats = answer
                 self._recovered(hosted, now)
-            hosted.ping = hosted.actor.ping.remote()
+            self._ask(hosted)
         for hosted in hosts:
             if hosted.actor is None or hosted.answered_at == now:
                 continue
@@ -292,20 +294,8 @@ class ClusterRuntime:
         with contextlib.suppress(Exception):  # it is gone already
             ray.kill(old, no_restart=True)
         self.departed.add(hosted.holder, None if confirmed else old)
-        nodes = live_nodes(self.config, self.node_id)
-        dead = {n.node_id for n in nodes if not n.alive}
-        others = [h.group for h in self.hosts.values() if h is not hosted]
-        load = node_load(others)
         try:
-            # Elsewhere if possible: a lost actor's node may be dying before Ray says so.
-            node = pick_node(len(hosted.group.cameras), nodes, load, {gone})
-        except PlacementError:
-            node = None
-        try:
-            if node is None and gone not in dead:
-                node = pick_node(len(hosted.group.cameras), nodes, load)
-            if node is None:
-                raise PlacementError("no live Ray node is left to host cameras")
+            node = replacement_node(self.config, self.node_id, hosted, list(self.hosts.values()))
         except PlacementError as exc:
             log.error("cluster: group %s cannot move yet: %s", hosted.group.group_id, exc)
             hosted.launched_at = time.monotonic()

@@ -62,7 +62,13 @@ class ClusterConfig(Model):
         description="Whether the node that runs Lookout itself (the head) hosts cameras too.",
     )
     health_interval_s: float = Field(
-        1.0, ge=0.1, le=60, description="How often each camera actor is asked how it is (s)."
+        1.0,
+        ge=0.1,
+        le=60,
+        description=(
+            "How often the camera actors' answers are looked at (s); each actor answers "
+            "within a third of `lost_after_s`, at most 5 s."
+        ),
     )
     lost_after_s: float = Field(
         10.0,
