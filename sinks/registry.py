@@ -149,29 +149,37 @@ class SinkHub:
         wanted = set(names)
         return [s for n, s in self.sinks.items() if n in wanted or s.every_watch]
 
+    def _each(
+        self,
+        sinks: Iterable[Sink],
+        what: str,
+        call: Callable[[Sink], object],
+        *,
+        delivery: bool = True,
+    ) -> None:
+        """Call ``call`` on each sink; a failure is logged and counted and the others go on.
+
+        ``delivery``: a success counts as a delivery (and ends a failing streak).
+        """
+        for sink in sinks:
+            try:
+                call(sink)
+            except Exception as exc:
+                log_unexpected(log, f"sink {sink.name!r} failed to {what}", exc)
+                self._fail(sink, what, exc)
+            else:
+                if delivery:
+                    self._ok(sink)
+
     def send_look(self, look: LookRecord, names: Iterable[str] | None = None) -> None:
         """Deliver one look to the named sinks that want looks (``Sink.wants_looks``)."""
-        for sink in self._targets(names):
-            if not sink.wants_looks:
-                continue
-            try:
-                sink.send_look(look)
-                self._ok(sink)
-            except Exception as exc:
-                log_unexpected(log, f"sink {sink.name!r} failed to record a look", exc)
-                self._fail(sink, "record a look", exc)
+        wanting = [s for s in self._targets(names) if s.wants_looks]
+        self._each(wanting, "record a look", lambda s: s.send_look(look))
 
     def send_caption(self, caption: Caption) -> None:
         """Deliver a camera caption to every sink that wants captions."""
-        for sink in list(self.sinks.values()):
-            if not sink.wants_captions:
-                continue
-            try:
-                sink.send_caption(caption)
-                self._ok(sink)
-            except Exception as exc:
-                log_unexpected(log, f"sink {sink.name!r} failed to send a caption", exc)
-                self._fail(sink, "send a caption", exc)
+        wanting = [s for s in self.sinks.values() if s.wants_captions]
+        self._each(wanting, "send a caption", lambda s: s.send_caption(caption))
 
     def _fail(self, sink: Sink, what: str, exc: BaseException) -> None:
         now = time.time()
@@ -194,80 +202,45 @@ class SinkHub:
 
     def open(self) -> None:
         """Open every sink; a sink that fails to open is logged and counted."""
-        for sink in self.sinks.values():
-            try:
-                sink.open()
-            except Exception as exc:
-                log_unexpected(log, f"sink {sink.name!r} failed to open", exc)
-                self._fail(sink, "open", exc)
+        self._each(list(self.sinks.values()), "open", lambda s: s.open(), delivery=False)
 
     def send_alert(self, alert: Alert, names: Iterable[str] | None = None) -> Alert:
         """Deliver ``alert`` to the named sinks (all when ``None``); return the enriched alert."""
         targets = self._targets(names)
-        for sink in targets:
-            try:
-                alert = sink.prepare_alert(alert)
-            except Exception as exc:
-                log_unexpected(log, f"sink {sink.name!r} failed to prepare an alert", exc)
-                self._fail(sink, "prepare an alert", exc)
-        for sink in targets:
-            try:
-                sink.send_alert(alert)
-                self._ok(sink)
-            except Exception as exc:
-                log_unexpected(log, f"sink {sink.name!r} failed to send an alert", exc)
-                self._fail(sink, "send an alert", exc)
-        return alert
+        enriched = [alert]
+
+        def prepare(sink: Sink) -> None:
+            enriched[0] = sink.prepare_alert(enriched[0])
+
+        self._each(targets, "prepare an alert", prepare, delivery=False)
+        self._each(targets, "send an alert", lambda s: s.send_alert(enriched[0]))
+        return enriched[0]
 
     def send_state(self, state: WatchState, names: Iterable[str] | None = None) -> None:
         """Deliver a watch state to the named sinks (all when ``None``)."""
-        for sink in self._targets(names):
-            try:
-                sink.send_state(state)
-                self._ok(sink)
-            except Exception as exc:
-                log_unexpected(log, f"sink {sink.name!r} failed to send a watch state", exc)
-                self._fail(sink, "send a watch state", exc)
+        self._each(self._targets(names), "send a watch state", lambda s: s.send_state(state))
 
     def send_camera_state(self, state: CameraState) -> None:
         """Deliver a camera state to every sink."""
-        for sink in self.sinks.values():
-            try:
-                sink.send_camera_state(state)
-                self._ok(sink)
-            except Exception as exc:
-                log_unexpected(log, f"sink {sink.name!r} failed to send a camera state", exc)
-                self._fail(sink, "send a camera state", exc)
+        sinks = list(self.sinks.values())
+        self._each(sinks, "send a camera state", lambda s: s.send_camera_state(state))
 
     def started(self, watches: Collection[str]) -> None:
         """Tell every sink the process has started with ``watches`` (``Sink.started``)."""
-        for sink in list(self.sinks.values()):
-            try:
-                sink.started(watches)
-            except Exception as exc:
-                log_unexpected(log, f"sink {sink.name!r} failed to take the start", exc)
-                self._fail(sink, "take the start", exc)
+        sinks = list(self.sinks.values())
+        self._each(sinks, "take the start", lambda s: s.started(watches), delivery=False)
 
     def forget_watch(self, watch: str) -> None:
         """Tell every sink that watch ``watch`` is gone for good (``Sink.forget_watch``).
 
         A sink that raises is logged and counted in ``failures``; the others still hear of it.
         """
-        for sink in list(self.sinks.values()):
-            try:
-                sink.forget_watch(watch)
-            except Exception as exc:
-                log_unexpected(log, f"sink {sink.name!r} failed to forget watch {watch}", exc)
-                self._fail(sink, f"forget watch {watch}", exc)
+        sinks = list(self.sinks.values())
+        self._each(sinks, f"forget watch {watch}", lambda s: s.forget_watch(watch), delivery=False)
 
     def close(self) -> None:
         """Close every sink (each is tried, failures logged)."""
-        for sink in self.sinks.values():
-            try:
-                sink.close()
-            except Exception as exc:
-                log_unexpected(log, f"sink {sink.name!r} failed to close", exc)
-                self._fail(sink, "close", exc)
+        self._each(list(self.sinks.values()), "close", lambda s: s.close(), delivery=False)
 
 
 SinkFanout = SinkHub
