@@ -62,6 +62,8 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from pipeline.app.replay.labels import parse_time
+
 KINDS = ("event", "forming", "relevant")
 NEXT_RUN_IN = {"met": 5, "forming": 2, "relevant": 5, "empty": 60}
 """Seconds the model asks to wait, per state of the frame (DESIGN.md's guidance)."""
@@ -107,27 +109,6 @@ class Answer:
     def to_json(self) -> str:
         """The answer as the JSON text of a model's reply."""
         return json.dumps(self.to_dict())
-
-
-def parse_time(text: str) -> float:
-    """Return seconds from ``12.5``, ``MM:SS(.f)`` or ``HH:MM:SS(.f)``.
-
-    Raises:
-        ValueError: not a time.
-    """
-    parts = text.strip().split(":")
-    try:
-        if not 1 <= len(parts) <= 3:
-            raise ValueError
-        values = [float(p) for p in parts]
-    except ValueError:
-        raise ValueError(f"{text.strip()!r} is not a time (seconds, MM:SS or HH:MM:SS)") from None
-    if any(v < 0 for v in values) or any(v >= 60 for v in values[1:]):
-        raise ValueError(f"{text.strip()!r} is not a time (seconds, MM:SS or HH:MM:SS)")
-    seconds = 0.0
-    for v in values:
-        seconds = seconds * 60 + v
-    return seconds
 
 
 def parse_labels(text: str, source: str = "labels") -> list[Label]:
