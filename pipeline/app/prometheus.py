@@ -36,6 +36,9 @@ CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 LATENCY_BUCKETS: tuple[float, ...] = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 """Default buckets of the look latency histogram, in seconds."""
 
+READ_TIMEOUT_S = 10.0
+"""Longest wait for each read of a request; a stalled client then loses its connection."""
+
 Labels = Mapping[str, str]
 Sample = tuple[Labels, float]
 
@@ -181,6 +184,7 @@ class _Server(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
+    timeout = READ_TIMEOUT_S  # a client that stalls or dribbles its request is dropped
 
     def log_message(self, format: str, *args: Any) -> None:
         """Quiet: scrapes are not events worth a log line."""

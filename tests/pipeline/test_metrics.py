@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import http.client
 import platform
 import re
+import socket
 import time
 import urllib.error
 import urllib.request
@@ -14,6 +16,7 @@ import orjson
 import pytest
 
 from pipeline import __version__
+from pipeline.app import prometheus
 from pipeline.app.process import App
 from pipeline.app.prometheus import Health, Histogram, MetricsServer, MetricsText, format_labels
 from pipeline.core.config_loader import load_config
@@ -235,3 +238,26 @@ watch_file = false
     finally:
         app.stop()
     assert app.metrics._httpd is None
+
+
+def test_a_client_that_stalls_mid_request_is_dropped_and_others_are_served(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The read timeout holds against a peer that sends half a request line and then nothing."""
+    monkeypatch.setattr(prometheus._Handler, "timeout", 0.5)
+    srv = MetricsServer(lambda: "up 1\n", lambda: Health(True), port=0).start()
+    try:
+        stalled = socket.create_connection(("127.0.0.1", srv.port), timeout=10)
+        stalled.sendall(b"GET /met")  # ...and never the rest
+        conn = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=10)
+        conn.request("GET", "/metrics")
+        assert conn.getresponse().read() == b"up 1\n"  # served while the other stalls
+        conn.close()
+        stalled.settimeout(10)  # socket.timeout here means the server kept it open
+        rest = b""
+        while chunk := stalled.recv(1024):
+            rest += chunk
+        assert b"200 OK" not in rest  # never served: it was cut off, within the 10 s wait
+        stalled.close()
+    finally:
+        srv.close()

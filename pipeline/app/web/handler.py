@@ -20,6 +20,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 import orjson
 
 from pipeline.app.control.topics import RequestRefused
+from pipeline.app.prometheus import READ_TIMEOUT_S
 from pipeline.app.runner import Pipeline
 from pipeline.app.web import actions, pages
 from pipeline.app.web.static import STATIC
@@ -90,6 +91,7 @@ class Handler(BaseHTTPRequestHandler):
 
     server_version = "Lookout"
     sys_version = ""
+    timeout = READ_TIMEOUT_S  # a client that stalls or dribbles its request is dropped
 
     @property
     def ctx(self) -> WebContext:
