@@ -6,7 +6,8 @@ Run: .venv/bin/python -m benchmarks.activity [--quick]
   ``Watches._route`` calls for every look) with the activity sink attached, until all
   are committed (``flush``), each as the runtime makes it: its 480p JPEG, and its
   thumbnail made from the decoded frame (what ``Looker`` does when ``[activity]`` keeps
-  thumbnails; timed here, per look) that the store writes. The frames are 24 decoder
+  thumbnails; timed here, per look) that the store writes (a BLOB in the look's own
+  transaction; each look's thumbnail is counted in the file afterwards). The frames are 24 decoder
   frames of the demo clip (768x576), in turn; their 480p JPEGs are made beforehand (the
   look's own cost, with or without a store). Also: looks with the JPEG only, which the
   store shrinks itself (``looks_shrinking_jpeg_per_s``: captions, and every look before
@@ -21,7 +22,8 @@ Run: .venv/bin/python -m benchmarks.activity [--quick]
   Reference: the same MATCH on a bare FTS5 table of the same texts.
 - Page delay: milliseconds from a look being handed to the hub until the read behind
   ``/api/state`` (what the page polls every ``[web] poll_s``) returns it, median of 20;
-  the page shows it at its next poll (measured, not asserted anywhere).
+  the page shows it at its next poll (measured, not asserted anywhere). The looks come
+  one right after another here, so each waits out the store's ``WRITE_GAP_S``.
 
 The last printed line is one JSON object.
 """
@@ -129,8 +131,9 @@ def per_look_path(
     elapsed, cpu = time.perf_counter() - t0, time.process_time() - c0
     assert store.dropped == 0 and store.written >= len(records)
     if records[0].jpeg is not None:
-        kept = list((folder / "pictures").glob("*/*.jpg"))
-        assert len(kept) == len(records), f"{len(kept)} thumbnails for {len(records)} looks"
+        with sqlite3.connect(store.db_path) as conn:
+            kept = conn.execute("SELECT count(*) FROM pictures").fetchone()[0]
+        assert kept == len(records), f"{kept} thumbnails for {len(records)} looks"
     hub.close()
     return len(records) / elapsed, cpu * 1000 / len(records)
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import re
-import shutil
 import sqlite3
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -137,14 +136,11 @@ def row_dict(row: Sequence[Any]) -> dict[str, Any]:
     return d
 
 
-def picture_path(db_path: Path, entry_id: int) -> Path | None:
-    """The picture file of entry ``entry_id``, if it still has one on disk."""
+def picture(db_path: Path, entry_id: int) -> bytes | None:
+    """The JPEG of entry ``entry_id``, if it still keeps one."""
     with reading(db_path) as conn:
-        row = conn.execute("SELECT picture FROM events WHERE id = ?", (entry_id,)).fetchone()
-    if row is None or not row[0]:
-        return None
-    path = db_path.parent / row[0]
-    return path if path.is_file() else None
+        row = conn.execute("SELECT jpeg FROM pictures WHERE id = ?", (entry_id,)).fetchone()
+    return None if row is None else bytes(row[0])
 
 
 def latest_pictures(db_path: Path) -> dict[str, dict[str, Any]]:
@@ -166,17 +162,20 @@ def export(db_path: Path, f: Filter, out: Path) -> int:
     (``None`` when it had none left). Returns how many entries were written.
     """
     query = _select(f, by_id=True)
+    out.mkdir(parents=True, exist_ok=True)
     with reading(db_path) as conn:
         rows = [row_dict(r) for r in conn.execute(query[0], query[1])] if query else []
-    out.mkdir(parents=True, exist_ok=True)
-    for row in rows:
-        source = db_path.parent / row["picture"] if row["picture"] else None
-        row["picture"] = None
-        if source is not None and source.is_file():
-            name = f"pictures/{row['id']}-{row['kind']}.jpg"
-            (out / "pictures").mkdir(exist_ok=True)
-            shutil.copyfile(source, out / name)
-            row["picture"] = name
+        for row in rows:
+            jpeg = None
+            if row["picture"]:
+                found = conn.execute("SELECT jpeg FROM pictures WHERE id = ?", (row["id"],))
+                jpeg = found.fetchone()
+            row["picture"] = None
+            if jpeg is not None:
+                name = f"pictures/{row['id']}-{row['kind']}.jpg"
+                (out / "pictures").mkdir(exist_ok=True)
+                (out / name).write_bytes(jpeg[0])
+                row["picture"] = name
     rows.reverse()  # oldest first, like a log
     (out / "activity.json").write_bytes(orjson.dumps(rows, option=orjson.OPT_INDENT_2))
     return len(rows)

@@ -3,10 +3,13 @@
 Every entry (a look, an alert, a watch's status change, a camera going online
 or offline, a caption) is one row of ``events``; ``events_fts`` indexes its
 ``text`` (reasoning, caption, error) and ``message`` (notification message) for
-full-text search, kept in step by triggers. The file is in WAL mode with
-``synchronous = NORMAL``: a committed entry survives the process being killed
-(``kill -9``); ``auto_vacuum = INCREMENTAL`` lets retention give space back to
-the file system.
+full-text search, kept in step by triggers. An entry's picture is a BLOB in
+``pictures`` under the entry's id, written in the same transaction as its row
+(so it survives whatever its entry survives) and deleted with it by a trigger;
+``events.picture`` says which it is (:data:`THUMBNAIL` or :data:`WHOLE`). The
+file is in WAL mode with ``synchronous = NORMAL``: a committed entry survives
+the process being killed (``kill -9``); ``auto_vacuum = INCREMENTAL`` lets
+retention give space back to the file system.
 
 Example:
     >>> conn = connect(":memory:")
@@ -20,7 +23,14 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+"""The layout written here. 1: pictures were files beside the database (see
+:mod:`sinks.activity.migrate`)."""
+
+THUMBNAIL = "thumbnail"
+"""``events.picture`` of an entry keeping a small copy of its picture (looks, captions)."""
+WHOLE = "whole"
+"""``events.picture`` of an entry keeping its picture as judged (alerts)."""
 
 KINDS = ("look", "alert", "state", "camera", "caption")
 """What a row can be."""
@@ -59,12 +69,14 @@ CREATE TABLE IF NOT EXISTS events (
     message TEXT NOT NULL DEFAULT '',
     next_look REAL,
     latency REAL,
-    picture TEXT,
+    picture TEXT,  -- THUMBNAIL, WHOLE or NULL: what the pictures table holds for it
     picture_bytes INTEGER NOT NULL DEFAULT 0,
     data TEXT
 );
+CREATE TABLE IF NOT EXISTS pictures (id INTEGER PRIMARY KEY, jpeg BLOB NOT NULL);
 CREATE INDEX IF NOT EXISTS events_time ON events (time);
 CREATE INDEX IF NOT EXISTS events_camera_time ON events (camera, time);
+CREATE INDEX IF NOT EXISTS events_thumbnail_time ON events (time) WHERE picture = 'thumbnail';
 CREATE VIRTUAL TABLE IF NOT EXISTS events_fts USING fts5 (
     text, message, content = 'events', content_rowid = 'id', tokenize = 'unicode61'
 );
@@ -74,6 +86,9 @@ END;
 CREATE TRIGGER IF NOT EXISTS events_ad AFTER DELETE ON events BEGIN
     INSERT INTO events_fts (events_fts, rowid, text, message)
         VALUES ('delete', old.id, old.text, old.message);
+END;
+CREATE TRIGGER IF NOT EXISTS events_ad_picture AFTER DELETE ON events BEGIN
+    DELETE FROM pictures WHERE id = old.id;
 END;
 CREATE TRIGGER IF NOT EXISTS events_au AFTER UPDATE OF text, message ON events BEGIN
     INSERT INTO events_fts (events_fts, rowid, text, message)
@@ -101,7 +116,11 @@ def connect(path: Path | str, *, readonly: bool = False) -> sqlite3.Connection:
 
 
 def create(conn: sqlite3.Connection) -> None:
-    """Create the tables, indexes and triggers when missing (safe to call on every open)."""
+    """Create the tables, indexes and triggers when missing (safe to call on every open).
+
+    A new file is marked :data:`SCHEMA_VERSION`; an existing one keeps its mark
+    (:func:`sinks.activity.migrate.upgrade` brings an older one up to date).
+    """
     conn.executescript(_TABLES)
     conn.execute(
         "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema', ?)", (str(SCHEMA_VERSION),)

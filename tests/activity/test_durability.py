@@ -53,6 +53,8 @@ def test_committed_entries_survive_kill_9(tmp_path: Path) -> None:
     assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     conn.execute("INSERT INTO events_fts (events_fts) VALUES ('integrity-check')")  # raises if bad
     count = conn.execute("SELECT count(*) FROM events").fetchone()[0]
+    pictured = conn.execute("SELECT count(*) FROM events e JOIN pictures p USING (id)")
+    assert pictured.fetchone()[0] == count  # every look had one: none lost with its entry kept
     conn.close()
     assert count >= flushed
     assert entries(db, Filter(text=f"walker {flushed - 1}"))  # found by search

@@ -1,4 +1,4 @@
-"""The store's pictures: the look's own thumbnail written as it is, else the JPEG shrunk."""
+"""The store's pictures: the look's own thumbnail kept as it is, else the JPEG shrunk."""
 
 from __future__ import annotations
 
@@ -13,8 +13,10 @@ from PIL import Image
 
 from pipeline.app.process import App
 from pipeline.core.config import ActivityConfig
-from sinks.activity.pictures import Job, save, thumbnail
-from sinks.activity.query import Filter, entries, picture_path
+from sinks.activity.entries import Entry
+from sinks.activity.pictures import Kept, kept, thumbnail
+from sinks.activity.query import Filter, entries, picture
+from sinks.activity.schema import THUMBNAIL, WHOLE
 from sinks.activity.sink import ActivitySink
 from sinks.activity.store import ActivityStore
 from tests.support.activity_records import look
@@ -68,26 +70,21 @@ def test_thumbnail_of_a_broken_jpeg_raises() -> None:
         thumbnail(BROKEN, 120)
 
 
-def test_save_writes_a_given_thumbnail_as_it_is_and_shrinks_only_without_one(
-    tmp_path: Path,
-) -> None:
+def test_kept_takes_a_given_thumbnail_as_it_is_and_shrinks_only_without_one() -> None:
     small = solid_jpeg((10, 200, 10), (160, 120))
-    given = Job("pictures/h/1.jpg", BROKEN, shrink=True, kind="look", small=small)
-    assert save(tmp_path, given, 120) == ("pictures/h/1.jpg", len(small))  # nothing decoded
-    assert (tmp_path / "pictures/h/1.jpg").read_bytes() == small
-    made = Job("pictures/h/2.jpg", solid_jpeg((200, 10, 10)), shrink=True, kind="caption")
-    relative, size = save(tmp_path, made, 120)
-    with Image.open(tmp_path / "pictures/h/2.jpg") as img:
-        assert relative == "pictures/h/2.jpg" and img.size == (160, 120)
-        assert size == (tmp_path / relative).stat().st_size
+    given = Entry(time=0.0, kind="look", jpeg=BROKEN, small=small)
+    assert kept(given, 120) == Kept(THUMBNAIL, small)  # nothing decoded
+    made = kept(Entry(time=0.0, kind="caption", jpeg=solid_jpeg((200, 10, 10))), 120)
+    assert made is not None and made.role == THUMBNAIL
+    with Image.open(io.BytesIO(made.jpeg)) as img:
+        assert img.size == (160, 120)
     whole = solid_jpeg((1, 2, 3), (64, 48))
-    alert = Job("alerts/h/3.jpg", whole, shrink=False, kind="alert")
-    assert save(tmp_path, alert, 120) == ("alerts/h/3.jpg", len(whole))
-    assert (tmp_path / "alerts/h/3.jpg").read_bytes() == whole
-    broken = Job("pictures/h/4.jpg", BROKEN, shrink=True, kind="look")
-    assert save(tmp_path, broken, 120) == (None, 0)
-    assert not (tmp_path / "pictures/h/4.jpg").exists()
-    assert not list(tmp_path.rglob("*.tmp"))
+    alert = Entry(time=0.0, kind="alert", jpeg=whole, thumbnail=False)
+    assert kept(alert, 120) == Kept(WHOLE, whole)
+    assert kept(alert, 120, thumbnails=False) == Kept(WHOLE, whole)  # kept as long as its alert
+    assert kept(given, 120, thumbnails=False) is None  # thumbnail_keep_s = 0
+    assert kept(Entry(time=0.0, kind="look", jpeg=BROKEN), 120) is None
+    assert kept(Entry(time=0.0, kind="look"), 120) is None
 
 
 def test_the_store_keeps_the_look_s_own_thumbnail(tmp_path: Path) -> None:
@@ -99,8 +96,8 @@ def test_the_store_keeps_the_look_s_own_thumbnail(tmp_path: Path) -> None:
     sink.send_look(record)
     assert store.flush()
     (row,) = entries(store.db_path, Filter())
-    path = picture_path(store.db_path, row["id"])
-    assert path is not None and path.read_bytes() == small
+    assert row["picture"] == THUMBNAIL and row["picture_bytes"] == len(small)
+    assert picture(store.db_path, row["id"]) == small
     sink.close()
 
 
@@ -118,13 +115,13 @@ def test_the_runtime_s_looks_bring_thumbnails_made_from_their_frames(
         return [kinds["look"], kinds["alert"]] if {"look", "alert"} <= set(kinds) else None
 
     look_row, alert_row = wait_until(look_and_alert, 30, "a look and an alert with pictures")
-    thumb = picture_path(sink.db_path, look_row["id"])
-    whole = picture_path(sink.db_path, alert_row["id"])
+    thumb = picture(sink.db_path, look_row["id"])
+    whole = picture(sink.db_path, alert_row["id"])
     assert thumb is not None and whole is not None
-    with Image.open(thumb) as img:
+    with Image.open(io.BytesIO(thumb)) as img:
         assert img.height == ActivityConfig().thumbnail_height
     # not the judged JPEG shrunk again by the store: the look made it from its frame
-    assert thumb.read_bytes() != thumbnail(whole.read_bytes(), img.height)
+    assert thumb != thumbnail(whole, img.height)
 
 
 def test_a_burst_of_looks_keeps_each_look_its_own_thumbnail(tmp_path: Path) -> None:
@@ -139,9 +136,9 @@ def test_a_burst_of_looks_keeps_each_look_its_own_thumbnail(tmp_path: Path) -> N
     assert store.dropped == 0 and len(rows) == len(palette)
     for row in rows:
         i = int(row["text"].split()[1])
-        path = picture_path(store.db_path, row["id"])
+        jpeg = picture(store.db_path, row["id"])
         if i == 17:
-            assert row["picture"] is None and path is None
+            assert row["picture"] is None and jpeg is None
             continue
-        assert path is not None and close_to(color_of(path.read_bytes()), palette[i]), i
+        assert jpeg is not None and close_to(color_of(jpeg), palette[i]), i
     sink.close()

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import sqlite3
+import time
 from pathlib import Path
 
 from pipeline.core.config import ActivityConfig
 from pipeline.core.events import CameraState, Caption, WatchStatus
-from sinks.activity.query import Filter, entries, export, latest_pictures, picture_path
+from sinks.activity.query import Filter, entries, export, latest_pictures, picture
 from sinks.activity.sink import ActivitySink
 from sinks.activity.store import ActivityStore
 from sinks.registry import SinkHub
@@ -53,11 +54,14 @@ def test_every_kind_of_entry_is_kept_and_found(tmp_path: Path) -> None:
     )
     assert entries(db, Filter(text='"; DROP TABLE events; --')) == []  # no syntax error
     # pictures: a thumbnail for the look, the whole JPEG for the alert
-    thumb = picture_path(db, lk["id"])
+    thumb = picture(db, lk["id"])
     al = next(r for r in rows if r["kind"] == "alert")
-    whole = picture_path(db, al["id"])
+    whole = picture(db, al["id"])
     assert thumb is not None and whole is not None
-    assert whole.read_bytes() == jpeg and thumb.stat().st_size < len(jpeg)
+    assert whole == jpeg and len(thumb) < len(jpeg)
+    assert (lk["picture"], lk["picture_bytes"]) == ("thumbnail", len(thumb))
+    assert (al["picture"], al["picture_bytes"]) == ("whole", len(jpeg))
+    assert picture(db, next(r["id"] for r in rows if r["kind"] == "camera")) is None
     assert set(latest_pictures(db)) == {"front"}
     hub.close()
 
@@ -73,7 +77,8 @@ def test_export_writes_json_and_pictures(tmp_path: Path) -> None:
 
     data = orjson.loads((tmp_path / "out" / "activity.json").read_bytes())
     assert [d["time"] for d in data] == [1001.0, 1002.0, 1003.0]
-    assert all((tmp_path / "out" / d["picture"]).is_file() for d in data)
+    for d in data:
+        assert (tmp_path / "out" / d["picture"]).read_bytes() == picture(sink.db_path, d["id"])
     hub.close()
 
 
@@ -90,7 +95,39 @@ def test_thumbnails_go_after_their_keep_time_alert_pictures_stay(tmp_path: Path)
     assert store.prune()
     rows = entries(store.db_path, Filter())
     assert {r["kind"]: bool(r["picture"]) for r in rows} == {"look": False, "alert": True}
-    assert not list((tmp_path / "d" / "pictures").glob("*/*.jpg"))
+    assert {r["kind"]: picture(store.db_path, r["id"]) for r in rows} == {"look": None,
+                                                                           "alert": jpeg}  # fmt: skip
+    sink.close()
+
+
+def test_pruned_entries_take_their_pictures_with_them(tmp_path: Path) -> None:
+    now = [0.0]
+    store = ActivityStore(tmp_path / "d", ActivityConfig(max_age_days=1), clock=lambda: now[0])
+    sink = ActivitySink(store)
+    sink.open()
+    for i in range(3):
+        sink.send_look(look(i, t=i * 86400.0, jpeg=noisy_jpeg(64, 48, i)))
+    sink.send_alert(alert(t=0.0, jpeg=noisy_jpeg(64, 48)))
+    assert store.flush()
+    now[0] = 2.5 * 86400
+    assert store.prune()
+    conn = sqlite3.connect(store.db_path)
+    kept = conn.execute("SELECT e.time FROM pictures p JOIN events e USING (id)").fetchall()
+    orphans = conn.execute("SELECT count(*) FROM pictures WHERE id NOT IN (SELECT id FROM events)")
+    assert kept == [(2 * 86400.0,)] and orphans.fetchone()[0] == 0
+    conn.close()
+    sink.close()
+
+
+def test_entries_that_come_faster_than_writes_share_transactions(tmp_path: Path) -> None:
+    store = ActivityStore(tmp_path / "d", ActivityConfig())
+    sink = ActivitySink(store)
+    sink.open()
+    for i in range(200):  # a look every millisecond or so: alone, each would be a commit
+        sink.send_look(look(i))
+        time.sleep(0.001)
+    assert store.flush()
+    assert store.written == 200 and store.writes < 100, store.writes
     sink.close()
 
 

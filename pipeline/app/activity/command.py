@@ -20,6 +20,7 @@ Example:
 from __future__ import annotations
 
 import argparse
+import sqlite3
 import sys
 import time
 from datetime import UTC, datetime
@@ -29,6 +30,7 @@ import orjson
 
 from pipeline.app.activity.setup import store_db
 from pipeline.core.config import LookoutConfig
+from sinks.activity.migrate import StoreVersionError, ensure_current
 from sinks.activity.query import Filter, entries, export
 
 EXIT_OK = 0
@@ -109,7 +111,10 @@ def format_row(row: dict[str, object]) -> str:
 
 
 def run_activity(cfg: LookoutConfig, args: argparse.Namespace) -> int:
-    """Run ``activity``: list, search or export; 2 for a bad time or a store that is off."""
+    """Run ``activity``: list, search or export; 2 for a bad time, a store off or unreadable.
+
+    A store of an older layout is brought up to date first (as a start would).
+    """
     db = store_db(cfg, Path(args.config))
     if db is None:
         print("the activity store is off ([activity] enabled = false)", file=sys.stderr)
@@ -117,6 +122,11 @@ def run_activity(cfg: LookoutConfig, args: argparse.Namespace) -> int:
     if not db.exists():
         print(f"no activity store yet at {db} (it starts with `python -m pipeline run`)")
         return EXIT_OK
+    try:
+        ensure_current(db)
+    except (StoreVersionError, sqlite3.Error) as err:
+        print(f"activity: {err}", file=sys.stderr)
+        return EXIT_USAGE
     try:
         f = _filter(args)
     except ValueError as err:

@@ -27,7 +27,7 @@ from pipeline.app.web.static import STATIC
 from pipeline.app.web.view import Query, page_state
 from pipeline.core.logs import log_unexpected
 from pipeline.core.redact import redact
-from sinks.activity.query import picture_path
+from sinks.activity.query import picture
 
 log = logging.getLogger("lookout.web")
 
@@ -235,11 +235,11 @@ class Handler(BaseHTTPRequestHandler):
         if not ident.isdigit() or self.ctx.db is None:
             self._refuse(404, "no such picture")
             return
-        path = picture_path(self.ctx.db, int(ident))
-        if path is None:
+        jpeg = picture(self.ctx.db, int(ident))
+        if jpeg is None:
             self._refuse(404, "no such picture")
             return
-        self._send(200, path.read_bytes(), "image/jpeg")
+        self._send(200, jpeg, "image/jpeg")
 
     def _report(self, relative: str) -> None:
         path = report_file(self.ctx.reports, relative)
