@@ -1,6 +1,7 @@
 """Lookout on a 3-node loopback Ray cluster against one process, in the same run.
 
     .venv/bin/python -m benchmarks.cluster [--quick] [--runs R] [--cameras N] [--decoding K]
+                                           [--ray-defaults]
 
 Two rows, each measured in one process (``python -m pipeline run``) and on a
 Ray cluster of three loopback nodes of one CPU each (``python -m pipeline run
@@ -26,6 +27,12 @@ imported, and, on the snapshot cluster, the time from killing a worker node
 (its raylet and workers, SIGKILL) until every camera it hosted has looked
 again elsewhere. Each row runs ``--runs`` times (3); the figures are medians,
 each run's ratio taken within the run.
+
+The cluster runs as Lookout recommends (README, "Running on a cluster"):
+Ray's timers lengthened and its own observability off
+(:data:`~pipeline.app.cluster.ray_settings.RAY_SETTINGS`) and no log monitor
+on the nodes (``ray start --include-log-monitor=False``); ``--ray-defaults``
+measures it with Ray's defaults instead.
 
 On this machine all three "nodes" share the same cores, so the cluster
 cannot be faster than one process; the figures say what distribution costs.
@@ -62,6 +69,7 @@ import ray
 from ray.cluster_utils import Cluster
 
 from benchmarks.cluster_procs import Sample, cpu_seconds, descendants, owner, usage
+from pipeline.app.cluster.ray_settings import RAY_SETTINGS, apply_ray_settings
 from tests.support.http_receiver import HttpReceiver
 from tests.support.http_receiver import Reply as HttpReply
 from tests.support.model_server import Reply, ScriptedModelServer
@@ -268,12 +276,14 @@ def kill_a_node(cluster: Cluster, workers: list[Any], port: int, model: Model) -
 def on_cluster(
     text: str, tmp: Path, model: Model, args: argparse.Namespace, n: int, kill: bool
 ) -> dict[str, Any]:
-    cluster = Cluster(
-        initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False}
-    )
+    node: dict[str, Any] = {"num_cpus": 1}
+    if not args.ray_defaults:
+        apply_ray_settings()  # inherited by every Ray process and the driver
+        node["include_log_monitor"] = False
+    cluster = Cluster(initialize_head=True, head_node_args=node | {"include_dashboard": False})
     proc: subprocess.Popen[bytes] | None = None
     try:
-        workers = [cluster.add_node(num_cpus=1) for _ in range(2)]
+        workers = [cluster.add_node(**node) for _ in range(2)]
         cluster.wait_for_nodes()
         port = free_port()
         cfg = tmp / "cluster.toml"
@@ -344,7 +354,12 @@ def main() -> None:
     parser.add_argument("--window", type=float, default=None, help="seconds measured (30)")
     parser.add_argument("--runs", type=int, default=None, help="runs; medians reported (3)")
     parser.add_argument("--period", type=float, default=5.0, help="seconds between looks")
+    parser.add_argument("--ray-defaults", action="store_true",
+                        help="Ray's default settings and a log monitor on every node")  # fmt: skip
     args = parser.parse_args()
+    if args.ray_defaults:
+        for key in RAY_SETTINGS:
+            os.environ.pop(key, None)
     q = args.quick
     args.cameras = args.cameras if args.cameras is not None else (60 if q else 200)
     args.decoding = args.decoding if args.decoding is not None else (4 if q else 10)
@@ -363,8 +378,9 @@ def main() -> None:
 
 def report(args: argparse.Namespace, runs: list[dict[str, Any]]) -> None:
     med = median_of(runs)
+    ray_settings = "Ray's defaults" if args.ray_defaults else "Lookout's Ray settings"
     print(f"{args.window:g} s measured per row, a look every {args.period:g} s; "
-          f"median of {len(runs)} run(s)")  # fmt: skip
+          f"median of {len(runs)} run(s); {ray_settings}")  # fmt: skip
     for row, n in (("snapshot", args.cameras), ("decoding", args.decoding)):
         if row not in med:
             continue

@@ -33,6 +33,7 @@ import ray
 from ray.cluster_utils import Cluster
 
 from pipeline.app.cluster.app import ClusterApp
+from pipeline.app.cluster.ray_settings import RAY_SETTINGS
 from pipeline.core.config_loader import load_config
 from tests.support.http_receiver import HttpReceiver
 from tests.support.model_server import Reply, ScriptedModelServer
@@ -159,16 +160,18 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
         Mosquitto() as broker,
         ScriptedModelServer([], responder=model) as server,
         HttpReceiver() as hook,
+        pytest.MonkeyPatch.context() as env,
     ):
-        cluster = Cluster(
-            initialize_head=True,
-            head_node_args={"num_cpus": 1, "include_dashboard": False},
-        )
+        # As the README recommends for `ray start`: recovery must hold with them.
+        for key, value in RAY_SETTINGS.items():
+            env.setenv(key, value)
+        node = {"num_cpus": 1, "include_log_monitor": False}
+        cluster = Cluster(initialize_head=True, head_node_args=node | {"include_dashboard": False})
         app: ClusterApp | None = None
         recorder = MqttRecorder.under(broker, "lookout")
         try:
             for _ in range(2):
-                cluster.add_node(num_cpus=1)
+                cluster.add_node(**node)
             cluster.wait_for_nodes()
             ray.init(address=cluster.address, logging_level="WARNING")
             path = tmp / "pipeline.toml"

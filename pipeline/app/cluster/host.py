@@ -77,7 +77,7 @@ class GroupSpec:
     limits: dict[str, int] = field(default_factory=dict)
     waits: dict[str, float] = field(default_factory=dict)
     lease_s: float = 10.0
-    flush_interval_s: float = 0.2
+    flush_interval_s: float = 1.0
     looks: bool = False
     cwd: str | None = None
     log_level: str = "INFO"

@@ -24,6 +24,7 @@ from pipeline.app.cluster.placement import (
     node_load,
     pick_node,
 )
+from pipeline.app.cluster.ray_settings import apply_ray_settings
 from pipeline.core.config import LookoutConfig
 from pipeline.core.redact import redact
 
@@ -57,10 +58,13 @@ def connect(address: str) -> bool:
     """Join or start a Ray cluster; returns whether this call started the connection.
 
     ``auto``: the cluster ``ray start`` made here, else a new local one; ``local``:
-    a new local one; ``HOST:PORT``: a running head.
+    a new local one; ``HOST:PORT``: a running head. A cluster started here runs
+    with Lookout's :data:`~pipeline.app.cluster.ray_settings.RAY_SETTINGS`.
     """
     if ray.is_initialized():
         return False
+    if address in ("auto", "local"):
+        apply_ray_settings()
     ray_address = None if address == "auto" else address
     ray.init(
         address=ray_address,

@@ -81,7 +81,7 @@ class Relay(Sink):
         link: HubLink,
         name: str = "@relay",
         *,
-        flush_interval_s: float = 0.2,
+        flush_interval_s: float = 1.0,
         batch_max: int = BATCH_MAX,
         looks: bool = False,
         retry_s: float = 0.2,

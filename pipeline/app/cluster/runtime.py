@@ -123,10 +123,14 @@ class ClusterRuntime:
         level = logging.getLevelName(logging.getLogger("lookout").getEffectiveLevel())
         # Restarted by Ray where they crash (not where their node dies: that is the head).
         self.hub = HubActor.options(
-            scheduling_strategy=here, num_cpus=0, max_concurrency=16, max_restarts=-1
+            scheduling_strategy=here,
+            num_cpus=0,
+            max_concurrency=16,
+            max_restarts=-1,
+            enable_task_events=False,
         ).remote(cfg, str(self.config_path) if self.config_path else None, os.getcwd(), level)
         self.slots = SlotsActor.options(
-            scheduling_strategy=here, num_cpus=0, max_restarts=-1
+            scheduling_strategy=here, num_cpus=0, max_restarts=-1, enable_task_events=False
         ).remote(backend_limits(cfg), backend_drains(cfg), cfg.cluster.lost_after_s, False)
         ray.get([self.hub.start.remote(), self.slots.begin.remote()], timeout=FIRST_ANSWER_S)
         ray.get([self.hub.want.remote(w, "config") for w in cfg.watches])
@@ -188,6 +192,7 @@ class ClusterRuntime:
             num_cpus=0,
             max_restarts=0,
             max_concurrency=8,
+            enable_task_events=False,
         ).remote(spec, self.hub, self.slots)
         hosted.launched_at = time.monotonic()
         hosted.answered_at = None

@@ -80,12 +80,12 @@ class ClusterConfig(Model):
         ),
     )
     flush_interval_s: float = Field(
-        0.2,
+        1.0,
         ge=0.01,
         le=10,
         description=(
             "How often each actor sends its watch and camera states and looks on to the "
-            "sinks, in seconds (0.01-10); alerts go at once."
+            "sinks, in seconds (0.01-10); alerts and a watch's end go at once."
         ),
     )
 
