@@ -20,12 +20,15 @@ Example:
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import sqlite3
 from pathlib import Path
 
 from sinks.activity.schema import SCHEMA_VERSION, THUMBNAIL, WHOLE, connect, create
+
+log = logging.getLogger("lookout.activity")
 
 V1_FOLDERS = ("pictures", "alerts")
 """Where version 1 kept thumbnails and alert pictures, under the store's folder."""
@@ -67,6 +70,9 @@ def upgrade(conn: sqlite3.Connection, folder: Path) -> None:
         )
     create(conn)
     if version is not None and version < SCHEMA_VERSION:
+        log.info(
+            "activity: moving the pictures of %s (layout %d) into its database", folder, version
+        )
         _pictures_into_database(conn, folder)
         for name in V1_FOLDERS:  # every picture they held is in the database now
             shutil.rmtree(folder / name, ignore_errors=True)

@@ -26,7 +26,7 @@ class ActivityConfig(Model):
     path: Path = Field(
         Path("lookout-data"),
         description=(
-            "Folder of the store (activity.sqlite3 and its pictures); relative paths are "
+            "Folder of the store (activity.sqlite3, pictures included); relative paths are "
             "next to the config file (with no config file, a relative path keeps no store)."
         ),
     )
