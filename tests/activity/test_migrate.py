@@ -13,7 +13,7 @@ import pytest
 from pipeline.core.config import ActivityConfig
 from sinks.activity.migrate import StoreVersionError, ensure_current, stored_version
 from sinks.activity.query import Filter, entries, picture
-from sinks.activity.schema import SCHEMA_VERSION, THUMBNAIL, WHOLE
+from sinks.activity.schema import SCHEMA_VERSION, THUMBNAIL, WHOLE, create
 from sinks.activity.sink import ActivitySink
 from sinks.activity.store import DB_NAME, ActivityStore
 from tests.support.activity_records import alert, look, noisy_jpeg
@@ -81,6 +81,24 @@ def test_a_version_1_store_opens_with_its_pictures_in_the_database(tmp_path: Pat
     assert store.prune()
     assert picture(db, heron["id"]) is None and picture(db, alert_row["id"]) is not None
     sink.close()
+
+
+def test_an_upgrade_cut_short_goes_on_where_it_stopped(tmp_path: Path) -> None:
+    folder = tmp_path / "d"
+    kept = _version_1_store(folder)
+    heron_id, heron = kept["a heron on the path"]
+    conn = sqlite3.connect(folder / DB_NAME, isolation_level=None)
+    create(conn)  # what a first run committed before it was killed: the heron moved in
+    conn.execute("INSERT INTO pictures (id, jpeg) VALUES (?, ?)", (heron_id, heron))
+    conn.execute("UPDATE events SET picture = 'thumbnail' WHERE id = ?", (heron_id,))
+    conn.close()
+    (folder / f"pictures/1970010100/{heron_id}.jpg").unlink()
+    store = ActivityStore(folder, ActivityConfig(), clock=lambda: 1000.0)
+    store.open()
+    store.close()
+    for text in ("a heron on the path", "The gate stands wide open."):
+        assert picture(store.db_path, kept[text][0]) == kept[text][1], text
+    assert not (folder / "pictures").exists()
 
 
 def test_the_cli_reads_a_version_1_store_and_exports_its_pictures(tmp_path: Path) -> None:
