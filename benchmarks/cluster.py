@@ -5,8 +5,8 @@
 
 Two rows, each measured in one process (``python -m pipeline run``) and on a
 Ray cluster of three loopback nodes of one CPU each (``python -m pipeline run
---ray ADDRESS``: the driver, a hub, a slots actor and one camera actor per
-node) with the same config:
+--ray ADDRESS``: the driver, a hub and one camera actor per node) with the
+same config:
 
 - ``snapshot``: ``--cameras`` (200) cheap cameras: Frigate-style snapshots
   (``frigate://``: one small JPEG fetched per look, nothing decoded) from one
@@ -19,8 +19,8 @@ One watch per camera on a scripted model server that always answers "not
 met, next look in ``--period`` s". Over a window after every camera has
 looked once, it measures looks per second, looks on time (within 1 s of
 due) and CPU seconds per camera per minute of *every* process it started:
-one process; on the cluster, Lookout's own (driver, camera actors, hub, slots
-actor) and Ray's (raylets, control store, log and autoscaler monitors,
+one process; on the cluster, Lookout's own (driver, camera actors, hub) and
+Ray's (raylets, control store, log and autoscaler monitors,
 dashboard and runtime-env agents), reported apart and together. It also
 measures the CPU and memory of an idle Ray actor process with Lookout
 imported, and, on the snapshot cluster, the time from killing a worker node

@@ -2,7 +2,7 @@
 
 The cluster benchmark counts every process it started (its descendants): in
 one process, Lookout; on a cluster, Lookout's (the driver, the camera actors,
-the hub, the slots actor) and Ray's own (raylets, the control store, log and
+the hub) and Ray's own (raylets, the control store, log and
 autoscaler monitors, dashboard and runtime-env agents, idle workers).
 
 Example:
@@ -23,7 +23,7 @@ from pathlib import Path
 
 TICK = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
-LOOKOUT = ("pipeline", "CameraHost", "Hub", "Slots")
+LOOKOUT = ("pipeline", "CameraHost", "Hub")
 """Kinds of process that are Lookout's (``pipeline``: ``python -m pipeline run``)."""
 
 

@@ -1,13 +1,12 @@
 """Leased slots in camera actors: looks without calls, the limit across actors, dead actors.
 
 Each holder is a real :class:`LeasedPermits` (its renewal thread and all); the
-slots actor's class runs in an asyncio loop on a thread of its own, reached
-as a camera actor reaches it, one blocking call at a time.
+hub's :class:`Slots` is called from each holder's renewal thread, as a camera
+actor reaches it, one blocking call at a time.
 """
 
 from __future__ import annotations
 
-import asyncio
 import threading
 import time
 from collections.abc import Iterator
@@ -21,28 +20,19 @@ from tests.support.waiting import wait_until
 
 
 class Head:
-    """The slots actor's class on its own event loop."""
+    """The hub's backend slots (thread-safe: each holder calls from its renewal thread)."""
 
     def __init__(self, limit: int, lease_s: float, drain_s: float) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.thread.start()
         self.slots = Slots({"vlm": limit}, {"vlm": drain_s}, lease_s)
 
     def call(self, holder: str, reports: dict[str, Report], wait_s: float) -> dict[str, Grant]:
-        future = asyncio.run_coroutine_threadsafe(
-            self.slots.renew(holder, reports, wait_s), self.loop
-        )
-        return future.result(wait_s + 10)
+        return self.slots.renew(holder, reports, wait_s)
 
     def release_holder(self, holder: str) -> int:
-        future = asyncio.run_coroutine_threadsafe(self.slots.release_holder(holder), self.loop)
-        return future.result(10)
+        return self.slots.release_holder(holder)
 
     def stop(self) -> None:
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(10)
-        self.loop.close()
+        """Nothing runs of its own."""
 
 
 class Link:

@@ -225,7 +225,7 @@ def test_a_backends_max_concurrency_holds_across_the_cluster(live: Live) -> None
     # Three actors look at once at a model server that allows one request at a time.
     wait_until(lambda: len(live.server.chat_requests()) >= 20, 30, "twenty looks")
     assert live.server.max_concurrency == 1
-    slots = ray.get(live.app.runtime.slots.stats.remote(), timeout=10)
+    slots = ray.get(live.app.runtime.hub.slots_stats.remote(), timeout=10)
     assert slots["vlm"]["limit"] == 1 and slots["vlm"]["peak"] == 1 and slots["vlm"]["waits"] > 0
 
 

@@ -10,7 +10,7 @@ restarted actor re-runs ``__init__``: everything it needs comes in its
 :class:`GroupSpec`, built by the driver from the current config and ledger.
 
 Example:
-    >>> host = CameraHost(spec, hub, slots)  # doctest: +SKIP
+    >>> host = CameraHost(spec, hub)  # doctest: +SKIP
     >>> host.start(); host.ping().watches  # doctest: +SKIP
 """
 
@@ -32,7 +32,7 @@ from operators.resume import Resume
 from pipeline.app.cluster.lease_book import Grant, Report
 from pipeline.app.cluster.leases import LeasedPermits, LimitedBackend
 from pipeline.app.cluster.relay import Item, Relay
-from pipeline.app.cluster.slots import backend_limits
+from pipeline.app.cluster.slots import SLOTS_GROUP, backend_limits
 from pipeline.app.graph import Graph
 from pipeline.app.metrics import pipeline_health, pipeline_metrics
 from pipeline.app.reload import apply_config
@@ -47,7 +47,7 @@ log = logging.getLogger("lookout.cluster")
 DEFAULT_WAIT_S = 120.0
 """The longest wait for a backend slot when its config has no request timeout."""
 CALL_TIMEOUT_S = 10.0
-"""The longest wait for the hub or the slots actor to answer (beyond a renewal's own wait)."""
+"""The longest wait for the hub to answer (beyond a renewal's own wait)."""
 
 
 @dataclass(frozen=True)
@@ -194,20 +194,25 @@ class RayHubLink:
 
 
 class RaySlotsLink:
-    """A holder's way to the :class:`~pipeline.app.cluster.slots.Slots` actor."""
+    """A holder's way to the backend slots (:class:`~pipeline.app.cluster.slots.Slots`): the hub."""
 
-    def __init__(self, slots: Any) -> None:
-        self.slots = slots
+    def __init__(self, hub: Any) -> None:
+        self.hub = hub
 
     def renew(self, holder: str, reports: dict[str, Report], wait_s: float) -> dict[str, Grant]:
-        """Report and renew; raises when the slots actor did not answer in time."""
-        ref = self.slots.renew.remote(holder, reports, wait_s)
+        """Report and renew; raises when the hub did not answer in time.
+
+        A renewal that may wait holds a thread of the hub's slots group, not one of its
+        event intake.
+        """
+        method = self.hub.renew.options(concurrency_group=SLOTS_GROUP) if wait_s else self.hub.renew
+        ref = method.remote(holder, reports, wait_s)
         grants: dict[str, Grant] = ray.get(ref, timeout=wait_s + CALL_TIMEOUT_S)
         return grants
 
     def release(self, holder: str) -> None:
         """Give back every slot of ``holder`` (without waiting)."""
-        self.slots.release_holder.remote(holder)
+        self.hub.release_holder.remote(holder)
 
 
 class CameraHost:
@@ -216,10 +221,9 @@ class CameraHost:
     Args:
         spec: the group and everything it needs.
         hub: the hub actor.
-        slots: the slots actor.
     """
 
-    def __init__(self, spec: GroupSpec, hub: Any, slots: Any) -> None:
+    def __init__(self, spec: GroupSpec, hub: Any) -> None:
         if spec.cwd is not None and os.path.isdir(spec.cwd):
             os.chdir(spec.cwd)
         setup_logging(spec.log_level, spec.json_logs)
@@ -229,7 +233,7 @@ class CameraHost:
             flush_interval_s=spec.flush_interval_s,
             looks=spec.looks,
         )
-        self.permits = LeasedPermits(RaySlotsLink(slots), spec.holder, spec.limits, spec.lease_s)
+        self.permits = LeasedPermits(RaySlotsLink(hub), spec.holder, spec.limits, spec.lease_s)
         self.permits.open()
         self.pipeline = HostedPipeline(
             spec.config, self.relay, dict(spec.resumes), self.permits, spec.waits
@@ -300,7 +304,7 @@ class CameraHost:
     def stop(self, grace_s: float | None = None) -> float:
         """Graceful stop: looks in flight finish within ``grace_s``, states flushed to the hub.
 
-        The backend slots it leased go back to the slots actor.
+        The backend slots it leased go back to the hub.
         """
         began = time.monotonic()
         self._stopping.set()

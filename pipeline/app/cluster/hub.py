@@ -1,11 +1,16 @@
-"""The head's half of a cluster: the sinks, the activity store and the ledger, in one actor.
+"""The head's half of a cluster: sinks, activity store, ledger and backend slots, in one actor.
 
 Every camera actor sends its watch states, camera states and looks here in
 batches, and each alert at once (:mod:`pipeline.app.cluster.relay`). The hub
 runs a :class:`~pipeline.app.runner.Pipeline` without watches: its MQTT
 connection, sinks (MQTT, webhooks with their SQLite outbox, JSONL, console,
 notify, snapshots) and activity store are exactly those of a single process,
-and so are their metrics, health and reload.
+and so are their metrics, health and reload. It also leases the backends'
+slots to the camera actors (:class:`~pipeline.app.cluster.slots.Slots`, its
+renewals that wait on threads of their own:
+:data:`~pipeline.app.cluster.slots.SLOTS_GROUP`), so the head runs one
+actor process of Lookout's, not two (each Ray worker process costs CPU even
+when idle: Ray checks for signals every 10 ms).
 
 Why on the head, next to the driver: the head is the one node whose loss
 already ends the cluster (Ray's control store lives there unless GCS fault
@@ -31,8 +36,10 @@ from pathlib import Path
 from typing import Any
 
 from operators.resume import Resume
+from pipeline.app.cluster.lease_book import Grant, Report
 from pipeline.app.cluster.ledger import Ended, Ledger, Origin
 from pipeline.app.cluster.relay import Item
+from pipeline.app.cluster.slots import Slots, backend_drains, backend_limits
 from pipeline.app.control.request import RuntimeWatchRequest, webhook_sink_name
 from pipeline.app.metrics import pipeline_health, pipeline_metrics
 from pipeline.app.prometheus import MetricsText
@@ -81,6 +88,10 @@ class Hub:
         self.ledger = Ledger()
         self.own: dict[str, SinkHub] = {}
         self.received: Counter[str] = Counter()
+        # Not fresh: a hub Ray starts again waits for old leases (the driver's begin_slots).
+        self.slots = Slots(
+            backend_limits(config), backend_drains(config), config.cluster.lost_after_s, False
+        )
         # Started here, not by a call: Ray restarts a crashed hub by running __init__ again.
         self.pipeline.start()
 
@@ -90,6 +101,29 @@ class Hub:
     def pid(self) -> int:
         """The id of the hub's process (the benchmark measures it)."""
         return os.getpid()
+
+    # ------------------------------------------------------------ backend slots
+
+    def begin_slots(self) -> None:
+        """No lease was granted before this hub (the driver's first call): grant at once."""
+        self.slots.begin()
+
+    def renew(
+        self, holder: str, reports: dict[str, Report], wait_s: float = 0.0
+    ) -> dict[str, Grant]:
+        """A camera actor's report and lease renewal (:meth:`Slots.renew`).
+
+        One that waits (``wait_s``) is called in the hub's ``slots`` concurrency group.
+        """
+        return self.slots.renew(holder, reports, wait_s)
+
+    def release_holder(self, holder: str) -> int:
+        """Free the slots of ``holder`` (its actor died or stopped); returns how many."""
+        return self.slots.release_holder(holder)
+
+    def slots_stats(self) -> dict[str, dict[str, int]]:
+        """Per limited backend: limit, leased, reserved, peak, in_use, waits, holders."""
+        return self.slots.stats()
 
     # ------------------------------------------------------------ events from the actors
 
@@ -209,6 +243,9 @@ class Hub:
         """Take a reloaded config: sinks added, changed or removed as in one process."""
         self.config = config
         apply_config(self.pipeline, sink_config(config))
+        self.slots.set_limits(
+            backend_limits(config), backend_drains(config), config.cluster.lost_after_s
+        )
 
     def metrics_text(self) -> str:
         """The sinks', MQTT's and the hub's own figures as Prometheus text."""

@@ -98,7 +98,7 @@ def cluster_metrics(rt: ClusterRuntime) -> str:
         hosts = dict(rt.hosts)
     calls = {gid: h.actor.metrics_text.remote() for gid, h in hosts.items() if h.actor}
     calls["@hub"] = rt.hub.metrics_text.remote()
-    calls["@slots"] = rt.slots.stats.remote()
+    calls["@slots"] = rt.hub.slots_stats.remote()
     got = _gather(calls)
     t = MetricsText()
     t.add("lookout_up", "gauge", "1 while the pipeline runs.", [({}, 1)])

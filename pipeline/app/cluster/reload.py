@@ -21,7 +21,6 @@ from pipeline.app.cluster.nodes import Hosted, live_nodes
 from pipeline.app.cluster.placement import Group, group_config, node_load, pick_node
 from pipeline.app.cluster.refusals import cluster_problems
 from pipeline.app.cluster.runtime import CALL_TIMEOUT_S, ClusterRuntime
-from pipeline.app.cluster.slots import backend_drains, backend_limits
 from pipeline.app.reload import ReloadPlan, plan_reload
 from pipeline.core.config import LookoutConfig
 from pipeline.core.config_loader import ConfigError, check_references
@@ -100,7 +99,6 @@ def apply_cluster_config(rt: ClusterRuntime, new: LookoutConfig) -> ReloadPlan:
         if w["origin"] == "runtime" and w["camera"] not in new.cameras
     }
     ray.get([hub.forget.remote(n) for n in gone], timeout=CALL_TIMEOUT_S)
-    rt.slots.set_limits.remote(backend_limits(new), backend_drains(new), new.cluster.lost_after_s)
     log.info("reloaded (cluster): %s", plan.summary())
     if plan.restart_only:
         log.warning(

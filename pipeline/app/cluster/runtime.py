@@ -1,7 +1,7 @@
 """The driver of a cluster: place camera groups, route watches to them, move them when lost.
 
-:class:`ClusterRuntime` connects to Ray, starts the hub and the slots actor on
-its own node, spreads the cameras over the nodes in groups
+:class:`ClusterRuntime` connects to Ray, starts the hub (sinks, ledger and
+backend slots) on its own node, spreads the cameras over the nodes in groups
 (:mod:`pipeline.app.cluster.placement`), starts one
 :class:`~pipeline.app.cluster.host.CameraHost` per group, and then watches
 them: one question to each actor is always open (it answers within a third
@@ -46,7 +46,7 @@ from pipeline.app.cluster.nodes import (
 )
 from pipeline.app.cluster.placement import PlacementError, group_config, move, plan_groups
 from pipeline.app.cluster.refusals import cluster_problems
-from pipeline.app.cluster.slots import Slots, backend_drains, backend_limits
+from pipeline.app.cluster.slots import SLOTS_GROUP, SLOTS_THREADS, backend_limits
 from pipeline.app.watches import Origin
 from pipeline.core.config import LookoutConfig, WatchConfig
 from pipeline.core.config_loader import ConfigError, check_references
@@ -54,9 +54,8 @@ from pipeline.core.logs import log_unexpected
 
 log = logging.getLogger("lookout.cluster")
 
-HubActor = ray.remote(Hub)
+HubActor = ray.remote(concurrency_groups={SLOTS_GROUP: SLOTS_THREADS})(Hub)  # type: ignore[call-overload]
 HostActor = ray.remote(CameraHost)
-SlotsActor = ray.remote(Slots)
 CALL_TIMEOUT_S = 30.0
 """The longest wait for an actor's answer to a control or reload call."""
 FIRST_ANSWER_S = 60.0
@@ -96,10 +95,9 @@ class ClusterRuntime:
         self.address = address
         self.hosts: dict[str, Hosted] = {}
         self.hub: Any = None
-        self.slots: Any = None
         self.node_id = ""
         self.figures = ClusterFigures()
-        self.departed = Departed(lambda holder: self.slots.release_holder.remote(holder))
+        self.departed = Departed(lambda holder: self.hub.release_holder.remote(holder))
         self.started_at = time.time()
         self._stopping = False
         self._owns_ray = False
@@ -115,7 +113,7 @@ class ClusterRuntime:
     # ------------------------------------------------------------ start
 
     def start(self) -> None:
-        """Connect, start the hub and the slots, place and start every camera group."""
+        """Connect, start the hub, place and start every camera group."""
         cfg = self.config
         self._owns_ray = connect(self.address)
         self.node_id = ray.get_runtime_context().get_node_id()
@@ -129,10 +127,7 @@ class ClusterRuntime:
             max_restarts=-1,
             enable_task_events=False,
         ).remote(cfg, str(self.config_path) if self.config_path else None, os.getcwd(), level)
-        self.slots = SlotsActor.options(
-            scheduling_strategy=here, num_cpus=0, max_restarts=-1, enable_task_events=False
-        ).remote(backend_limits(cfg), backend_drains(cfg), cfg.cluster.lost_after_s, False)
-        ray.get([self.hub.start.remote(), self.slots.begin.remote()], timeout=FIRST_ANSWER_S)
+        ray.get(self.hub.begin_slots.remote(), timeout=FIRST_ANSWER_S)
         ray.get([self.hub.want.remote(w, "config") for w in cfg.watches])
         groups = plan_groups(
             cfg.cameras, live_nodes(cfg, self.node_id), cfg.cluster.cameras_per_actor
@@ -193,7 +188,7 @@ class ClusterRuntime:
             max_restarts=0,
             max_concurrency=8,
             enable_task_events=False,
-        ).remote(spec, self.hub, self.slots)
+        ).remote(spec, self.hub)
         hosted.launched_at = time.monotonic()
         hosted.answered_at = None
         hosted.stats = None
@@ -398,7 +393,7 @@ class ClusterRuntime:
                 ray.get(self.hub.stop.remote(), timeout=shutdown.flush_s + 10)
             except RayError as exc:
                 log.error("cluster: the hub did not stop cleanly: %s", exc)
-        for actor in [*actors, self.hub, self.slots]:
+        for actor in [*actors, self.hub]:
             if actor is not None:
                 try:
                     ray.kill(actor, no_restart=True)

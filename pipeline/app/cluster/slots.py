@@ -1,34 +1,36 @@
-"""A backend's concurrency limit across the cluster: one actor that leases slots out.
+"""A backend's concurrency limit across the cluster: the hub leases slots out.
 
 In one process a backend's ``max_concurrency`` is a semaphore. On a cluster
 every camera actor has its own copy of the backend, so the limit would
-multiply by the number of actors; instead :class:`Slots` (one asyncio actor
-on the head) leases each actor a share of the limit for a while
+multiply by the number of actors; instead :class:`Slots` (held by the hub
+actor on the head, :mod:`pipeline.app.cluster.hub`: no process of its own)
+leases each actor a share of the limit for a while
 (:mod:`pipeline.app.cluster.lease_book`), and the actor renews its leases in
 the background and takes a slot for each look in its own process
 (:mod:`pipeline.app.cluster.leases`): no remote call per look. An actor whose
 looks wait for a slot asks at once and waits here (a long poll) until its
 share can grow; the share of one that stops renewing comes back when its
 lease and its longest look have run out, or at once when the driver knows it
-is dead (:meth:`Slots.release_holder`). The driver starts it with
-``fresh=False`` and then calls :meth:`Slots.begin`: a slots actor that Ray
+is dead (:meth:`Slots.release_holder`). The hub makes it with
+``fresh=False`` and the driver then calls :meth:`Slots.begin`: a hub that Ray
 starts again after a crash (same arguments, no ``begin``) grants nothing new
-until every lease the old one made has run out.
+until every lease the old one made has run out. Its methods are thread-safe;
+a waiting renewal holds its thread (the hub runs them in a concurrency group
+of their own).
 
 Example:
-    >>> import asyncio
     >>> s = Slots({"vlm": 2})
-    >>> grants = asyncio.run(s.renew("g1-1", {"vlm": Report(wanted=1)}))
+    >>> grants = s.renew("g1-1", {"vlm": Report(wanted=1)})
     >>> grants["vlm"].slots, s.stats()["vlm"]["leased"]
     (1, 1)
-    >>> asyncio.run(s.release_holder("g1-1")), s.stats()["vlm"]["leased"]
+    >>> s.release_holder("g1-1"), s.stats()["vlm"]["leased"]
     (1, 0)
 """
 
 from __future__ import annotations
 
-import asyncio
-import os
+import threading
+import time
 from collections.abc import Mapping
 
 from pipeline.app.cluster.lease_book import Grant, LeaseBook, Report
@@ -36,6 +38,10 @@ from pipeline.core.config import LookoutConfig
 
 RECHECK_S = 1.0
 """How often a waiting renewal looks again at leases that may have expired meanwhile."""
+SLOTS_GROUP = "slots"
+"""The hub's Ray concurrency group for renewals that wait (each holds a thread while it waits)."""
+SLOTS_THREADS = 64
+"""Threads of that group: camera actors whose looks may wait for a slot at the same time."""
 
 
 def backend_limits(cfg: LookoutConfig) -> dict[str, int]:
@@ -79,7 +85,7 @@ def backend_drains(cfg: LookoutConfig) -> dict[str, float]:
 
 
 class Slots:
-    """Leases on backend slots for the whole cluster (run as an asyncio Ray actor).
+    """Leases on backend slots for the whole cluster (in the hub actor; thread-safe).
 
     Args:
         limits: backend name -> slots; a backend not named is not limited.
@@ -96,18 +102,15 @@ class Slots:
         fresh: bool = True,
     ) -> None:
         self.book = LeaseBook(limits, drains, lease_s, fresh=fresh)
-        self._cond: asyncio.Condition | None = None
+        self._cond = threading.Condition()
 
     def begin(self) -> None:
         """No lease was granted before this actor (the driver's first call): grant at once."""
-        self.book.grace_until = 0.0
+        with self._cond:
+            self.book.grace_until = 0.0
+            self._cond.notify_all()
 
-    def _condition(self) -> asyncio.Condition:
-        if self._cond is None:
-            self._cond = asyncio.Condition()
-        return self._cond
-
-    async def renew(
+    def renew(
         self, holder: str, reports: Mapping[str, Report], wait_s: float = 0.0
     ) -> dict[str, Grant]:
         """Take ``holder``'s reports and renew its leases.
@@ -115,19 +118,16 @@ class Slots:
         With ``wait_s``, first wait up to that long for one of its grants to change
         (a holder whose looks wait for a slot asks this way).
         """
-        cond = self._condition()
-        loop = asyncio.get_running_loop()
-        async with cond:
+        cond = self._cond
+        with cond:
             self.book.report(holder, reports)
             cond.notify_all()  # its reservation may have shrunk
-            deadline = loop.time() + wait_s
+            deadline = time.monotonic() + wait_s
             while not self._changed(holder, reports):
-                left = deadline - loop.time()
+                left = deadline - time.monotonic()
                 if left <= 0:
                     break
-                try:
-                    await asyncio.wait_for(cond.wait(), min(left, RECHECK_S))
-                except TimeoutError:
+                if not cond.wait(min(left, RECHECK_S)):
                     self.book.expire()
             grants = self.book.grant(holder, reports)
             cond.notify_all()  # others' offers may have shrunk
@@ -138,28 +138,23 @@ class Slots:
             return True
         return any(self.book.offer(holder, b) != r.had for b, r in reports.items())
 
-    async def release_holder(self, holder: str) -> int:
+    def release_holder(self, holder: str) -> int:
         """Free every slot ``holder`` (known dead, or stopping) reserved; returns how many."""
-        cond = self._condition()
-        async with cond:
+        with self._cond:
             freed = self.book.drop(holder)
-            cond.notify_all()
+            self._cond.notify_all()
             return freed
 
-    async def set_limits(
+    def set_limits(
         self, limits: Mapping[str, int], drains: Mapping[str, float], lease_s: float
     ) -> None:
         """New limits (a reload); shares follow at the holders' next renewals."""
-        cond = self._condition()
-        async with cond:
+        with self._cond:
             self.book.set_limits(limits, drains, lease_s)
-            cond.notify_all()
-
-    def pid(self) -> int:
-        """The id of this actor's process (the benchmark measures it)."""
-        return os.getpid()
+            self._cond.notify_all()
 
     def stats(self) -> dict[str, dict[str, int]]:
         """Per backend: limit, leased, reserved, peak, in_use, waits, holders."""
-        self.book.expire()
-        return self.book.stats()
+        with self._cond:
+            self.book.expire()
+            return self.book.stats()
