@@ -36,15 +36,21 @@ Runs on each clip:
   ``keep_current_s`` (5 s): the cost of keeping current;
 - ``on_demand_wakes_unkept``: the same wakes without keeping current;
 - ``on_demand_busy``: a wake every 1-3 s (constant movement): keeping current
-  stays within ``keep_current_share`` (0.25 in the long run; a burst gets up
-  to 7.5 s more), never a permanent full decode;
+  stays within ``keep_current_share`` (0.2 in the long run; a burst gets up
+  to 6 s more), never a permanent full decode;
 - ``keyframes``: ``CameraSource`` with one look per 5 s of video;
-- ``wake_path``: what a watch's wake path decodes, no looks: the motion
-  detector at 5 fps and the news wake policy measuring the same pictures
-  (the shipped detector settings);
+- ``wake_path``: what a watch's wake path decodes, no looks of its own: the
+  motion detector at 5 fps and the news wake policy measuring the same
+  pictures (the shipped detector settings), as in a watch whose model answers
+  at once (the first picture and every woken one judged, each wake kept
+  current as an accepted wake is); the clip plays on a virtual clock through
+  the replay's clip reader (the same decoder, taps and keeping current as a
+  camera, so seconds kept current are seconds of video);
 - ``wake_path_keyframes``: the same with ``keyframes = true`` in the
-  detector (the recommended configuration for high-resolution cameras): one
-  decode per GOP; target <= 0.25x of a full decode's frames;
+  detector (the recommended configuration for high-resolution cameras):
+  keyframes, and every frame at 5 fps only while the camera is kept current
+  after a sign of change or a wake, within ``keep_current_share``; target
+  <= 0.25x of a full decode's frames;
 
 plus the resident memory one 1080p camera adds (measured in a fresh process, on
 the first clip). CPU figures are medians of 3 runs; the live-like runs also
@@ -76,17 +82,21 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from fractions import Fraction
 from pathlib import Path
 
 import av
 import numpy as np
+from reactivex.scheduler import HistoricalScheduler
 
 from benchmarks.live_looks import LookStats, keyframe_times, live_looks, wake_times
 from operators.frame_selector import FrameSelector, FreshestFrame
 from operators.news_wakes import NewsPolicy
 from operators.timer_keyframes import KeyframeTimerLooks
+from pipeline.app.replay.clip_reader import ClipReader
 from pipeline.core.config import CameraConfig, MotionDetectConfig
+from pipeline.core.frame import Frame
 from sources.camera import CameraSource
 from sources.keep_current import KeepCurrent
 from sources.motion import motion_detections
@@ -311,26 +321,57 @@ def source_run(path: Path, strategy: str, look_fps: float | None) -> int:
     return camera.decoded_frames
 
 
-def wake_path_run(path: Path, keyframes: bool) -> int:
-    """A watch's wake path alone: motion at 5 fps and the news policy on the same pictures."""
-    config = CameraConfig(url=str(path), realtime=False, decode="on_demand")
+def wake_path_run(
+    path: Path, keyframes: bool, share: float = CAMERA_DEFAULTS.keep_current_share
+) -> int:
+    """A watch's wake path: motion at 5 fps and the news policy on the same pictures.
+
+    As in a watch whose model answers at once: the first picture is judged
+    (``next_run_in`` 60: nothing relevant), and so is the picture of every wake
+    (5: something in view), which also keeps the camera current for
+    ``keep_current_s``, as an accepted wake does. The clip plays on a virtual
+    clock (:class:`~pipeline.app.replay.clip_reader.ClipReader`: the same
+    decoder, taps and keeping current as a camera, at each packet's own time,
+    so seconds kept current are seconds of video). With ``keyframes`` the
+    policy keeps the camera current on a first sign of change
+    (:meth:`~operators.news_wakes.NewsPolicy.keep_current_on_sign`).
+    """
     detect = MotionDetectConfig(fps=WAKE_FPS, keyframes=keyframes)
-    policy = NewsPolicy(pictures_fps=WAKE_FPS)
-    done = threading.Event()
-    camera = CameraSource("bench", config)
+    policy = NewsPolicy(pictures_fps=WAKE_FPS, keyframes=keyframes)
+    sched = HistoricalScheduler(datetime.fromtimestamp(0, UTC))
+    camera = ClipReader(
+        path,
+        scheduler=sched,
+        camera="bench",
+        on_end=sched.stop,
+        keep_current_s=CAMERA_DEFAULTS.keep_current_s,
+        keep_current_share=share,
+    )
+
+    def on_picture(frame: Frame) -> None:
+        if policy.tracker.reference is None:
+            policy.judged(frame, 60.0)
+        decision = policy.picture(frame)
+        policy.keep_current_on_sign(camera)
+        if decision is not None and decision.wake:
+            policy.judged(frame, 5.0)
+            camera.keep_current()
+
     try:
         dets = motion_detections(camera.frames(WAKE_FPS, keyframes), detect)
         subs = [
             dets.subscribe(lambda _d: None),
-            camera.frames(WAKE_FPS, keyframes).subscribe(policy.picture, on_completed=done.set),
+            camera.frames(WAKE_FPS, keyframes).subscribe(on_picture),
         ]
-        if not done.wait(600):
-            raise RuntimeError("the camera did not reach the end of the clip")
+        camera.start()
+        sched.start()
+        if not camera.ended:
+            raise RuntimeError("the clip did not play to its end")
         for sub in subs:
             sub.dispose()
     finally:
         camera.close()
-    return camera.decoded_frames
+    return camera.decoded
 
 
 def rss_probe(path: Path, cameras: int) -> None:

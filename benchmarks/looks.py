@@ -162,14 +162,25 @@ class LabelledBackend:
         return ""
 
 
-def config_text(clip: Clip, policy: str, quiet_s: float = QUIET_S) -> str:
-    """The ``pipeline.toml`` of one clip and one policy (camera ``cam``, watch ``watch``)."""
+def config_text(
+    clip: Clip,
+    policy: str,
+    quiet_s: float = QUIET_S,
+    detect_extra: Sequence[str] = (),
+    camera_extra: Sequence[str] = (),
+) -> str:
+    """The ``pipeline.toml`` of one clip and one policy (camera ``cam``, watch ``watch``).
+
+    ``detect_extra`` and ``camera_extra``: more ``key = value`` lines for the
+    detector table (``--detect``) and the camera table (``--camera``).
+    """
     zones = "".join(
         f"[cameras.cam.zones.{name}]\npoints = {json.dumps(points)}\n"
         for name, points in clip.zones.items()
     )
     detect = "" if policy == "polling" else (
         f'[cameras.cam.detect]\ntype = "motion"\nfps = {DETECT_FPS}\nlabel = "motion"\n'
+        + "".join(f"{line}\n" for line in detect_extra)
     )  # fmt: skip
     wake = {"polling": "detections", "baseline": "detections", "lookout": "news"}[policy]
     quiet = 0 if policy == "polling" else quiet_s
@@ -177,6 +188,7 @@ def config_text(clip: Clip, policy: str, quiet_s: float = QUIET_S) -> str:
     # The references judge the frame of the moment they look (timer_max_age_s = 0);
     # Lookout's default timer looks take the newest keyframe (at most 2 s old).
     max_age = "" if policy == "lookout" else "timer_max_age_s = 0\n"
+    max_age += "".join(f"{line}\n" for line in camera_extra)
     return f"""
 [cameras.cam]
 url = "{clip.path}"
@@ -225,9 +237,16 @@ def time_to_alert(clip: Clip, alerts: Sequence[float]) -> list[float | None]:
     return out
 
 
-def run(clip: Clip, policy: str, until_s: float | None = None, quiet_s: float = QUIET_S) -> Row:
+def run(
+    clip: Clip,
+    policy: str,
+    until_s: float | None = None,
+    quiet_s: float = QUIET_S,
+    detect_extra: Sequence[str] = (),
+    camera_extra: Sequence[str] = (),
+) -> Row:
     """Replay ``clip`` with ``policy``; return its row."""
-    cfg = load_config_text(config_text(clip, policy, quiet_s))
+    cfg = load_config_text(config_text(clip, policy, quiet_s, detect_extra, camera_extra))
     backend = LabelledBackend(clip.labels, poll_s=POLL_S if policy == "polling" else None)
     path = clip.ready()
     t0 = time.perf_counter()
@@ -370,9 +389,15 @@ def summary(rows: Sequence[Row], quick: bool, quiet_s: float = QUIET_S) -> dict[
     }
 
 
-def clip_rows(clip: Clip, until_s: float | None, quiet_s: float) -> list[Row]:
+def clip_rows(
+    clip: Clip,
+    until_s: float | None,
+    quiet_s: float,
+    detect_extra: Sequence[str] = (),
+    camera_extra: Sequence[str] = (),
+) -> list[Row]:
     """Every policy on ``clip``, then the oracle (first look where the watches looked first)."""
-    rows = [run(clip, policy, until_s, quiet_s) for policy in POLICIES]
+    rows = [run(clip, policy, until_s, quiet_s, detect_extra, camera_extra) for policy in POLICIES]
     first = min((r.look_times[0] for r in rows if r.look_times), default=0.0)
     return [*rows, oracle(clip, first, until_s, quiet_s)]
 
@@ -387,6 +412,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--until", type=float, help="replay only the first S seconds")
     parser.add_argument("--quiet", type=float, default=QUIET_S,
                         help="quiet_period_s of the baseline and Lookout watches")  # fmt: skip
+    parser.add_argument("--detect", action="append", default=[], metavar="KEY=VALUE",
+                        help="a setting of the motion detector of the baseline and Lookout "
+                        "(TOML value, e.g. keyframes=false); repeatable")  # fmt: skip
+    parser.add_argument("--camera", action="append", default=[], metavar="KEY=VALUE",
+                        help="a setting of the camera of every policy (TOML value, e.g. "
+                        "keep_current_share=0.15); repeatable")  # fmt: skip
     args = parser.parse_args(argv)
     clips = discover(args.footage)
     wanted = [c.strip() for c in args.clips.split(",") if c.strip()]
@@ -399,9 +430,16 @@ def main(argv: list[str] | None = None) -> int:
     if not clips:
         parser.error(f"no clip described in {args.footage}")
     until = args.until if args.until is not None else (QUICK_S if args.quick else None)
-    rows = [row for clip in clips for row in clip_rows(clip, until, args.quiet)]
+    rows = [
+        row
+        for clip in clips
+        for row in clip_rows(clip, until, args.quiet, args.detect, args.camera)
+    ]
     print_table(rows)
-    print(json.dumps(summary(rows, args.quick, args.quiet)))
+    figures = summary(rows, args.quick, args.quiet)
+    figures["detector_settings"] = args.detect
+    figures["camera_settings"] = args.camera
+    print(json.dumps(figures))
     return 0
 
 

@@ -29,6 +29,11 @@ A change that moves is weaker news than one that stays:
   arrival relevant again. The model's own answers tell a watch for people
   on the lawn from a watch for parcels on it.
 
+- **dismissed**: things that were in the zones of a picture the model called
+  nothing relevant (people on a footpath) and then stop and stay there are no
+  news for ``dismissed_s`` (while they stay around those cells); a thing that
+  stays anywhere else is.
+
 Shrinking is news only while the model was *watching* something: when its
 last answer asked for the next look within ``interest_s`` (met, forming or
 something relevant in view, by DESIGN.md's guidance for ``next_run_in``).
@@ -97,6 +102,11 @@ class NewsSettings:
         busy_share: a zone with something moving in it more than this share
             of the time is busy: changes of occupancy there are no news.
         busy_halflife_s: half-life of that share.
+        dismissed_s: after an answer that found nothing relevant (``next_run_in``
+            over ``interest_s``), what was in the zones of that picture (people
+            on a footpath) is no news when it stops and stays there, for this
+            many seconds (and while it is still around those cells): see
+            :class:`~operators.news_wakes.NewsPolicy`.
     """
 
     min_area: float = 0.0015
@@ -108,6 +118,7 @@ class NewsSettings:
     linger_s: float = 3.0
     busy_share: float = 0.5
     busy_halflife_s: float = 30.0
+    dismissed_s: float = 30.0
 
     def __post_init__(self) -> None:
         if not 0 < self.min_area < 1:
@@ -118,6 +129,8 @@ class NewsSettings:
             raise ValueError("persist_s must not be negative and repeat_s must be positive.")
         if self.evidence_s is not None and self.evidence_s <= 0:
             raise ValueError(f"evidence_s must be positive, got {self.evidence_s}.")
+        if self.dismissed_s < 0:
+            raise ValueError(f"dismissed_s must not be negative, got {self.dismissed_s}.")
         if self.linger_s < 0 or not 0 < self.busy_share <= 1 or self.busy_halflife_s <= 0:
             raise ValueError(
                 "linger_s must not be negative, busy_share must be in (0, 1] and "
@@ -234,6 +247,11 @@ class NewsTracker:
         """A detection matching the watch's labels and zones was seen at ``t``."""
         if self._evidence is None or t > self._evidence:
             self._evidence = t
+
+    @property
+    def changing(self) -> bool:
+        """Whether a change is under way that is neither news yet nor dropped."""
+        return self._kind is not None and self._signalled is None and not self._no_detection
 
     def pending(self) -> bool:
         """Whether news was signalled and no look has judged it yet."""

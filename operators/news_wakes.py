@@ -72,6 +72,11 @@ class NewsStats:
 
 NO_NEWS = WakeDecision.drop("no news")
 """What a matching detection gets from the news policy: evidence, not a wake."""
+SIGN_KEEP_S = 1.5
+"""Seconds a camera is kept current on a first sign of change, when pictures are keyframes.
+
+Long enough for a change to hold ``persist_s`` (0.6 s) over several pictures,
+or for a thing to stay ``still_s``, before the next keyframe comes."""
 
 
 class NewsPolicy:
@@ -94,6 +99,14 @@ class NewsPolicy:
         pictures_fps: pictures a second the policy wants from the camera (the
             detector's rate, so that they cost no decoding of their own);
             ``None``: no pictures, news from the detections alone.
+        keyframes: the pictures are keyframes (a GOP apart, unless the camera
+            is kept current). On a first *sign* of change (a change of
+            occupancy not yet decided, or movement in a busy zone) the policy
+            then asks the camera to keep current for ``sign_keep_s`` (through
+            the context's ``frames.keep_current``, bounded by the camera's
+            ``keep_current_share``), so that the change is judged on pictures
+            at ``pictures_fps`` instead of a GOP apart.
+        sign_keep_s: see ``keyframes``.
     """
 
     def __init__(
@@ -105,6 +118,8 @@ class NewsPolicy:
         keep: int = 32,
         on_decision: Callable[[Decision], None] | None = None,
         pictures_fps: float | None = 5.0,
+        keyframes: bool = False,
+        sign_keep_s: float = SIGN_KEEP_S,
     ) -> None:
         self.zones = list(zones)
         self.tracker = NewsTracker(settings)
@@ -118,10 +133,17 @@ class NewsPolicy:
         self._on_decision = on_decision
         self._answer: tuple[object, ...] | None = None
         self._ref: Occupancy | None = None
+        self._dismissed: Mask | None = None
+        self._dismissed_at = 0.0
         self._last: Occupancy | None = None
         self._pending: tuple[float | None] | None = None
         self.last_wake: Decision | None = None
         self.pictures_fps = pictures_fps
+        self.keyframes = keyframes
+        self.sign_keep_s = sign_keep_s
+        self._sign = False
+        self.signs = 0
+        """Pictures that showed a first sign of change (with ``keyframes``: kept current)."""
 
     def _thumb(self, frame: Frame) -> tuple[float, Grey, Chroma | None]:
         thumb, chroma = thumbnail(frame, self.scene.settings.width)
@@ -146,6 +168,8 @@ class NewsPolicy:
             appeared, gone = self._still_change(occ)
             self._last = occ
             decision = self.tracker.observe(t, occ.area, appeared, gone, occ.moving)
+            self._sign = self.keyframes and self._is_sign(occ.moving, decision)
+            self.signs += self._sign
             if decision is not None:
                 self._decisions.append(decision)
                 del self._decisions[: -self._keep]
@@ -154,6 +178,39 @@ class NewsPolicy:
         if decision is not None and self._on_decision is not None:
             self._on_decision(decision)
         return decision
+
+    def _is_sign(self, moving: float, decision: Decision | None) -> bool:
+        """Whether this picture shows a change worth pictures closer together than a GOP.
+
+        A change of occupancy that the tracker has not decided yet, or, in a
+        busy zone (where only what stays is news), anything moving; and every
+        picture until the background model has learnt the scene (its first
+        pictures, a GOP apart, would take tens of seconds).
+        """
+        if not self.scene.warmed:
+            return True
+        if decision is not None or self.tracker.reference is None:
+            return False
+        if self.tracker.changing:
+            return True
+        return self.tracker.busy and moving >= self.tracker.settings.min_area
+
+    def keep_current_on_sign(self, frames: object) -> bool:
+        """After :meth:`picture`: keep ``frames`` current if that picture showed a sign of change.
+
+        Only with ``keyframes``, and only where ``frames`` has ``keep_current``
+        (a camera or a replayed clip). Returns whether it asked.
+
+        Example::
+
+            policy.picture(frame)
+            policy.keep_current_on_sign(camera)   # the next pictures come at pictures_fps
+        """
+        keep = getattr(frames, "keep_current", None)
+        if not self._sign or not callable(keep):
+            return False
+        keep(self.sign_keep_s)
+        return True
 
     def detection(self, detection: Detection) -> None:
         """A detection that matches the watch's labels and zones: evidence for growth."""
@@ -173,22 +230,55 @@ class NewsPolicy:
                 return
             if frame is None:
                 self.tracker.judged(0.0, None, next_run_in)
-                self._ref = self._last
-                return
-            t, thumb, chroma = self._thumb(frame)
-            occ = self.scene.observe(thumb, t, learn=False, chroma=chroma)
-            self.tracker.judged(t, occ.area, next_run_in)
+            else:
+                t, thumb, chroma = self._thumb(frame)
+                occ = self.scene.observe(thumb, t, learn=False, chroma=chroma)
+                self.tracker.judged(t, occ.area, next_run_in)
             self._ref = self._last
+            self._dismiss(next_run_in)
+
+    def _dismiss(self, next_run_in: float | None) -> None:
+        """Remember what was in the zones of the judged picture when the model found it irrelevant.
+
+        Things there (people on the footpath) that stop and stay afterwards are
+        no news while they are still around those cells, for ``dismissed_s``
+        after the last such answer (see :meth:`_still_change`). An answer
+        that shows interest forgets them.
+        """
+        ref = self._ref
+        watching = next_run_in is None or next_run_in <= self.tracker.settings.interest_s
+        if watching or ref is None or ref.cells is None:
+            self._dismissed = None
+            return
+        old = self._dismissed
+        mask = ref.cells.copy()
+        if old is not None and old.shape == mask.shape:
+            mask |= old
+        self._dismissed = mask
+        self._dismissed_at = ref.time
+
+    def _forget_dismissed(self, occ: Occupancy) -> None:
+        """Drop dismissed cells that are background now, and all of them ``dismissed_s`` on."""
+        seen = self._dismissed
+        if seen is None:
+            return
+        late = occ.time - self._dismissed_at > self.tracker.settings.dismissed_s
+        if late or occ.cells is None or occ.cells.shape != seen.shape:
+            self._dismissed = None
+            return
+        seen &= _grown(occ.cells)  # what left the picture is no longer dismissed
 
     def _still_change(self, occ: Occupancy) -> tuple[float, float]:
         """Shares of the picture still now that looked different at the last look, and gone since.
 
         *Appeared*: still cells whose look differs from the judged picture's
         (a parcel the model saw, even half hidden by a passer-by then, is no
-        news; one set down where a passer-by stood is). *Gone*: cells still
+        news; one set down where a passer-by stood is), and that are not where
+        things stood that the model called irrelevant (:meth:`_dismiss`). *Gone*: cells still
         in the judged picture where nothing is in the foreground now.
         """
         ref, still, cells = self._ref, occ.still, occ.cells
+        self._forget_dismissed(occ)
         if ref is None or ref.still is None or ref.cells is None or still is None or cells is None:
             return 0.0, 0.0
         if ref.cells.shape != cells.shape:
@@ -198,6 +288,9 @@ class NewsPolicy:
         if still.any() and occ.picture is not None and ref.picture is not None:
             s = self.scene.settings
             new = changed_cells(occ.picture, ref.picture, s.cell, 2 * s.steady, where=still)
+            seen = self._dismissed
+            if seen is not None and seen.shape == cells.shape:
+                new &= ~_grown(seen)
             appeared = int(np.count_nonzero(still & new))
         gone = np.count_nonzero(ref.still & ~_grown(cells))
         return appeared / total, gone / total
@@ -222,6 +315,7 @@ class NewsPolicy:
         """A picture of the camera: a wake when it holds news, else a drop or ``None``."""
         self._sync(context)
         decision = self.picture(frame)
+        self.keep_current_on_sign(context.frames)
         if decision is None:
             return None
         if decision.wake:
@@ -278,6 +372,7 @@ def news_wakes(
     policy: NewsPolicy,
     pictures: Observable[Frame],
     matches: Observable[Detection] | None = None,
+    frames: object | None = None,
 ) -> Observable[Decision]:
     """Rx stage: the camera's pictures (and matching detections) in, wakes out.
 
@@ -290,6 +385,8 @@ def news_wakes(
         pictures: the camera's frames at the rate the detector already decodes.
         matches: detections matching the watch's labels and zones (evidence for
             growth); ``None`` when the watch has no detector.
+        frames: the camera, kept current on a sign of change when the policy's
+            pictures are keyframes (:meth:`NewsPolicy.keep_current_on_sign`).
 
     Returns:
         A cold observable of wake :class:`~operators.news.Decision` s (drops are
@@ -303,6 +400,7 @@ def news_wakes(
         def on_picture(frame: Frame) -> None:
             try:
                 decision = policy.picture(frame)
+                policy.keep_current_on_sign(frames)
             except Exception as exc:
                 observer.on_error(exc)
                 return

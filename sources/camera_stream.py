@@ -81,6 +81,7 @@ class CameraStream(SourceBase):
         self._picture_ready = False  # the current decoder has given a picture
         self._pictures = 0  # first pictures announced (one per connection or file pass)
         self._announced: Frame | None = None  # the latest one announced
+        self._hinted = False  # the full-decode hint was logged
         self._keyframes = 0  # keyframe packets read (the condition is notified at each)
         self.gop = GopClock()
         """Keyframe arrivals: the GOP's length, when the next keyframe is due."""
@@ -212,7 +213,8 @@ class CameraStream(SourceBase):
             )
             self._count_packet(info.wall_time)
             decoder.push(video.packet, info)
-            if follow and self.current.active(info.wall_time) and decoder.behind:
+            kept = follow and self.current.active(info.wall_time)
+            if kept and decoder.behind:
                 decoder.newest(info.wall_time)  # kept current: this packet (after a catch-up)
                 self.kept_current += 1
             if info.keyframe:
@@ -226,7 +228,9 @@ class CameraStream(SourceBase):
                 if not pictured and time.monotonic() - reader.opened > stall_s:
                     raise StreamUndecodable(_undecodable(spec, decoder, f"in {stall_s:g} s"))
             if taps:
-                self._feed(taps, video.pace_time, decoder.newest, info.keyframe)
+                # Keyframe taps take what costs no decode of its own: keyframes, and
+                # every frame while the decoder is kept current.
+                self._feed(taps, video.pace_time, decoder.newest, info.keyframe or kept)
         if reader.stopped:
             return None
         if not pictured:
@@ -247,11 +251,42 @@ class CameraStream(SourceBase):
             self._backoff.reset()
             self._set_state(online=True, last_error=None)
             log.info("camera %s: online (%s)", self.name, spec.safe_url)
+            hint = full_decode_hint(self.config, first.width, first.height)
+            if hint and not self._hinted:
+                self._hinted = True
+                log.info("camera %s: %s", self.name, hint)
         return True
 
     def _count_decodes(self, decoder: GopDecoder) -> None:
         frames, seconds = decoder.take_totals()
         self._count_decoded(frames, seconds, decoder.last_frame_time)
+
+
+HD_PIXELS = 1280 * 720
+"""Pictures larger than this cost enough to decode that a detector should take keyframes."""
+
+
+def full_decode_hint(config: CameraConfig, width: int, height: int) -> str | None:
+    """A hint when a detector makes a high-resolution camera decode every frame, else ``None``.
+
+    Example:
+        >>> cfg = CameraConfig(url="rtsp://cam/main", detect={"type": "motion"})
+        >>> full_decode_hint(cfg, 1920, 1080)[:40]
+        'its motion detector decodes every frame '
+        >>> full_decode_hint(cfg, 640, 360) is None
+        True
+    """
+    detect = config.detect
+    keyframes = getattr(detect, "keyframes", None)
+    if keyframes is not False or width * height <= HD_PIXELS:
+        return None
+    kind = getattr(detect, "type", "")
+    return (
+        f"its {kind} detector decodes every frame of a {width}x{height} stream; with "
+        f"keyframes = true in [cameras.NAME.detect] it decodes about a fifth as many "
+        "(keyframes, and every frame only after a sign of change), or use the camera's "
+        "low-resolution stream as its url"
+    )
 
 
 def _undecodable(spec: OpenSpec, decoder: GopDecoder, where: str) -> str:

@@ -257,15 +257,16 @@ class SourceBase:
         taps: list[Tap],
         t: float,
         picture: Callable[[], Frame | None],
-        keyframe: bool = True,
+        cheap: bool = True,
     ) -> None:
         """Give the frame of ``picture()`` to the taps due at ``t`` (decoded once, if any is due).
 
         A subscriber gets each frame once; one that raises is logged and kept (it
         must not stop the source or the other subscribers). Taps that take
-        keyframes only are offered the picture when ``keyframe`` is true.
+        keyframes only are offered the picture when ``cheap`` is true: it costs
+        no decode of its own (a keyframe, or a frame of a decoder kept current).
         """
-        due = [tap for tap in taps if (keyframe or not tap.keyframes) and tap.due(t)]
+        due = [tap for tap in taps if (cheap or not tap.keyframes) and tap.due(t)]
         if not due:
             return
         frame = picture()

@@ -15,8 +15,10 @@ class Tap:
 
     The plain tap takes every frame it is offered; subclasses pace it
     (:class:`SteadyTap`, :class:`GapTap`). ``period`` is in the source's own time unit.
-    A tap with ``keyframes`` set is offered keyframes only: on a camera that
-    decodes on demand each costs one packet's decode, not the GOP's.
+    A tap with ``keyframes`` set is offered only pictures that cost no decode of
+    their own: keyframes (on a camera that decodes on demand each costs one
+    packet's decode, not the GOP's) and, while the camera is kept current
+    (``keep_current``), every frame it decodes anyway.
     """
 
     observer: abc.ObserverBase[Frame]

@@ -143,4 +143,5 @@ def wake_setup(
     scene = SceneSettings(still_s=config.news_still_s)
     rules = zone_rules(camera.zones)
     zones = [(name, rules[name]) for name in config.zones if name in rules]
-    return NewsPolicy(zones, settings, scene, pictures_fps=fps), fps, keyframes
+    policy = NewsPolicy(zones, settings, scene, pictures_fps=fps, keyframes=keyframes)
+    return policy, fps, keyframes

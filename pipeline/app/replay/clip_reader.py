@@ -34,6 +34,7 @@ from reactivex.scheduler import HistoricalScheduler
 from pipeline.core.frame import Frame
 from pipeline.core.redact import redact
 from sources.decode import GopDecoder, PacketInfo
+from sources.keep_current import KeepCurrent
 from sources.source_base import SourceBase
 from sources.taps import GapTap
 
@@ -58,6 +59,8 @@ class ClipReader(SourceBase):
         scheduler: the virtual clock (a :class:`HistoricalScheduler`).
         camera: camera name put on frames (the watch's camera).
         until_s: stop at this clip time (seconds); ``None`` plays to the end.
+        keep_current_s: the camera's ``keep_current_s`` (what :meth:`keep_current` grants).
+        keep_current_share: the camera's ``keep_current_share``.
         on_end: called once when the last packet (or ``until_s``) is reached,
             on the scheduler's thread (a replay stops its clock there).
 
@@ -74,6 +77,8 @@ class ClipReader(SourceBase):
         camera: str = "replay",
         until_s: float | None = None,
         on_end: Callable[[], None] | None = None,
+        keep_current_s: float = 5.0,
+        keep_current_share: float = 0.2,
     ) -> None:
         if until_s is not None and until_s <= 0:
             raise ValueError(f"until_s must be positive, got {until_s}.")
@@ -100,6 +105,8 @@ class ClipReader(SourceBase):
         self.duration_s: float | None = _duration(self._container, stream, until_s)
         """Expected length in seconds (from the container; exact once :attr:`ended`)."""
         self._decoder = GopDecoder(camera, stream.codec_context, "on_demand")
+        self.current = KeepCurrent(keep_current_s, keep_current_share)
+        """When keyframe taps are offered every frame too (:meth:`keep_current`)."""
         self._demuxed = self._container.demux(stream)
         self._when_ready: list[Callable[[], None]] = []
         self.ready = False
@@ -206,7 +213,8 @@ class ClipReader(SourceBase):
         if not self.ready and self._decoder.newest() is not None:
             self._became_ready()
         if taps:
-            self._feed(taps, self._micros(), self._decoder.newest, info.keyframe)
+            kept = self.current.active(info.wall_time)
+            self._feed(taps, self._micros(), self._decoder.newest, info.keyframe or kept)
         self._read_next()
 
     def _micros(self) -> int:
@@ -276,10 +284,20 @@ class ClipReader(SourceBase):
         """
         return self._decoder.newest_keyframe(since=self.scheduler.now.timestamp() - max_age_s)
 
+    def keep_current(self, seconds: float | None = None) -> float:
+        """Offer every frame to keyframe taps for ``seconds``, as a live camera kept current does.
+
+        Bounded by ``keep_current_share`` as on a live camera
+        (:class:`~sources.keep_current.KeepCurrent`), on the scheduler's clock.
+        Returns the time (epoch seconds) until which it is kept current.
+        """
+        return self.current.request(self.scheduler.now.timestamp(), seconds)
+
     def frames(self, fps: float | None = None, keyframes: bool = False) -> Observable[Frame]:
         """Decoded frames as the clock reaches them, at most ``fps`` a second.
 
-        With ``keyframes`` only keyframes are given, each decoded alone.
+        With ``keyframes`` only keyframes are given, each decoded alone, and
+        every frame while kept current (:meth:`keep_current`).
 
         Example:
             >>> motion_detections(clip.frames(5), MotionDetectConfig())  # doctest: +SKIP

@@ -343,7 +343,13 @@ def replay_watch(
 
     sched = HistoricalScheduler(UTC_ZERO + timedelta(seconds=start_epoch))
     reader = ClipReader(
-        clip, scheduler=sched, camera=wcfg.camera, until_s=until_s, on_end=sched.stop
+        clip,
+        scheduler=sched,
+        camera=wcfg.camera,
+        until_s=until_s,
+        on_end=sched.stop,
+        keep_current_s=camera.keep_current_s,
+        keep_current_share=camera.keep_current_share,
     )
     run = ReplayRun(
         watch=wcfg,

@@ -67,9 +67,9 @@ class MotionDetectConfig(Model):
     fps: float = Field(5.0, gt=0, le=30, description="Frames analysed per second.")
     keyframes: bool = Field(
         False,
-        description="Analyse keyframes only (at most fps a second): one decode per GOP "
-        "instead of every frame, for many high-resolution cameras; wakes come up to a "
-        "GOP or two later.",
+        description="Analyse keyframes (at most fps a second), and every frame at fps only "
+        "while the camera is kept current after a sign of change: about a fifth of a full "
+        "decode, for high-resolution cameras; small or brief changes can wake a GOP later.",
     )
     threshold: int = Field(25, ge=1, le=255, description="Grey-level change that counts.")
     min_area: float = Field(
@@ -87,8 +87,9 @@ class OnnxDetectConfig(Model):
     fps: float = Field(2.0, gt=0, le=30, description="Frames analysed per second.")
     keyframes: bool = Field(
         False,
-        description="Analyse keyframes only (at most fps a second): one decode per GOP "
-        "instead of every frame; wakes come up to a GOP or two later.",
+        description="Analyse keyframes (at most fps a second), and every frame at fps only "
+        "while the camera is kept current: one decode per GOP instead of every frame; wakes "
+        "come up to a GOP or two later.",
     )
     confidence: float = Field(0.4, ge=0, le=1, description="Minimum confidence.")
     iou: float = Field(0.45, ge=0, le=1, description="IoU threshold of non-maximum suppression.")
@@ -199,12 +200,12 @@ class CameraConfig(Model):
         "0: never).",
     )
     keep_current_share: float = Field(
-        0.25,
+        0.2,
         ge=0,
         le=1,
-        description="Longest share of time the decoder is kept current after wakes, in the "
-        "long run (a token bucket of share x 30 s), so constant movement never means a "
-        "permanent full decode.",
+        description="Longest share of time the decoder is kept current after wakes (and, with "
+        "a keyframes detector, after signs of change), in the long run (a token bucket of "
+        "share x 30 s), so constant movement never means a permanent full decode.",
     )
     realtime: bool = Field(True, description="Play files at their own pace, like a live camera.")
     loop: bool = Field(False, description="Start files again at their end.")
