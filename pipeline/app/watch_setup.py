@@ -139,6 +139,7 @@ def wake_setup(
         persist_s=config.news_persist_s,
         evidence_s=evidence,
         linger_s=config.news_linger_s,
+        dismissed_s=config.news_dismissed_s,
     )
     scene = SceneSettings(still_s=config.news_still_s)
     rules = zone_rules(camera.zones)

@@ -15,6 +15,8 @@ from operators.news_wakes import NewsPolicy
 from operators.scene import SceneSettings
 from operators.zone_geometry import ZoneRule
 from pipeline.app.replay.clip_reader import ClipReader
+from pipeline.app.watch_setup import wake_setup
+from pipeline.core.config import CameraConfig, WatchConfig
 from pipeline.core.frame import Frame
 from tests.support.clips import Clip
 
@@ -166,3 +168,12 @@ def test_a_keyframe_tap_is_not_kept_current_beyond_the_share(h264_clip: Clip) ->
         sched.advance_to(clip.at(10.0))
         sub.dispose()
     assert [round(f.stream_time or 0.0, 1) for f in got] == [0.0, 1.0, 2.0, 3.0]
+
+
+def test_the_watch_config_sets_dismissed_s_and_keyframes() -> None:
+    camera = CameraConfig(url="x.mp4", detect={"type": "motion", "keyframes": True})
+    watch = WatchConfig(name="w", camera="c", condition="a parcel", news_dismissed_s=5.0)
+    policy, fps, keyframes = wake_setup(watch, camera)
+    assert isinstance(policy, NewsPolicy)
+    assert policy.tracker.settings.dismissed_s == 5.0
+    assert keyframes and policy.keyframes and fps == 5.0

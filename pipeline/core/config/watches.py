@@ -84,6 +84,14 @@ class WatchConfig(Model):
         "relevant, seconds an arrival must stay to be news (passers-by do not), until "
         "it finds one relevant.",
     )
+    news_dismissed_s: float = Field(
+        30.0,
+        ge=0,
+        le=3600,
+        description="news: after an answer that found nothing relevant, seconds for which "
+        "what was in the zones of that picture (people on a footpath) is no news when it "
+        "stops and stays there; 0: never dismissed.",
+    )
     news_fps: float | None = Field(
         None,
         gt=0,
