@@ -1,9 +1,9 @@
 """Lookout on a 3-node loopback Ray cluster against one process, in the same run.
 
     .venv/bin/python -m benchmarks.cluster [--quick] [--runs R] [--cameras N] [--decoding K]
-                                           [--ray-defaults]
+                                           [--streams S] [--ray-defaults]
 
-Two rows, each measured in one process (``python -m pipeline run``) and on a
+Three rows, each measured in one process (``python -m pipeline run``) and on a
 Ray cluster of three loopback nodes of one CPU each (``python -m pipeline run
 --ray ADDRESS``: the driver, a hub and one camera actor per node) with the
 same config:
@@ -13,7 +13,12 @@ same config:
   loopback HTTP server;
 - ``decoding``: ``--decoding`` (10) cameras that decode: ``demo/walkway.mp4``
   (768x576, 10 fps H.264) played as live in a loop, each with the motion
-  detector (5 fps, it decodes every frame).
+  detector (5 fps, it decodes every frame);
+- ``stream``: ``--streams`` (200) cheap cameras that stream: a synthetic
+  low-rate clip (320x240, 2 fps H.264, keyframe every 2 s; made once and
+  cached, :mod:`benchmarks.cluster_streams`) played as live in a loop, with
+  ``decode = "on_demand"`` and no detector: each camera reads its stream all
+  the time and decodes only the keyframe a look takes.
 
 One watch per camera on a scripted model server that always answers "not
 met, next look in ``--period`` s". Over a window after every camera has
@@ -69,6 +74,7 @@ import ray
 from ray.cluster_utils import Cluster
 
 from benchmarks.cluster_procs import Sample, cpu_seconds, descendants, owner, usage
+from benchmarks.cluster_streams import cached_stream_clip, stream_cameras
 from pipeline.app.cluster.ray_settings import RAY_SETTINGS, apply_ray_settings
 from tests.support.http_receiver import HttpReceiver
 from tests.support.http_receiver import Reply as HttpReply
@@ -158,6 +164,12 @@ def decoding_config(cameras: int, model_url: str) -> str:
                      f'[cameras.{cam}.detect]\ntype = "motion"\n')  # fmt: skip
         parts.append(_watch(cam))
     return "".join(parts)
+
+
+def stream_config(cameras: int, clip: Path, model_url: str) -> str:
+    """Cameras ``str000``... playing ``clip`` as live, decoded on demand, no detector."""
+    cams = stream_cameras(cameras, clip)
+    return _common(model_url) + "".join(text + _watch(cam) for cam, text in cams.items())
 
 
 def wait_for(predicate: Callable[[], object], timeout: float, what: str) -> None:
@@ -309,9 +321,9 @@ def on_cluster(
 
 
 def one_run(args: argparse.Namespace, snap_port: int) -> dict[str, Any]:
-    """Both rows, each in one process then on a cluster."""
+    """Every row, each in one process then on a cluster."""
     out: dict[str, Any] = {}
-    rows = [("snapshot", args.cameras), ("decoding", args.decoding)]
+    rows = [("snapshot", args.cameras), ("decoding", args.decoding), ("stream", args.streams)]
     for row, n in rows:
         if n <= 0:
             continue
@@ -321,7 +333,8 @@ def one_run(args: argparse.Namespace, snap_port: int) -> dict[str, Any]:
             with tempfile.TemporaryDirectory() as folder, \
                     ScriptedModelServer([], responder=model) as server:  # fmt: skip
                 text = (config(n, snap_port, server.base_url) if row == "snapshot"
-                        else decoding_config(n, server.base_url))  # fmt: skip
+                        else decoding_config(n, server.base_url) if row == "decoding"
+                        else stream_config(n, Path(args.clip), server.base_url))  # fmt: skip
                 if where == "single":
                     out[row][where] = single_process(text, Path(folder), model, args, n)
                 else:
@@ -348,9 +361,10 @@ def median_of(runs: list[Any]) -> Any:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="60 + 4 cameras, 15 s, one run")
+    parser.add_argument("--quick", action="store_true", help="60 + 4 + 60 cameras, 15 s, one run")
     parser.add_argument("--cameras", type=int, default=None, help="snapshot cameras (200)")
     parser.add_argument("--decoding", type=int, default=None, help="decoding cameras (10)")
+    parser.add_argument("--streams", type=int, default=None, help="low-rate stream cameras (200)")
     parser.add_argument("--window", type=float, default=None, help="seconds measured (30)")
     parser.add_argument("--runs", type=int, default=None, help="runs; medians reported (3)")
     parser.add_argument("--period", type=float, default=5.0, help="seconds between looks")
@@ -363,6 +377,8 @@ def main() -> None:
     q = args.quick
     args.cameras = args.cameras if args.cameras is not None else (60 if q else 200)
     args.decoding = args.decoding if args.decoding is not None else (4 if q else 10)
+    args.streams = args.streams if args.streams is not None else (60 if q else 200)
+    args.clip = str(cached_stream_clip()) if args.streams > 0 else None
     args.window = args.window or (15.0 if q else 30.0)
     args.runs = args.runs or (1 if q else 3)
     args.idle_window = 10.0 if q else 20.0
@@ -381,11 +397,14 @@ def report(args: argparse.Namespace, runs: list[dict[str, Any]]) -> None:
     ray_settings = "Ray's defaults" if args.ray_defaults else "Lookout's Ray settings"
     print(f"{args.window:g} s measured per row, a look every {args.period:g} s; "
           f"median of {len(runs)} run(s); {ray_settings}")  # fmt: skip
-    for row, n in (("snapshot", args.cameras), ("decoding", args.decoding)):
+    whats = {"snapshot": "snapshots", "decoding": "walkway.mp4 as live, motion detector",
+             "stream": "320x240 2 fps H.264 as live, on demand, no detector"}  # fmt: skip
+    for row, n in (("snapshot", args.cameras), ("decoding", args.decoding),
+                   ("stream", args.streams)):  # fmt: skip
         if row not in med:
             continue
         s, c = med[row]["single"], med[row]["cluster"]
-        what = "snapshots" if row == "snapshot" else "walkway.mp4 as live, motion detector"
+        what = whats[row]
         print(f"\n{row}: {n} cameras ({what}), one watch each")
         print(f"{'':40}{'one process':>12}{'3-node cluster':>16}")
         for key, label in (

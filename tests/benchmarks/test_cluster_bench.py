@@ -1,9 +1,14 @@
 """The cluster benchmark's pure parts: its config is valid, looks on time are counted right."""
 
 import os
+from pathlib import Path
 
-from benchmarks.cluster import Model, config, decoding_config, median_of
+import av
+import pytest
+
+from benchmarks.cluster import Model, config, decoding_config, median_of, stream_config
 from benchmarks.cluster_procs import Sample, kind_of, owner, usage
+from benchmarks.cluster_streams import StreamClip, cache_folder, clip_name, make_stream_clip
 from pipeline.app.cluster import cluster_problems
 from pipeline.core.config_loader import load_config_text
 
@@ -25,13 +30,51 @@ def test_decoding_config_plays_the_walkway_clip_with_motion_detection_on_each_ca
     assert cluster_problems(cfg) == []
 
 
+def test_stream_config_plays_one_low_rate_clip_as_live_on_demand_without_a_detector() -> None:
+    cfg = load_config_text(stream_config(2, Path("/c/low.mp4"), "http://127.0.0.1:9/v1"))
+    assert sorted(cfg.cameras) == ["str000", "str001"]
+    cams = cfg.cameras.values()
+    assert all(c.url == "/c/low.mp4" and c.loop and c.realtime for c in cams)
+    assert all(c.decode == "on_demand" and c.detect is None for c in cams)
+    assert [w.camera for w in cfg.watches] == sorted(cfg.cameras)
+    assert cluster_problems(cfg) == []
+
+
+def test_stream_clip_name_holds_every_setting_and_changes_with_any_or_pyav() -> None:
+    base = StreamClip()
+    name = clip_name(base, "1.0")
+    assert name.startswith("lowrate-320x240-2fps-gop4-60s-noise-box-") and name.endswith(".mp4")
+    assert clip_name(base, "1.0") == name
+    others = [StreamClip(width=640), StreamClip(height=480), StreamClip(fps=5),
+              StreamClip(gop=10), StreamClip(seconds=30)]  # fmt: skip
+    names = {name, clip_name(base, "2.0"), *(clip_name(c, "1.0") for c in others)}
+    assert len(names) == 2 + len(others)
+
+
+def test_stream_clips_are_cached_under_lookout_bench(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", "/x/cache")
+    assert cache_folder() == Path("/x/cache/lookout/bench")
+
+
+def test_the_stream_clip_is_low_rate_with_a_keyframe_every_gop(tmp_path: Path) -> None:
+    clip = StreamClip(seconds=6)
+    path = make_stream_clip(tmp_path / "low.mp4", clip)
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        assert (stream.codec_context.width, stream.codec_context.height) == (320, 240)
+        packets = [p for p in container.demux(stream) if p.size]
+    assert len(packets) == 12
+    keys = [float(p.pts * p.time_base) for p in packets if p.is_keyframe and p.pts is not None]
+    assert keys == [0.0, 2.0, 4.0]
+
+
 def test_processes_are_sorted_into_lookouts_and_rays_and_counted_per_second() -> None:
     driver = "/venv/bin/python -m pipeline run --ray 127.0.0.1:6379 -c c.toml"
     monitor = "/venv/bin/python -u /venv/lib/ray/_private/log_monitor.py --session-dir=/tmp/x"
     assert [kind_of(c) for c in (driver, monitor, "ray::Hub.intake", "ray::IDLE")] == [
         "pipeline", "log_monitor", "Hub", "IDLE"
     ]  # fmt: skip
-    assert [owner(k) for k in ("pipeline", "Hub", "Slots", "IDLE", "gcs_server")] == [
+    assert [owner(k) for k in ("pipeline", "Hub", "CameraHost", "IDLE", "gcs_server")] == [
         "lookout", "lookout", "lookout", "ray", "ray"
     ]  # fmt: skip
     before = Sample({1: 10.0, 2: 5.0}, {1: 0, 2: 0}, {1: "raylet", 2: "Hub"})
