@@ -141,32 +141,29 @@ def test_on_every_frame_the_policy_never_asks_to_keep_current() -> None:
     assert counts[-1] == 0 and policy.signs == 0
 
 
-def test_a_keyframe_tap_takes_every_frame_at_its_pace_while_kept_current(h264_clip: Clip) -> None:
-    # 4 s at 10 fps, a keyframe each second; kept current from 1.45 s for 1 s.
+def _keyframe_tap(clip: Clip, share: float) -> list[Frame]:
+    """A 5 fps keyframe tap on ``clip`` (a keyframe each second), kept current from 1.45 s for 1 s."""
     sched = HistoricalScheduler()
     got: list[Frame] = []
-    with ClipReader(h264_clip.path, scheduler=sched, keep_current_share=1.0) as clip:
-        sub = clip.frames(5, keyframes=True).subscribe(got.append)
-        clip.start()
-        sched.advance_to(clip.at(1.45))
-        clip.keep_current(1.0)
-        sched.advance_to(clip.at(10.0))
+    with ClipReader(clip.path, scheduler=sched, keep_current_share=share) as reader:
+        sub = reader.frames(5, keyframes=True).subscribe(got.append)
+        reader.start()
+        sched.advance_to(reader.at(1.45))
+        reader.keep_current(1.0)
+        sched.advance_to(reader.at(10.0))
         sub.dispose()
+    return got
+
+
+def test_a_keyframe_tap_takes_every_frame_at_its_pace_while_kept_current(h264_clip: Clip) -> None:
+    got = _keyframe_tap(h264_clip, share=1.0)
     times = [round(f.stream_time or 0.0, 1) for f in got]
     assert times == [0.0, 1.0, 1.5, 1.7, 1.9, 2.1, 2.3, 3.0]
     assert [f.keyframe for f in got] == [True, True, False, False, False, False, False, True]
 
 
 def test_a_keyframe_tap_is_not_kept_current_beyond_the_share(h264_clip: Clip) -> None:
-    sched = HistoricalScheduler()
-    got: list[Frame] = []
-    with ClipReader(h264_clip.path, scheduler=sched, keep_current_share=0.0) as clip:
-        sub = clip.frames(5, keyframes=True).subscribe(got.append)
-        clip.start()
-        sched.advance_to(clip.at(1.45))
-        clip.keep_current(1.0)
-        sched.advance_to(clip.at(10.0))
-        sub.dispose()
+    got = _keyframe_tap(h264_clip, share=0.0)
     assert [round(f.stream_time or 0.0, 1) for f in got] == [0.0, 1.0, 2.0, 3.0]
 
 
