@@ -26,6 +26,8 @@ from pathlib import Path
 import av
 import numpy as np
 
+from benchmarks.decode import encode_all
+
 
 @dataclass(frozen=True)
 class StreamClip:
@@ -96,13 +98,7 @@ def make_stream_clip(path: Path, clip: StreamClip) -> Path:
             "crf": "28",
             "x264-params": f"keyint={clip.gop}:min-keyint={clip.gop}:scenecut=0:bframes=0",
         }
-        for i, img in enumerate(frames(clip)):
-            frame = av.VideoFrame.from_ndarray(img, format="rgb24")
-            frame.pts = i
-            for packet in stream.encode(frame):
-                out.mux(packet)
-        for packet in stream.encode(None):
-            out.mux(packet)
+        encode_all(out, stream, frames(clip))
     return path
 
 

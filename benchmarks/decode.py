@@ -50,7 +50,9 @@ Runs on each clip:
   detector (the recommended configuration for high-resolution cameras):
   keyframes, and every frame at 5 fps only while the camera is kept current
   after a sign of change or a wake, within ``keep_current_share``; target
-  <= 0.25x of a full decode's frames;
+  <= 0.25x of a full decode's frames on the full run's 60 s clips (the
+  ``--quick`` 20 s clips are mostly the bucket's first burst, 6 s kept
+  current, so they show about 0.45x there: judge the target on a full run);
 
 plus the resident memory one 1080p camera adds (measured in a fresh process, on
 the first clip). CPU figures are medians of 3 runs; the live-like runs also
@@ -81,10 +83,11 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import av
 import numpy as np
@@ -209,15 +212,19 @@ def make_clip(
     source = "synthetic" if content == "footage" and not FOOTAGE.is_file() else content
     frames = CLIP_KINDS[source](seconds, width, height)
     with av.open(str(path), mode="w") as out:
-        stream = _x264_stream(out, width, height)
-        for i, img in enumerate(frames):
-            frame = av.VideoFrame.from_ndarray(img, format="rgb24")
-            frame.pts = i
-            for packet in stream.encode(frame):
-                out.mux(packet)
-        for packet in stream.encode(None):
-            out.mux(packet)
+        encode_all(out, _x264_stream(out, width, height), frames)
     return path, source
+
+
+def encode_all(out: Any, stream: Any, frames: Iterable[np.ndarray]) -> None:
+    """Encode RGB ``frames`` (pts 0, 1, 2...) into ``stream`` of container ``out``, and flush."""
+    for i, img in enumerate(frames):
+        frame = av.VideoFrame.from_ndarray(img, format="rgb24")
+        frame.pts = i
+        for packet in stream.encode(frame):
+            out.mux(packet)
+    for packet in stream.encode(None):
+        out.mux(packet)
 
 
 def cached_clip(

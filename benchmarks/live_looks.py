@@ -98,7 +98,7 @@ class LiveClip(ClipReader):
     ) -> None:
         super().__init__(path, scheduler=scheduler, camera="bench")
         self._keys = keys
-        self.keep = keep
+        self.current = keep  # the clip reader's own keep_current() grants from it
         self.kept_current = 0
         """Packets decoded as they arrived because the decoder was kept current."""
 
@@ -125,13 +125,9 @@ class LiveClip(ClipReader):
         self.scheduler.advance_to(self.at(self._keys[i]))  # the camera waits for it
         return self._decoder.newest_keyframe(since)
 
-    def keep_current(self, seconds: float | None = None) -> float:
-        """As :meth:`sources.camera.CameraSource.keep_current`."""
-        return self.keep.request(self._epoch(), seconds)
-
     def _publish(self, s: Any, state: Any = None) -> None:
         super()._publish(s, state)
-        if self.keep.active(self._epoch()) and self._decoder.behind:
+        if self.current.active(self._epoch()) and self._decoder.behind:
             self._decoder.newest()
             self.kept_current += 1
 
