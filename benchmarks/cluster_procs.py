@@ -23,7 +23,7 @@ from pathlib import Path
 
 TICK = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
-LOOKOUT = ("pipeline", "CameraHost", "Hub")
+LOOKOUT = ("pipeline", "CameraHost", "Hub", "HostingHub")
 """Kinds of process that are Lookout's (``pipeline``: ``python -m pipeline run``)."""
 
 

@@ -151,6 +151,25 @@ def test_a_restarted_book_only_renews_what_holders_have_until_old_leases_are_ove
     assert (a.grant, b.grant, c.grant) == (0, 3, 1)
 
 
+def test_a_restarted_book_told_who_lives_grants_once_they_all_reported() -> None:
+    # The hub died with the group it hosted (holder "h"); "a" and "b" live on.
+    clock = Clock()
+    old = _book(clock, 2)
+    a, b, h = Holder("a", waiting=1), Holder("b"), Holder("h", waiting=1)
+    for holder in (a, b, h):
+        holder.renew(old, clock.now)
+    new = _book(clock, 2, fresh=False)
+    new.await_holders(["a", "b"])
+    moved = Holder("h2", waiting=1)  # the dead group, started again
+    moved.renew(new, clock.now)
+    a.renew(new, clock.now)
+    assert moved.grant == 0  # b has not reported: it may hold what h had
+    b.renew(new, clock.now)
+    moved.renew(new, clock.now)
+    assert (a.grant, b.grant, moved.grant) == (1, 0, 1)
+    assert clock.now < LEASE_S + DRAIN_S  # long before the old leases ran out
+
+
 ACTIONS = st.lists(
     st.tuples(
         st.sampled_from(["start", "end", "renew", "lost", "tick", "die", "cut", "heal", "restart"]),

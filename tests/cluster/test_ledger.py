@@ -1,6 +1,7 @@
 """The ledger that outlives camera actors: resume points, alert ids, ended runs (pure)."""
 
 from pipeline.app.cluster.ledger import Ledger
+from pipeline.app.cluster.ledger_keep import LedgerKeeper, kept_ledger
 from pipeline.core.config import WatchConfig
 from pipeline.core.events import Alert, WatchState, WatchStatus
 
@@ -82,3 +83,57 @@ def test_listing_shows_the_restart_and_a_state_of_an_unknown_watch_is_ignored() 
     led.state(_state(iterations=3, restarts=1), at=2.0)
     (row,) = led.listing()
     assert row["restarts"] == 1 and row["status"] == "running" and row["webhook"]
+
+
+class MemoryKeep:
+    """A kept image in memory (the hub keeps it in Ray's control store)."""
+
+    def __init__(self) -> None:
+        self.image: bytes | None = None
+        self.puts = 0
+
+    def get(self) -> bytes | None:
+        return self.image
+
+    def put(self, image: bytes) -> None:
+        self.image, self.puts = image, self.puts + 1
+
+    def delete(self) -> None:
+        self.image = None
+
+
+def test_a_restored_ledger_resumes_runs_keeps_quiet_periods_and_alert_ids() -> None:
+    led = Ledger()
+    led.want(_w(mode="repeat", quiet_period_s=300), "config")
+    led.want(_w(name="other", camera="d"), "runtime", ("mqtt",))
+    led.state(_state(iterations=4, started_at=10.0), at=50.0)
+    assert led.alert(_alert("e1", looks=5), at=120.0)
+    version, image = led.image()
+    assert version == led.version
+    back = Ledger.restore(image)
+    r = back.resume(_w(mode="repeat", quiet_period_s=300))
+    assert r is not None and (r.job_id, r.iterations, r.alerts, r.quiet_until) == (
+        "j1",
+        5,
+        1,
+        420.0,
+    )
+    assert back.alert(_alert("e1"), at=130.0) is False  # already sent before the crash
+    assert [w.name for w in back.runtime_watches()] == ["other"]
+    assert back.sinks_of("other") == ("mqtt",)
+    # A config change after the image is in the next one (the configs are pickled again).
+    led.want(_w(mode="once"), "config")
+    assert Ledger.restore(led.image()[1]).resume(_w(mode="once")) is None  # a new run
+
+
+def test_the_keeper_writes_only_changes_and_a_new_hub_starts_from_them() -> None:
+    led, keep = Ledger(), MemoryKeep()
+    keeper = LedgerKeeper(led, keep)
+    assert keeper.save() is False and keep.puts == 0  # nothing changed yet
+    led.want(_w(), "config")
+    led.state(_state(iterations=2), at=5.0)
+    assert keeper.save() is True and keeper.save() is False and keep.puts == 1
+    again = kept_ledger(keep)
+    assert again.resume(_w()).job_id == "j1"  # type: ignore[union-attr]
+    keeper.close(forget=True)
+    assert keep.image is None and kept_ledger(keep).names() == []

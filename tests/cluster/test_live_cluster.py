@@ -15,6 +15,7 @@ then a graceful stop.
 from __future__ import annotations
 
 import os
+import signal
 import threading
 import time
 import urllib.request
@@ -33,6 +34,7 @@ import ray
 from ray.cluster_utils import Cluster
 
 from pipeline.app.cluster.app import ClusterApp
+from pipeline.app.cluster.hub_host import HubGroup
 from pipeline.app.cluster.ray_settings import RAY_SETTINGS
 from pipeline.core.config_loader import load_config
 from tests.support.http_receiver import HttpReceiver
@@ -201,6 +203,12 @@ def test_cameras_spread_over_the_nodes_and_alerts_reach_mqtt_and_the_webhook(liv
                "the same alerts on the webhook")  # fmt: skip
     listing = {w["name"]: w for w in rt.watch_list()}
     assert {listing[f"w{c}"]["node"] for c in CAMERAS} == nodes
+    # The head's first group runs in the hub's own process; every other group in an actor.
+    wait_until(lambda: all(h.stats for h in rt.hosts.values()), 20, "every group's answer")
+    hub_pid = ray.get(rt.hub.pid.remote(), timeout=10)
+    in_hub = [h for h in rt.hosts.values() if h.stats and h.stats.pid == hub_pid]
+    assert [h.group.node_id for h in in_hub] == [rt.node_id]
+    assert len({h.stats.pid for h in rt.hosts.values() if h.stats}) == len(rt.hosts)
     # Metrics: per node and cluster-wide; health.
     assert live.app.metrics is not None
     url = f"http://127.0.0.1:{live.app.metrics.port}"
@@ -313,6 +321,32 @@ def test_a_killed_nodes_cameras_come_back_elsewhere_and_no_alert_is_lost(live: L
         by_id[alert["event_id"]].append(alert)
     for copies in by_id.values():  # a duplicate is the same alert, with the same event id
         assert all(c == copies[0] for c in copies[1:])
+
+
+def test_a_crashed_hub_comes_back_and_the_group_it_hosted_runs_again(live: Live) -> None:
+    rt = live.app.runtime
+    hosted = next(h for h in rt.hosts.values() if isinstance(h.actor, HubGroup))
+    cameras = list(hosted.group.cameras)
+    jobs = {w["name"]: w["job_id"] for w in rt.watch_list() if w["camera"] in cameras}
+    restarts = {name: live.state(name).get("restarts", 0) for name in jobs}
+    old_pid = ray.get(rt.hub.pid.remote(), timeout=10)
+    os.kill(old_pid, signal.SIGKILL)
+    killed_at = time.monotonic()
+
+    def back() -> bool:
+        h = rt.hosts[hosted.group.group_id]
+        return bool(h.actor is not None and h.lost_at is None and h.stats
+                    and h.stats.started and h.stats.pid != old_pid)  # fmt: skip
+
+    wait_until(back, 60, "the hub's group running again")
+    assert ray.get(rt.hub.pid.remote(), timeout=30) != old_pid  # Ray started the hub again
+    for camera in cameras:
+        wait_until(lambda c=camera: live.model.looks_after(c, killed_at) > 0, 30,
+                   f"looks on {camera} after the hub's crash")  # fmt: skip
+    for name, job in jobs.items():
+        wait_until(lambda n=name: live.state(n).get("restarts", 0) > restarts[n], 20,
+                   f"{name} says it restarted")  # fmt: skip
+        assert live.state(name)["id"] == job
 
 
 def test_graceful_stop_ends_every_actor_and_says_offline(live: Live) -> None:

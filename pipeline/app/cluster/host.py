@@ -30,8 +30,8 @@ import ray
 from operators.backends.base import Backend
 from operators.resume import Resume
 from pipeline.app.cluster.lease_book import Grant, Report
-from pipeline.app.cluster.leases import LeasedPermits, LimitedBackend
-from pipeline.app.cluster.relay import Item, Relay
+from pipeline.app.cluster.leases import LeasedPermits, LimitedBackend, SlotsLink
+from pipeline.app.cluster.relay import HubLink, Item, Relay
 from pipeline.app.cluster.slots import SLOTS_GROUP, backend_limits
 from pipeline.app.graph import Graph
 from pipeline.app.metrics import pipeline_health, pipeline_metrics
@@ -221,19 +221,20 @@ class CameraHost:
     Args:
         spec: the group and everything it needs.
         hub: the hub actor.
+        links: the ways to the hub's intake and slots instead of Ray calls to ``hub``
+            (a group the hub's own process hosts, :mod:`~pipeline.app.cluster.hub_host`).
     """
 
-    def __init__(self, spec: GroupSpec, hub: Any) -> None:
+    def __init__(
+        self, spec: GroupSpec, hub: Any, *, links: tuple[HubLink, SlotsLink] | None = None
+    ) -> None:
         if spec.cwd is not None and os.path.isdir(spec.cwd):
             os.chdir(spec.cwd)
         setup_logging(spec.log_level, spec.json_logs)
         self.spec = spec
-        self.relay = Relay(
-            RayHubLink(hub, spec.group_id),
-            flush_interval_s=spec.flush_interval_s,
-            looks=spec.looks,
-        )
-        self.permits = LeasedPermits(RaySlotsLink(hub), spec.holder, spec.limits, spec.lease_s)
+        hub_link, slots_link = links or (RayHubLink(hub, spec.group_id), RaySlotsLink(hub))
+        self.relay = Relay(hub_link, flush_interval_s=spec.flush_interval_s, looks=spec.looks)
+        self.permits = LeasedPermits(slots_link, spec.holder, spec.limits, spec.lease_s)
         self.permits.open()
         self.pipeline = HostedPipeline(
             spec.config, self.relay, dict(spec.resumes), self.permits, spec.waits

@@ -38,6 +38,7 @@ from typing import Any
 from operators.resume import Resume
 from pipeline.app.cluster.lease_book import Grant, Report
 from pipeline.app.cluster.ledger import Ended, Ledger, Origin
+from pipeline.app.cluster.ledger_keep import LedgerKeeper, RayKeep, kept_ledger
 from pipeline.app.cluster.relay import Item
 from pipeline.app.cluster.slots import Slots, backend_drains, backend_limits
 from pipeline.app.control.request import RuntimeWatchRequest, webhook_sink_name
@@ -69,6 +70,8 @@ class Hub:
         config_path: its file (relative outbox, activity and state paths are next to it).
         cwd: the driver's working folder (relative sink paths are read from it).
         log_level, json_logs: logging of this process.
+        run_id: the driver's run: the ledger is kept under it outside this process
+            (:mod:`~pipeline.app.cluster.ledger_keep`), so a hub Ray restarts goes on.
     """
 
     def __init__(
@@ -78,6 +81,7 @@ class Hub:
         cwd: str | None = None,
         log_level: str = "INFO",
         json_logs: bool = False,
+        run_id: str | None = None,
     ) -> None:
         if cwd is not None and os.path.isdir(cwd):
             os.chdir(cwd)
@@ -85,7 +89,11 @@ class Hub:
         self.config = config
         self.config_path = Path(config_path) if config_path else None
         self.pipeline = Pipeline(sink_config(config), self.config_path)
-        self.ledger = Ledger()
+        keep = RayKeep(run_id) if run_id else None
+        self.ledger = kept_ledger(keep) if keep else Ledger()
+        self.keeper = LedgerKeeper(self.ledger, keep) if keep else None
+        if self.keeper is not None:
+            self.keeper.start()
         self.own: dict[str, SinkHub] = {}
         self.received: Counter[str] = Counter()
         # Not fresh: a hub Ray starts again waits for old leases (the driver's begin_slots).
@@ -107,6 +115,14 @@ class Hub:
     def begin_slots(self) -> None:
         """No lease was granted before this hub (the driver's first call): grant at once."""
         self.slots.begin()
+
+    def begin_slots_after(self, holders: list[str]) -> None:
+        """Every camera actor alive holds slots as one of ``holders``.
+
+        A restarted hub then grants once each has reported, instead of waiting for
+        the old hub's leases to run out.
+        """
+        self.slots.begin_after(holders)
 
     def renew(
         self, holder: str, reports: dict[str, Report], wait_s: float = 0.0
@@ -157,6 +173,8 @@ class Hub:
         if not self.ledger.alert(alert, time.time()):
             self.received["duplicate_alert"] += 1
             return False
+        if self.keeper is not None:
+            self.keeper.save_soon()  # its quiet period outlives a crash of this process
         sent = self.pipeline.sinks.send_alert(alert, self.ledger.sinks_of(alert.watch))
         own = self.own.get(alert.watch)
         if own is not None:
@@ -269,6 +287,8 @@ class Hub:
         """Flush and close the sinks (within ``shutdown.flush_s``), publish offline."""
         for name in list(self.own):
             self._close_own(name)
+        if self.keeper is not None:
+            self.keeper.close(forget=True)  # the run ends: the next starts afresh
         try:
             self.pipeline.stop(grace_s=0)
         except Exception as exc:

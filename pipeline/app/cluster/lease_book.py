@@ -167,6 +167,27 @@ class LeaseBook:
         self._gone_waits: Counter[str] = Counter()
         longest = max(self.drains.values(), default=0.0)
         self.grace_until = 0.0 if fresh else clock() + lease_s + longest
+        self._reported: set[str] = set()
+        self._awaited: set[str] | None = None
+
+    def await_holders(self, holders: Iterable[str]) -> None:
+        """Every holder alive is among ``holders``: the grace ends once each has reported.
+
+        A book that replaces one whose other holders are known dead (their
+        processes ended) need not wait for leases it cannot know of to run out.
+
+        Example:
+            >>> book = LeaseBook({"vlm": 2}, fresh=False)
+            >>> book.await_holders(["g1-1"]); book.grace_until > 0
+            True
+            >>> book.report("g1-1", {}); book.grace_until
+            0.0
+        """
+        missing = set(holders) - self._reported
+        if missing:
+            self._awaited = missing
+        else:
+            self.grace_until, self._awaited = 0.0, None
 
     # ------------------------------------------------------------ renewals
 
@@ -176,6 +197,11 @@ class LeaseBook:
         self.expire()
         if holder in self._dead:
             return
+        self._reported.add(holder)
+        if self._awaited is not None:
+            self._awaited.discard(holder)
+            if not self._awaited:
+                self.grace_until, self._awaited = 0.0, None
         for backend, r in reports.items():
             hold = self._holds.setdefault(backend, {}).setdefault(
                 holder, _Hold(lease_s=self.lease_s)

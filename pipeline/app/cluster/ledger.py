@@ -24,9 +24,11 @@ Example:
 
 from __future__ import annotations
 
+import pickle
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field, replace
+from itertools import islice
 from typing import Any, Literal
 
 from operators.resume import Resume
@@ -36,6 +38,8 @@ from pipeline.core.events import Alert, WatchState, WatchStatus
 Origin = Literal["config", "runtime"]
 MAX_ALERT_IDS = 100_000
 """Alert ids remembered for de-duplication (the oldest are forgotten past this)."""
+IMAGE_ALERT_IDS = 2_000
+"""Alert ids an image keeps (the newest: those an actor may still resend)."""
 
 
 def plain(watch: WatchConfig) -> WatchConfig:
@@ -85,6 +89,49 @@ class Ledger:
         self._alert_ids: OrderedDict[str, None] = OrderedDict()
         self._ended: list[Ended] = []
         self._lock = threading.Lock()
+        self.version = 0
+        """Goes up with every change (an image of an older version is out of date)."""
+        self._wants_changed_at = 0
+        self._wants_version = -1
+        self._wants_blob = b""
+
+    def _changed(self, wants: bool = False) -> None:
+        """Count a change (under the lock); ``wants``: which watches run, or their configs."""
+        self.version += 1
+        if wants:
+            self._wants_changed_at = self.version
+
+    # ------------------------------------------------------------ image (a restarted hub)
+
+    def image(self) -> tuple[int, bytes]:
+        """``(version, bytes)``: everything :meth:`restore` needs to go on from here.
+
+        The watches' configs are pickled again only when they changed; the newest
+        :data:`IMAGE_ALERT_IDS` alert ids are kept.
+        """
+        with self._lock:
+            if self._wants_version != self._wants_changed_at:
+                self._wants_blob = pickle.dumps(
+                    {n: e.config for n, e in self._entries.items()}, protocol=5
+                )
+                self._wants_version = self._wants_changed_at
+            runs = {
+                n: (e.origin, e.sinks, dict(e.extra), e.last, e.at, e.quiet_until,
+                    e.ended, e.reported, dict(e.alerted))
+                for n, e in self._entries.items()
+            }  # fmt: skip
+            ids = list(islice(reversed(self._alert_ids), IMAGE_ALERT_IDS))[::-1]
+            return self.version, pickle.dumps((self._wants_blob, runs, ids), protocol=5)
+
+    @classmethod
+    def restore(cls, data: bytes) -> Ledger:
+        """A ledger from an :meth:`image` (trusted: written by a hub of this cluster)."""
+        wants_blob, runs, ids = pickle.loads(data)  # Ray's own store, this run
+        configs: dict[str, WatchConfig] = pickle.loads(wants_blob) if wants_blob else {}
+        led = cls()
+        led._entries = {n: Entry(c, *runs[n]) for n, c in configs.items() if n in runs}
+        led._alert_ids = OrderedDict.fromkeys(ids)
+        return led
 
     # ------------------------------------------------------------ what should run
 
@@ -106,6 +153,7 @@ class Ledger:
                 entry.reported = old.reported
                 entry.alerted = old.alerted
             self._entries[watch.name] = entry
+            self._changed(wants=True)
 
     def restart(self, name: str) -> None:
         """The next run of ``name`` starts afresh (a reload or a request restarted it)."""
@@ -115,11 +163,13 @@ class Ledger:
                 entry.last = entry.at = entry.quiet_until = None
                 entry.ended = entry.reported = False
                 entry.alerted = {}
+                self._changed()
 
     def drop(self, name: str) -> None:
         """The watch is gone for good."""
         with self._lock:
-            self._entries.pop(name, None)
+            if self._entries.pop(name, None) is not None:
+                self._changed(wants=True)
 
     def sinks_of(self, name: str) -> tuple[str, ...] | None:
         """The sink names the watch's events go to (``None``: every sink)."""
@@ -151,6 +201,7 @@ class Ledger:
                 entry.quiet_until = None  # a new run
                 entry.ended = entry.reported = False
             entry.last, entry.at = state, at
+            self._changed()
             if state.status.ended and not entry.reported:
                 entry.ended = entry.reported = True
                 self._ended.append(
@@ -166,6 +217,7 @@ class Ledger:
             if alert.event_id in self._alert_ids:
                 return False
             self._alert_ids[alert.event_id] = None
+            self._changed()
             while len(self._alert_ids) > MAX_ALERT_IDS:
                 self._alert_ids.popitem(last=False)
             entry = self._entries.get(alert.watch)

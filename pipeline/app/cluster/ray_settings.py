@@ -22,7 +22,7 @@ driver's own process.
 Example:
     >>> env = {"RAY_event_stats": "1"}
     >>> sorted(apply_ray_settings(env))[:2]
-    ['RAY_enable_metrics_collection', 'RAY_kill_idle_workers_interval_ms']
+    ['AUTOSCALER_UPDATE_INTERVAL_S', 'RAY_enable_metrics_collection']
     >>> env["RAY_event_stats"], env["RAY_task_events_report_interval_ms"]
     ('1', '0')
 """
@@ -43,8 +43,14 @@ RAY_SETTINGS: dict[str, str] = {
     "RAY_memory_monitor_refresh_ms": "1000",  # the OOM killer's check (still on)
     "RAY_local_fs_monitor_interval_ms": "1000",  # disk usage of the object store
     "RAY_kill_idle_workers_interval_ms": "1000",  # idle worker processes
+    "RAY_object_manager_timer_freq_ms": "1000",  # object pull/push retries (every 100 ms)
+    # Every worker's task backlog, for the autoscaler (Lookout's actors queue no tasks).
+    "RAY_report_worker_backlog_interval_ms": "5000",
+    # Not a system-config variable: the autoscaler monitor's loop on the head (every 5 s).
+    "AUTOSCALER_UPDATE_INTERVAL_S": "30",
 }
-"""Ray system-config variables (``RAY_`` + a name in Ray's ``ray_config_def.h``) and values."""
+"""Ray system-config variables (``RAY_`` + a name in Ray's ``ray_config_def.h``), one of
+Ray's autoscaler monitor, and their values."""
 
 
 def apply_ray_settings(environ: MutableMapping[str, str] | None = None) -> list[str]:

@@ -24,6 +24,7 @@ import logging
 import os
 import threading
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,7 +34,7 @@ from ray.exceptions import ActorDiedError, ActorUnavailableError, RayError
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from pipeline.app.cluster.host import CameraHost, GroupSpec, HostStats
-from pipeline.app.cluster.hub import Hub
+from pipeline.app.cluster.hub_host import HostingHub, HubGroup, end_actor
 from pipeline.app.cluster.ledger import plain
 from pipeline.app.cluster.nodes import (
     ClusterFigures,
@@ -54,7 +55,7 @@ from pipeline.core.logs import log_unexpected
 
 log = logging.getLogger("lookout.cluster")
 
-HubActor = ray.remote(concurrency_groups={SLOTS_GROUP: SLOTS_THREADS})(Hub)  # type: ignore[call-overload]
+HubActor = ray.remote(concurrency_groups={SLOTS_GROUP: SLOTS_THREADS})(HostingHub)  # type: ignore[call-overload]
 HostActor = ray.remote(CameraHost)
 CALL_TIMEOUT_S = 30.0
 """The longest wait for an actor's answer to a control or reload call."""
@@ -126,7 +127,13 @@ class ClusterRuntime:
             max_concurrency=16,
             max_restarts=-1,
             enable_task_events=False,
-        ).remote(cfg, str(self.config_path) if self.config_path else None, os.getcwd(), level)
+        ).remote(
+            cfg,
+            str(self.config_path) if self.config_path else None,
+            os.getcwd(),
+            level,
+            run_id=uuid.uuid4().hex,
+        )
         ray.get(self.hub.begin_slots.remote(), timeout=FIRST_ANSWER_S)
         ray.get([self.hub.want.remote(w, "config") for w in cfg.watches])
         groups = plan_groups(
@@ -182,6 +189,13 @@ class ClusterRuntime:
         hosted.generation += 1
         hosted.holder = f"{hosted.group.group_id}-{hosted.generation}"
         spec = self._spec(hosted)
+        hosted.launched_at = time.monotonic()
+        hosted.answered_at = None
+        hosted.stats = None
+        if self._hub_takes(hosted):
+            hosted.actor = HubGroup(self.hub, hosted.group.group_id)
+            hosted.ping = self.hub.host_start.remote(spec)
+            return
         hosted.actor = HostActor.options(
             scheduling_strategy=NodeAffinitySchedulingStrategy(hosted.group.node_id, soft=False),
             num_cpus=0,
@@ -189,10 +203,15 @@ class ClusterRuntime:
             max_concurrency=8,
             enable_task_events=False,
         ).remote(spec, self.hub)
-        hosted.launched_at = time.monotonic()
-        hosted.answered_at = None
-        hosted.stats = None
         hosted.ping = hosted.actor.start.remote()
+
+    def _hub_takes(self, hosted: Hosted) -> bool:
+        """Whether the hub's process hosts this group (the head's first, see ``hub_host``)."""
+        if not self.config.cluster.hub_hosts_cameras or hosted.group.node_id != self.node_id:
+            return False
+        return not any(
+            isinstance(h.actor, HubGroup) for h in self.hosts.values() if h is not hosted
+        )
 
     def _wait_started(self, timeout_s: float) -> None:
         """Wait for the first start of every group (a failed one is moved by the supervisor)."""
@@ -292,8 +311,14 @@ class ClusterRuntime:
             self.figures.groups_lost += 1
             hosted.restarts += 1
         with contextlib.suppress(Exception):  # it is gone already
-            ray.kill(old, no_restart=True)
-        self.departed.add(hosted.holder, None if confirmed else old)
+            end_actor(old)
+        # A group the hub hosted holds no slots once the hub stops it, or died with it: a
+        # restarted hub need not wait for its old leases, only for the live actors' reports.
+        in_hub = isinstance(old, HubGroup)
+        self.departed.add(hosted.holder, None if confirmed or in_hub else old)
+        if in_hub:
+            live = [h.holder for h in self.hosts.values() if h.actor is not None]
+            self.hub.begin_slots_after.remote(live)
         try:
             node = replacement_node(self.config, self.node_id, hosted, list(self.hosts.values()))
         except PlacementError as exc:
@@ -394,7 +419,7 @@ class ClusterRuntime:
             except RayError as exc:
                 log.error("cluster: the hub did not stop cleanly: %s", exc)
         for actor in [*actors, self.hub]:
-            if actor is not None:
+            if actor is not None and not isinstance(actor, HubGroup):
                 try:
                     ray.kill(actor, no_restart=True)
                 except Exception as exc:

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 from pipeline.app.cluster.lease_book import Grant, LeaseBook, Report
 from pipeline.core.config import LookoutConfig
@@ -108,6 +108,12 @@ class Slots:
         """No lease was granted before this actor (the driver's first call): grant at once."""
         with self._cond:
             self.book.grace_until = 0.0
+            self._cond.notify_all()
+
+    def begin_after(self, holders: Iterable[str]) -> None:
+        """Every holder alive is among ``holders`` (the others died): grant once they reported."""
+        with self._cond:
+            self.book.await_holders(holders)
             self._cond.notify_all()
 
     def renew(
