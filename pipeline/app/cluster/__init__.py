@@ -8,8 +8,11 @@ runs the config on a Ray cluster (``pip install 'lookout[distributed]'``):
   on its group's config; decode, detections and watches stay together);
 - :mod:`~pipeline.app.cluster.relay` and :mod:`~pipeline.app.cluster.hub`: every
   event goes to one hub actor on the head: sinks, activity store, ledger;
+  :mod:`~pipeline.app.cluster.hub_host`: the hub's process hosts the head's first
+  camera group too;
 - :mod:`~pipeline.app.cluster.ledger`: what outlives a camera actor (resume points,
-  alert ids);
+  alert ids); :mod:`~pipeline.app.cluster.ledger_keep`: and what outlives the hub's
+  process (the ledger kept in Ray's control store);
 - :mod:`~pipeline.app.cluster.slots`, :mod:`~pipeline.app.cluster.lease_book` and
   :mod:`~pipeline.app.cluster.leases`: a backend's ``max_concurrency`` across the
   cluster, leased to the camera actors in shares (no remote call per look);

@@ -16,12 +16,13 @@ as for any hub restart) and the driver moves the group as it moves any lost
 group. Further groups on the head get actors of their own.
 
 Example:
-    >>> group = HubGroup(hub, "g1")  # doctest: +SKIP
+    >>> group = HubGroup(hub, "g1", "g1-1")  # doctest: +SKIP
     >>> ray.get(hub.host_start.remote(spec)); ray.get(group.ping.remote(0.0))  # doctest: +SKIP
 """
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import ray
@@ -70,6 +71,7 @@ class HostingHub(Hub):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.hosted: dict[str, CameraHost] = {}
+        self._hosting = threading.Lock()
 
     def host_start(self, spec: GroupSpec) -> str:
         """Host the group of ``spec`` here and start it; returns the node id (as ``start``)."""
@@ -77,7 +79,8 @@ class HostingHub(Hub):
         host = CameraHost(
             spec, None, links=(LocalHubLink(self, spec.group_id), LocalSlotsLink(self))
         )
-        self.hosted[spec.group_id] = host
+        with self._hosting:
+            self.hosted[spec.group_id] = host
         return host.start()
 
     def host_call(self, group_id: str, method: str, *args: Any) -> Any:
@@ -91,10 +94,20 @@ class HostingHub(Hub):
             raise LookupError(f"group {group_id} is not hosted by the hub (it restarted or moved)")
         return getattr(host, method)(*args)
 
-    def host_stop(self, group_id: str, grace_s: float | None = None) -> float:
-        """Stop a hosted group (looks in flight get ``grace_s``) and forget it; returns seconds."""
-        host = self.hosted.pop(group_id, None)
-        return host.stop(grace_s) if host is not None else 0.0
+    def host_stop(
+        self, group_id: str, grace_s: float | None = None, holder: str | None = None
+    ) -> float:
+        """Stop a hosted group (looks in flight get ``grace_s``) and forget it; returns seconds.
+
+        With ``holder``, only that generation of the group (a late stop of a lost one
+        must not stop the group started again in its place).
+        """
+        with self._hosting:
+            host = self.hosted.get(group_id)
+            if host is None or holder not in (None, host.spec.holder):
+                return 0.0
+            del self.hosted[group_id]
+        return host.stop(grace_s)
 
     def stop(self) -> None:
         """Stop what is still hosted here at once, then the hub (:meth:`Hub.stop`)."""
@@ -123,32 +136,34 @@ class HubGroup:
     (the hub itself lives on).
     """
 
-    def __init__(self, hub: Any, group_id: str) -> None:
+    def __init__(self, hub: Any, group_id: str, holder: str) -> None:
         self.hub = hub
         self.group_id = group_id
+        self.holder = holder
         self.ping = _Call(hub, group_id, "ping")
         self.start = _Call(hub, group_id, "start")
         self.start_watch = _Call(hub, group_id, "start_watch")
         self.cancel_watch = _Call(hub, group_id, "cancel_watch")
         self.apply = _Call(hub, group_id, "apply")
         self.metrics_text = _Call(hub, group_id, "metrics_text")
-        self.stop = _Stop(hub, group_id)
+        self.stop = _Stop(hub, group_id, holder)
 
     def end(self) -> None:
-        """Stop the group at once wherever the hub still has it (for a lost group)."""
-        self.hub.host_stop.remote(self.group_id, 0.0)
+        """Stop this generation of the group at once if the hub still has it (a lost group)."""
+        self.hub.host_stop.remote(self.group_id, 0.0, self.holder)
 
 
 class _Stop:
     """``HubGroup.stop``: the group stops and the hub forgets it."""
 
-    def __init__(self, hub: Any, group_id: str) -> None:
+    def __init__(self, hub: Any, group_id: str, holder: str) -> None:
         self.hub = hub
         self.group_id = group_id
+        self.holder = holder
 
     def remote(self, grace_s: float | None = None) -> Any:
         """Stop it on the hub actor; returns the call's object ref."""
-        return self.hub.host_stop.remote(self.group_id, grace_s)
+        return self.hub.host_stop.remote(self.group_id, grace_s, self.holder)
 
 
 def end_actor(actor: Any) -> None:

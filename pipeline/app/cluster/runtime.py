@@ -193,7 +193,7 @@ class ClusterRuntime:
         hosted.answered_at = None
         hosted.stats = None
         if self._hub_takes(hosted):
-            hosted.actor = HubGroup(self.hub, hosted.group.group_id)
+            hosted.actor = HubGroup(self.hub, hosted.group.group_id, hosted.holder)
             hosted.ping = self.hub.host_start.remote(spec)
             return
         hosted.actor = HostActor.options(
