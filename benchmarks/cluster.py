@@ -5,8 +5,8 @@
 
 Three rows, each measured in one process (``python -m pipeline run``) and on a
 Ray cluster of three loopback nodes of one CPU each (``python -m pipeline run
---ray ADDRESS``: the driver, a hub and one camera actor per node) with the
-same config:
+--ray ADDRESS``: the driver, the hub, which hosts the head's cameras, and a
+camera actor on each other node) with the same config:
 
 - ``snapshot``: ``--cameras`` (200) cheap cameras: Frigate-style snapshots
   (``frigate://``: one small JPEG fetched per look, nothing decoded) from one
