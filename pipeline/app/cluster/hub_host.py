@@ -23,6 +23,7 @@ Example:
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterable
 from typing import Any
 
 import ray
@@ -30,6 +31,7 @@ import ray
 from pipeline.app.cluster.host import CameraHost, GroupSpec
 from pipeline.app.cluster.hub import Hub
 from pipeline.app.cluster.lease_book import Grant, Report
+from pipeline.app.cluster.placement import Group
 from pipeline.app.cluster.relay import Item
 from pipeline.core.events import Alert
 
@@ -164,6 +166,20 @@ class _Stop:
     def remote(self, grace_s: float | None = None) -> Any:
         """Stop it on the hub actor; returns the call's object ref."""
         return self.hub.host_stop.remote(self.group_id, grace_s, self.holder)
+
+
+def hub_takes(group: Group, head: str, enabled: bool, in_hub: Iterable[str]) -> bool:
+    """Whether the hub's process should host ``group``: on, on the head, and none there yet.
+
+    ``in_hub``: the groups the hub hosts now (the group itself may be among them).
+
+    Example:
+        >>> g = Group("g1", ("cam1",), "head")
+        >>> hub_takes(g, "head", True, []), hub_takes(g, "head", True, ["g2"])
+        (True, False)
+    """
+    others = [gid for gid in in_hub if gid != group.group_id]
+    return enabled and group.node_id == head and not others
 
 
 def end_actor(actor: Any) -> None:

@@ -34,7 +34,7 @@ from ray.exceptions import ActorDiedError, ActorUnavailableError, RayError
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from pipeline.app.cluster.host import CameraHost, GroupSpec, HostStats
-from pipeline.app.cluster.hub_host import HostingHub, HubGroup, end_actor
+from pipeline.app.cluster.hub_host import HostingHub, HubGroup, end_actor, hub_takes
 from pipeline.app.cluster.ledger import plain
 from pipeline.app.cluster.nodes import (
     ClusterFigures,
@@ -192,7 +192,8 @@ class ClusterRuntime:
         hosted.launched_at = time.monotonic()
         hosted.answered_at = None
         hosted.stats = None
-        if self._hub_takes(hosted):
+        in_hub = [h.group.group_id for h in self.hosts.values() if isinstance(h.actor, HubGroup)]
+        if hub_takes(hosted.group, self.node_id, self.config.cluster.hub_hosts_cameras, in_hub):
             hosted.actor = HubGroup(self.hub, hosted.group.group_id, hosted.holder)
             hosted.ping = self.hub.host_start.remote(spec)
             return
@@ -204,14 +205,6 @@ class ClusterRuntime:
             enable_task_events=False,
         ).remote(spec, self.hub)
         hosted.ping = hosted.actor.start.remote()
-
-    def _hub_takes(self, hosted: Hosted) -> bool:
-        """Whether the hub's process hosts this group (the head's first, see ``hub_host``)."""
-        if not self.config.cluster.hub_hosts_cameras or hosted.group.node_id != self.node_id:
-            return False
-        return not any(
-            isinstance(h.actor, HubGroup) for h in self.hosts.values() if h is not hosted
-        )
 
     def _wait_started(self, timeout_s: float) -> None:
         """Wait for the first start of every group (a failed one is moved by the supervisor)."""
