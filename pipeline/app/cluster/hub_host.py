@@ -77,7 +77,7 @@ class HostingHub(Hub):
 
     def host_start(self, spec: GroupSpec) -> str:
         """Host the group of ``spec`` here and start it; returns the node id (as ``start``)."""
-        self.host_stop(spec.group_id, 0.0)
+        self.host_stop(spec.group_id, None, 0.0)
         host = CameraHost(
             spec, None, links=(LocalHubLink(self, spec.group_id), LocalSlotsLink(self))
         )
@@ -96,13 +96,11 @@ class HostingHub(Hub):
             raise LookupError(f"group {group_id} is not hosted by the hub (it restarted or moved)")
         return getattr(host, method)(*args)
 
-    def host_stop(
-        self, group_id: str, grace_s: float | None = None, holder: str | None = None
-    ) -> float:
+    def host_stop(self, group_id: str, holder: str | None, grace_s: float | None = None) -> float:
         """Stop a hosted group (looks in flight get ``grace_s``) and forget it; returns seconds.
 
-        With ``holder``, only that generation of the group (a late stop of a lost one
-        must not stop the group started again in its place).
+        ``holder``: only that generation of the group (a late stop of a lost one must
+        not stop the group started again in its place); ``None``: whichever runs.
         """
         with self._hosting:
             host = self.hosted.get(group_id)
@@ -114,21 +112,20 @@ class HostingHub(Hub):
     def stop(self) -> None:
         """Stop what is still hosted here at once, then the hub (:meth:`Hub.stop`)."""
         for group_id in list(self.hosted):
-            self.host_stop(group_id, 0.0)
+            self.host_stop(group_id, None, 0.0)
         super().stop()
 
 
 class _Call:
-    """One method of a :class:`HubGroup`, called as an actor method is (``.remote``)."""
+    """A hub actor method with its first arguments bound, called as an actor method is."""
 
-    def __init__(self, hub: Any, group_id: str, method: str) -> None:
-        self.hub = hub
-        self.group_id = group_id
+    def __init__(self, method: Any, *first: Any) -> None:
         self.method = method
+        self.first = first
 
     def remote(self, *args: Any) -> Any:
         """Call it on the hub actor; returns the call's object ref."""
-        return self.hub.host_call.remote(self.group_id, self.method, *args)
+        return self.method.remote(*self.first, *args)
 
 
 class HubGroup:
@@ -142,30 +139,17 @@ class HubGroup:
         self.hub = hub
         self.group_id = group_id
         self.holder = holder
-        self.ping = _Call(hub, group_id, "ping")
-        self.start = _Call(hub, group_id, "start")
-        self.start_watch = _Call(hub, group_id, "start_watch")
-        self.cancel_watch = _Call(hub, group_id, "cancel_watch")
-        self.apply = _Call(hub, group_id, "apply")
-        self.metrics_text = _Call(hub, group_id, "metrics_text")
-        self.stop = _Stop(hub, group_id, holder)
+        self.ping = _Call(hub.host_call, group_id, "ping")
+        self.start = _Call(hub.host_call, group_id, "start")
+        self.start_watch = _Call(hub.host_call, group_id, "start_watch")
+        self.cancel_watch = _Call(hub.host_call, group_id, "cancel_watch")
+        self.apply = _Call(hub.host_call, group_id, "apply")
+        self.metrics_text = _Call(hub.host_call, group_id, "metrics_text")
+        self.stop = _Call(hub.host_stop, group_id, holder)  # and the hub forgets it
 
     def end(self) -> None:
         """Stop this generation of the group at once if the hub still has it (a lost group)."""
-        self.hub.host_stop.remote(self.group_id, 0.0, self.holder)
-
-
-class _Stop:
-    """``HubGroup.stop``: the group stops and the hub forgets it."""
-
-    def __init__(self, hub: Any, group_id: str, holder: str) -> None:
-        self.hub = hub
-        self.group_id = group_id
-        self.holder = holder
-
-    def remote(self, grace_s: float | None = None) -> Any:
-        """Stop it on the hub actor; returns the call's object ref."""
-        return self.hub.host_stop.remote(self.group_id, grace_s, self.holder)
+        self.hub.host_stop.remote(self.group_id, self.holder, 0.0)
 
 
 def hub_takes(group: Group, head: str, enabled: bool, in_hub: Iterable[str]) -> bool:
